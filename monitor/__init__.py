@@ -1,0 +1,1 @@
+"""driftwarden monitor: joins prediction and label streams and exports online model metrics."""

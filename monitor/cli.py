@@ -1,0 +1,114 @@
+"""``driftwarden`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+import yaml
+
+from monitor.config import load_config, masked_dict
+from monitor.errors import ConfigError, MonitorError
+from monitor.logs import configure_logging
+
+__all__ = ["main"]
+
+log = logging.getLogger("driftwarden")
+
+EXIT_CONFIG = 2
+EXIT_FAILURE = 1
+
+_DESCRIPTION = """\
+driftwarden watches models in production: it joins the prediction and label streams from Kafka,
+keeps online performance metrics and exports them for Prometheus.
+
+examples:
+  driftwarden demo                               # everything on an embedded broker
+  driftwarden config check monitor.yaml          # validate and print the normalized config
+  driftwarden monitor --config monitor.yaml      # run the monitor service
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="driftwarden",
+        description=_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    monitor = commands.add_parser(
+        "monitor",
+        help="run the monitor service",
+        description="Consume predictions and labels, join them, export metrics on /metrics.\n\n"
+        "example:\n  driftwarden monitor --config monitor.yaml",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    monitor.add_argument("--config", required=True, help="YAML config file")
+
+    config = commands.add_parser("config", help="work with config files")
+    config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    check = config_commands.add_parser(
+        "check",
+        help="validate a config and print it normalized, secrets masked",
+        description="Validate a config file. Exit 0 and print the normalized config (defaults "
+        "filled in, secrets masked) or exit 2 naming every bad key.\n\n"
+        "example:\n  driftwarden config check monitor.yaml",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    check.add_argument("file", help="YAML config file")
+
+    demo = commands.add_parser(
+        "demo",
+        help="replay a generated stream through the monitor on an embedded broker",
+        description="Start an embedded Kafka-compatible broker on a free loopback port, replay a "
+        "generated prediction and label stream through the monitor and print its metrics.\n\n"
+        "example:\n  driftwarden demo --events 5000",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    demo.add_argument("--events", type=int, default=5000, help="predictions to replay")
+    demo.add_argument("--seed", type=int, default=0, help="random seed of the stream")
+    demo.add_argument("--bootstrap-servers", help="use this Kafka instead of the embedded broker")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "config":
+            return _config_check(args.file)
+        if args.command == "monitor":
+            return _monitor(args.config)
+        from monitor.demo import run_demo
+
+        configure_logging("WARNING")
+        return run_demo(events=args.events, seed=args.seed, bootstrap=args.bootstrap_servers)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except MonitorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+def _config_check(path: str) -> int:
+    config = load_config(path)
+    print(yaml.safe_dump(masked_dict(config), sort_keys=False), end="")
+    return 0
+
+
+def _monitor(path: str) -> int:
+    from monitor.app import MonitorService
+
+    config = load_config(path)
+    configure_logging(config.logging.level, config.logging.json_format)
+    service = MonitorService(config)
+    service.install_signal_handlers()
+    service.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,243 @@
+"""The monitor's YAML configuration, validated at start-up.
+
+Every error names the key path (``models.0.label_ttl``) and what is wrong with it; secrets in
+``kafka.client`` are held as :class:`~pydantic.SecretStr` and masked when the config is shown.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from monitor.errors import ConfigError
+
+__all__ = [
+    "ModelConfig",
+    "MonitorConfig",
+    "masked_dict",
+    "load_config",
+    "parse_config",
+    "parse_duration",
+]
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+_SECRET_KEY = re.compile(r"password|secret|token|credential", re.IGNORECASE)
+
+
+def parse_duration(value: object) -> float:
+    """Seconds from ``"500ms"``, ``"5s"``, ``"30m"``, ``"1h"``, ``"7d"`` or a number.
+
+    >>> parse_duration("1h"), parse_duration("500ms"), parse_duration(2)
+    (3600.0, 0.5, 2.0)
+    """
+    if isinstance(value, bool):
+        raise ValueError("a duration must be a number of seconds or a string like '5s'")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and (match := _DURATION.match(value)):
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    else:
+        raise ValueError(f"invalid duration {value!r}: use e.g. '500ms', '5s', '1h', '7d'")
+    if seconds <= 0:
+        raise ValueError("a duration must be positive")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Task(StrEnum):
+    BINARY = "binary"
+    MULTICLASS = "multiclass"
+    REGRESSION = "regression"
+
+
+class FeatureType(StrEnum):
+    NUMERIC = "numeric"
+    CATEGORICAL = "categorical"
+
+
+def _secret_or_env(value: object) -> object:
+    """``{env: NAME}`` or ``{file: PATH}`` become the variable's or file's content."""
+    if isinstance(value, dict) and set(value) == {"env"}:
+        name = value["env"]
+        if name not in os.environ:
+            raise ValueError(f"environment variable {name!r} is not set")
+        return os.environ[name]
+    if isinstance(value, dict) and set(value) == {"file"}:
+        try:
+            return Path(value["file"]).read_text().strip()
+        except OSError as exc:
+            raise ValueError(f"cannot read secret file {value['file']!r}: {exc.strerror}") from exc
+    return value
+
+
+class KafkaConfig(_Strict):
+    bootstrap_servers: list[str] = Field(default_factory=lambda: ["127.0.0.1:9092"])
+    group_id: str = "driftwarden-monitor"
+    client: dict[str, Any] = Field(default_factory=dict)
+    transactional_id: str | None = None
+    transactions: bool = True
+    max_poll_records: int = Field(default=5000, gt=0)
+    session_timeout_ms: int = Field(default=10000, gt=0)
+    heartbeat_interval_ms: int = Field(default=3000, gt=0)
+
+    @field_validator("bootstrap_servers", mode="before")
+    @classmethod
+    def _split_servers(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [s.strip() for s in value.split(",") if s.strip()]
+        return value
+
+    @field_validator("client", mode="before")
+    @classmethod
+    def _resolve_secrets(cls, value: object) -> object:
+        if not isinstance(value, dict):
+            return value
+        resolved: dict[str, Any] = {}
+        for key, item in value.items():
+            item = _secret_or_env(item)
+            resolved[key] = (
+                SecretStr(item) if _SECRET_KEY.search(key) and isinstance(item, str) else item
+            )
+        return resolved
+
+    def client_options(self) -> dict[str, Any]:
+        """kafka-python keyword arguments with secrets revealed."""
+        return {
+            key: value.get_secret_value() if isinstance(value, SecretStr) else value
+            for key, value in self.client.items()
+        }
+
+    def transactional_prefix(self) -> str:
+        return self.transactional_id or f"{self.group_id}-{socket.gethostname()}"
+
+
+class TopicsConfig(_Strict):
+    predictions: str = "predictions"
+    labels: str = "labels"
+    events: str = "driftwarden.events"
+    examples: str = "driftwarden.examples"
+    retrain_requests: str = "driftwarden.retrain-requests"
+    dead_letter: str = "driftwarden.dead-letter"
+
+    @model_validator(mode="after")
+    def _distinct_inputs(self) -> TopicsConfig:
+        if self.predictions == self.labels:
+            raise ValueError("'predictions' and 'labels' must be different topics")
+        return self
+
+
+class HttpConfig(_Strict):
+    host: str = "0.0.0.0"  # noqa: S104 - a service in a container listens on all interfaces
+    port: int = Field(default=9108, ge=0, le=65535)
+
+
+class StateConfig(_Strict):
+    dir: Path = Path("./state")
+    checkpoint_every: Duration = 5.0
+
+
+class ModelConfig(_Strict):
+    name: str = Field(min_length=1)
+    task: Task
+    positive_label: int | str | bool | None = None
+    features: dict[str, FeatureType] = Field(default_factory=dict)
+    label_ttl: Duration = 3600.0
+    window: int = Field(default=1000, gt=0)
+    max_pending: int = Field(default=100_000, gt=0)
+
+    @model_validator(mode="after")
+    def _positive_label_for_binary(self) -> ModelConfig:
+        if self.task is Task.BINARY and self.positive_label is None:
+            raise ValueError("'positive_label' is required when task is 'binary'")
+        if self.task is not Task.BINARY and self.positive_label is not None:
+            raise ValueError("'positive_label' applies only to task 'binary'")
+        return self
+
+
+class LoggingConfig(_Strict):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    json_format: bool = Field(default=False, alias="json")
+
+
+class MonitorConfig(_Strict):
+    kafka: KafkaConfig = Field(default_factory=KafkaConfig)
+    topics: TopicsConfig = Field(default_factory=TopicsConfig)
+    http: HttpConfig = Field(default_factory=HttpConfig)
+    state: StateConfig = Field(default_factory=StateConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    models: list[ModelConfig] = Field(min_length=1)
+
+    @field_validator("models")
+    @classmethod
+    def _unique_names(cls, models: list[ModelConfig]) -> list[ModelConfig]:
+        names = [m.name for m in models]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"model names must be unique, repeated: {', '.join(duplicates)}")
+        return models
+
+    def model(self, name: str) -> ModelConfig | None:
+        return next((m for m in self.models if m.name == name), None)
+
+
+def load_config(path: str | Path) -> MonitorConfig:
+    """Read and validate a YAML file; raise :class:`ConfigError` naming every bad key."""
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {str(path)!r}: {exc.strerror}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
+    return parse_config(data, source=str(path))
+
+
+def parse_config(data: object, source: str = "config") -> MonitorConfig:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of keys")
+    try:
+        return MonitorConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, source)) from None
+
+
+def _describe(exc: ValidationError, source: str) -> str:
+    lines = [f"{source}: {exc.error_count()} invalid setting(s)"]
+    for error in exc.errors(include_input=False, include_url=False):
+        path = ".".join(str(part) for part in error["loc"] if not _is_tag(part)) or "(top level)"
+        message = error["msg"].removeprefix("Value error, ")
+        lines.append(f"  {path}: {message}")
+    return "\n".join(lines)
+
+
+def _is_tag(part: object) -> bool:
+    return isinstance(part, str) and part.startswith("function-")
+
+
+def masked_dict(config: MonitorConfig) -> dict[str, Any]:
+    """The normalized config as plain data, secrets replaced by ``'**********'``."""
+    return config.model_dump(mode="json", by_alias=True)

@@ -1,0 +1,209 @@
+"""Wire contract, schema 1: parse prediction and label events, serialize joined examples.
+
+Parsing is hand-written rather than model-based because it runs once per consumed message;
+every rejection raises :class:`InvalidEvent` with a short machine-readable ``reason`` that ends
+up in the ``error`` header of the dead-letter record and in ``driftwarden_invalid_events_total``.
+
+>>> p = parse_prediction(b'{"prediction_id": "p-1", "model": "churn", "model_version": "3",'
+...                      b' "timestamp": 0, "features": {"tenure": 1.5}, "prediction": 1}')
+>>> p.prediction_id, p.model, p.version, p.timestamp, p.prediction
+('p-1', 'churn', '3', 0.0, 1)
+>>> parse_label(b'{"prediction_id": "p-1", "model": "churn", "label": true,'
+...             b' "timestamp": "2026-11-26T05:10:00Z"}').timestamp
+1795669800.0
+>>> parse_label(b'{"prediction_id": "p-1", "model": "churn", "timestamp": 0}')
+Traceback (most recent call last):
+...
+monitor.events.InvalidEvent: schema_violation: missing field 'label'
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from monitor.errors import MonitorError
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "InvalidEvent",
+    "Label",
+    "Prediction",
+    "Target",
+    "parse_label",
+    "parse_prediction",
+    "format_timestamp",
+]
+
+SCHEMA_VERSION = 1
+
+Target = int | str | bool | float
+FeatureValue = float | int | str | bool | None
+
+_INVALID_JSON = "invalid_json"
+_SCHEMA = "schema_violation"
+_UNKNOWN_FEATURE_TYPE = "unknown_feature_type"
+
+
+class InvalidEvent(MonitorError, ValueError):
+    """A message that cannot be applied; ``reason`` is its dead-letter category."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    prediction_id: str
+    model: str
+    version: str
+    timestamp: float
+    features: dict[str, FeatureValue]
+    prediction: Target
+    scores: dict[str, float] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    prediction_id: str
+    model: str
+    label: Target
+    timestamp: float
+
+
+def parse_prediction(raw: bytes) -> Prediction:
+    doc = _load(raw)
+    return Prediction(
+        prediction_id=_string(doc, "prediction_id"),
+        model=_string(doc, "model"),
+        version=_version(doc),
+        timestamp=_timestamp(doc),
+        features=_features(doc),
+        prediction=_target(doc, "prediction"),
+        scores=_scores(doc),
+    )
+
+
+def parse_label(raw: bytes) -> Label:
+    doc = _load(raw)
+    return Label(
+        prediction_id=_string(doc, "prediction_id"),
+        model=_string(doc, "model"),
+        label=_target(doc, "label"),
+        timestamp=_timestamp(doc),
+    )
+
+
+def format_timestamp(epoch_seconds: float) -> str:
+    """ISO-8601 UTC with a ``Z`` suffix.
+
+    >>> format_timestamp(0.5)
+    '1970-01-01T00:00:00.500000Z'
+    """
+    return datetime.fromtimestamp(epoch_seconds, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _load(raw: bytes) -> dict[str, Any]:
+    if raw is None:
+        raise InvalidEvent(_INVALID_JSON, "empty message value")
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidEvent(_INVALID_JSON, str(exc)) from exc
+    if not isinstance(doc, dict):
+        raise InvalidEvent(_SCHEMA, f"expected a JSON object, got {type(doc).__name__}")
+    schema = doc.get("schema", SCHEMA_VERSION)
+    if schema != SCHEMA_VERSION or isinstance(schema, bool):
+        raise InvalidEvent(_SCHEMA, f"unsupported schema {schema!r}, expected {SCHEMA_VERSION}")
+    return doc
+
+
+def _missing(field: str) -> InvalidEvent:
+    return InvalidEvent(_SCHEMA, f"missing field {field!r}")
+
+
+def _string(doc: dict[str, Any], field: str) -> str:
+    value = doc.get(field)
+    if value is None:
+        raise _missing(field)
+    if not isinstance(value, str) or not value:
+        raise InvalidEvent(_SCHEMA, f"field {field!r} must be a non-empty string")
+    return value
+
+
+def _version(doc: dict[str, Any]) -> str:
+    value = doc.get("model_version")
+    if value is None:
+        raise _missing("model_version")
+    if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
+        raise InvalidEvent(_SCHEMA, "field 'model_version' must be a non-empty string or integer")
+    return str(value)
+
+
+def _timestamp(doc: dict[str, Any]) -> float:
+    value = doc.get("timestamp")
+    if value is None:
+        raise _missing("timestamp")
+    if isinstance(value, bool):
+        raise InvalidEvent(_SCHEMA, "field 'timestamp' must be ISO-8601 or epoch seconds")
+    if isinstance(value, int | float):
+        if not math.isfinite(value) or abs(value) > 1e11:
+            raise InvalidEvent(_SCHEMA, f"field 'timestamp' out of range: {value!r}")
+        return float(value)
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise InvalidEvent(_SCHEMA, f"field 'timestamp' is not ISO-8601: {value!r}") from exc
+        if parsed.tzinfo is None:
+            raise InvalidEvent(_SCHEMA, f"field 'timestamp' has no time zone: {value!r}")
+        return parsed.timestamp()
+    raise InvalidEvent(_SCHEMA, "field 'timestamp' must be ISO-8601 or epoch seconds")
+
+
+def _target(doc: dict[str, Any], field: str) -> Target:
+    if field not in doc or doc[field] is None:
+        raise _missing(field)
+    value = doc[field]
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidEvent(_SCHEMA, f"field {field!r} must be finite")
+    if not isinstance(value, int | str | bool | float):
+        raise InvalidEvent(_SCHEMA, f"field {field!r} must be a class or a number")
+    return value
+
+
+def _features(doc: dict[str, Any]) -> dict[str, FeatureValue]:
+    value = doc.get("features")
+    if value is None:
+        raise _missing("features")
+    if not isinstance(value, dict):
+        raise InvalidEvent(_SCHEMA, "field 'features' must be an object")
+    for name, item in value.items():
+        if item is None or isinstance(item, str | bool | int):
+            continue
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                raise InvalidEvent(_SCHEMA, f"feature {name!r} must be finite")
+            continue
+        raise InvalidEvent(
+            _UNKNOWN_FEATURE_TYPE, f"feature {name!r} has unsupported type {type(item).__name__}"
+        )
+    return value
+
+
+def _scores(doc: dict[str, Any]) -> dict[str, float] | None:
+    value = doc.get("scores")
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise InvalidEvent(_SCHEMA, "field 'scores' must be an object of class -> probability")
+    for cls, prob in value.items():
+        if isinstance(prob, bool) or not isinstance(prob, int | float) or not math.isfinite(prob):
+            raise InvalidEvent(_SCHEMA, f"score for class {cls!r} must be a finite number")
+    return value

@@ -1,0 +1,207 @@
+"""Prometheus export: a collector over snapshots of the monitor state, and the HTTP endpoints.
+
+The consumer thread alone touches the state; it publishes an immutable :class:`MetricsSnapshot`
+that the collector reads at scrape time, so a scrape never races a batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from monitor.state import DELAY_BUCKETS, MonitorState, StreamCounters
+
+__all__ = ["HealthServer", "MetricsSnapshot", "MonitorCollector"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MetricsSnapshot:
+    counters: StreamCounters = field(default_factory=StreamCounters)
+    pending: dict[tuple[str, str], int] = field(default_factory=dict)
+    performance: dict[tuple[str, str, str, str], float] = field(default_factory=dict)
+    lag: dict[tuple[str, int], int] = field(default_factory=dict)
+    last_checkpoint: float | None = None
+
+    @classmethod
+    def of(
+        cls,
+        state: MonitorState,
+        models: list[str],
+        lag: dict[tuple[str, int], int],
+        last_checkpoint: float | None,
+    ) -> MetricsSnapshot:
+        pending = dict.fromkeys(((m, k) for m in models for k in ("prediction", "label")), 0)
+        pending.update(state.pending())
+        performance = {
+            (model, version, metric, window): value
+            for (model, version), perf in state.performance.items()
+            for (metric, window), value in perf.values().items()
+        }
+        return cls(state.totals(), pending, performance, dict(lag), last_checkpoint)
+
+
+class MonitorCollector:
+    """Yields the ``driftwarden_*`` families of the latest snapshot."""
+
+    def __init__(self) -> None:
+        self.snapshot = MetricsSnapshot()
+
+    def collect(self) -> Iterator[Metric]:
+        snap = self.snapshot
+        c = snap.counters
+        yield _counter(
+            "driftwarden_predictions",
+            "Prediction events applied.",
+            ["model", "version"],
+            c.predictions.items(),
+        )
+        yield _counter(
+            "driftwarden_labels",
+            "Label events applied.",
+            ["model"],
+            [((m,), n) for m, n in c.labels.items()],
+        )
+        yield _counter(
+            "driftwarden_joined",
+            "Labels joined to their prediction.",
+            ["model", "version"],
+            c.joined.items(),
+        )
+        yield _counter(
+            "driftwarden_correct",
+            "Joined classifications that were correct.",
+            ["model", "version"],
+            c.correct.items(),
+        )
+        yield _counter(
+            "driftwarden_unmatched",
+            "Predictions or labels dropped unjoined.",
+            ["model", "kind", "reason"],
+            c.unmatched.items(),
+        )
+        yield _counter(
+            "driftwarden_invalid_events",
+            "Messages sent to the dead-letter topic.",
+            ["topic", "reason"],
+            c.invalid.items(),
+        )
+        pending = GaugeMetricFamily(
+            "driftwarden_pending", "Items waiting for their partner.", labels=["model", "kind"]
+        )
+        for pending_key, count in sorted(snap.pending.items()):
+            pending.add_metric(list(pending_key), count)
+        yield pending
+        yield _delay_histogram(c)
+        perf = GaugeMetricFamily(
+            "driftwarden_performance",
+            "Online model performance.",
+            labels=["model", "version", "metric", "window"],
+        )
+        for key, value in sorted(snap.performance.items()):
+            perf.add_metric(list(key), value)
+        yield perf
+        lag = GaugeMetricFamily(
+            "driftwarden_consumer_lag",
+            "Messages behind the high watermark.",
+            labels=["topic", "partition"],
+        )
+        for (topic, partition), value in sorted(snap.lag.items()):
+            lag.add_metric([topic, str(partition)], value)
+        yield lag
+        checkpoint = GaugeMetricFamily(
+            "driftwarden_last_checkpoint_timestamp_seconds",
+            "Unix time of the last completed checkpoint.",
+        )
+        if snap.last_checkpoint is not None:
+            checkpoint.add_metric([], snap.last_checkpoint)
+        yield checkpoint
+
+
+def _counter(name: str, doc: str, labels: list[str], items: object) -> CounterMetricFamily:
+    family = CounterMetricFamily(name, doc, labels=labels)
+    for key, value in sorted(items):  # type: ignore[call-overload]
+        family.add_metric(list(key), value)
+    return family
+
+
+def _delay_histogram(counters: StreamCounters) -> HistogramMetricFamily:
+    family = HistogramMetricFamily(
+        "driftwarden_label_delay_seconds",
+        "Event-time delay from prediction to label.",
+        labels=["model"],
+    )
+    bounds = [*(repr(float(b)) for b in DELAY_BUCKETS), "+Inf"]
+    for model, counts in sorted(counters.delay_buckets.items()):
+        cumulative, running = [], 0
+        for bound, count in zip(bounds, counts, strict=True):
+            running += count
+            cumulative.append((bound, running))
+        family.add_metric([model], cumulative, sum_value=counters.delay_sum[model])
+    return family
+
+
+class HealthServer:
+    """``/metrics``, ``/healthz`` and ``/readyz`` on a background thread."""
+
+    def __init__(
+        self, registry: CollectorRegistry, host: str, port: int, ready: Callable[[], bool]
+    ) -> None:
+        handler = _make_handler(registry, ready)
+        self._server = ThreadingHTTPServer((host, port), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="http", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def start(self) -> HealthServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def _make_handler(
+    registry: CollectorRegistry, ready: Callable[[], bool]
+) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            path = self.path.split("?", 1)[0]
+            if path == "/metrics":
+                self._send(200, generate_latest(registry), CONTENT_TYPE_LATEST)
+            elif path == "/healthz":
+                self._send(200, b"ok\n")
+            elif path == "/readyz":
+                ok = ready()
+                self._send(200 if ok else 503, b"ready\n" if ok else b"not ready\n")
+            else:
+                self._send(404, b"not found\n")
+
+        def _send(self, status: int, body: bytes, content_type: str = "text/plain") -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            log.debug("http: %s", format % args)
+
+    return Handler

@@ -1,0 +1,221 @@
+"""Applies micro-batches of consumed records to :class:`MonitorState`; no I/O.
+
+Each record is either applied or turned into a dead-letter record carrying its reason. Joined
+examples and dead letters are returned for the caller to publish. After a crash the caller may
+pass the offsets up to which outputs were already delivered (``delivered``): replayed records
+then rebuild state without publishing the same output twice.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import orjson
+
+from monitor.config import ModelConfig, MonitorConfig
+from monitor.events import InvalidEvent, format_timestamp, parse_label, parse_prediction
+from monitor.join import ExpiryResult, Joined, LabelJoin
+from monitor.performance import VersionPerformance
+from monitor.state import MonitorState, PartitionState, TopicPartition
+
+__all__ = ["BatchOutput", "ConsumedRecord", "OutputRecord", "StreamProcessor"]
+
+Headers = list[tuple[str, bytes]]
+
+
+class ConsumedRecord(Protocol):
+    """The fields of a kafka-python ``ConsumerRecord`` that processing reads."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def headers(self) -> Iterable[tuple[str, bytes | None]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class OutputRecord:
+    key: bytes | None
+    value: bytes | None
+    headers: Headers
+
+
+@dataclass(slots=True)
+class BatchOutput:
+    examples: list[OutputRecord] = field(default_factory=list)
+    dead_letters: list[OutputRecord] = field(default_factory=list)
+
+
+def source_headers(topic: str, partition: int, offset: int) -> Headers:
+    return [
+        ("source-topic", topic.encode()),
+        ("source-partition", str(partition).encode()),
+        ("source-offset", str(offset).encode()),
+    ]
+
+
+class StreamProcessor:
+    """Joins, counts and scores micro-batches for the models of one config."""
+
+    def __init__(
+        self,
+        config: MonitorConfig,
+        state: MonitorState,
+        partition_count: int = 1,
+        delivered: Mapping[TopicPartition, int] | None = None,
+    ) -> None:
+        self._models = {m.name: m for m in config.models}
+        self._predictions_topic = config.topics.predictions
+        self._labels_topic = config.topics.labels
+        self._partition_count = max(partition_count, 1)
+        self.state = state
+        self.delivered = dict(delivered or {})
+
+    def process(self, records: Iterable[ConsumedRecord]) -> BatchOutput:
+        out = BatchOutput()
+        touched: set[tuple[int, str]] = set()
+        offsets = self.state.offsets
+        for record in records:
+            partition = self._partition(record.partition)
+            try:
+                model = self._apply(record, partition, out)
+                touched.add((record.partition, model))
+            except InvalidEvent as exc:
+                partition.counters.invalid[(record.topic, exc.reason)] += 1
+                if self._publishable(((record.topic, record.partition, record.offset),)):
+                    out.dead_letters.append(_dead_letter(record, exc))
+            offsets[(record.topic, record.partition)] = record.offset + 1
+        for partition_id, model in touched:
+            self._expire(self.state.partitions[partition_id], model)
+        return out
+
+    def _partition(self, partition_id: int) -> PartitionState:
+        state = self.state.partitions.get(partition_id)
+        if state is None:
+            state = self.state.partitions[partition_id] = PartitionState()
+        return state
+
+    def _apply(self, record: ConsumedRecord, partition: PartitionState, out: BatchOutput) -> str:
+        counters = partition.counters
+        if record.topic == self._predictions_topic:
+            pred = parse_prediction(record.value)  # type: ignore[arg-type]
+            config = self._model(pred.model)
+            result = self._join(partition, config).add_prediction(pred, record.offset)
+            counters.predictions[(pred.model, pred.version)] += 1
+        else:
+            label = parse_label(record.value)  # type: ignore[arg-type]
+            config = self._model(label.model)
+            _check_label_type(config, label.label)
+            result = self._join(partition, config).add_label(label, record.offset)
+            counters.labels[label.model] += 1
+        if isinstance(result, Joined):
+            self._on_joined(partition, config, result, record.partition, out)
+        elif isinstance(result, ExpiryResult):
+            self._count_unmatched(partition, config.name, result, "expired")
+        return config.name
+
+    def _model(self, name: str) -> ModelConfig:
+        config = self._models.get(name)
+        if config is None:
+            raise InvalidEvent("unknown_model", f"model {name!r} is not configured")
+        return config
+
+    def _join(self, partition: PartitionState, config: ModelConfig) -> LabelJoin:
+        join = partition.joins.get(config.name)
+        if join is None:
+            share = math.ceil(config.max_pending / self._partition_count)
+            join = partition.joins[config.name] = LabelJoin(config.label_ttl, share)
+        return join
+
+    def _on_joined(
+        self,
+        partition: PartitionState,
+        config: ModelConfig,
+        joined: Joined,
+        partition_id: int,
+        out: BatchOutput,
+    ) -> None:
+        pred, label = joined.prediction, joined.label
+        key = (config.name, pred.version)
+        counters = partition.counters
+        counters.joined[key] += 1
+        counters.observe_delay(config.name, joined.delay)
+        perf = self.state.performance.get(key)
+        if perf is None:
+            perf = self.state.performance[key] = VersionPerformance.for_task(
+                config.task.value, config.positive_label, config.window
+            )
+        if perf.update(label.label, pred.prediction, pred.scores):
+            counters.correct[key] += 1
+        sources = (
+            (self._predictions_topic, partition_id, joined.prediction_offset),
+            (self._labels_topic, partition_id, joined.label_offset),
+        )
+        if self._publishable(sources):
+            out.examples.append(_example(joined, self._predictions_topic, partition_id))
+
+    def _expire(self, partition: PartitionState, model: str) -> None:
+        join = partition.joins[model]
+        self._count_unmatched(partition, model, join.expire(), "expired")
+        self._count_unmatched(partition, model, join.evict_overflow(), "evicted")
+
+    @staticmethod
+    def _count_unmatched(
+        partition: PartitionState, model: str, result: ExpiryResult, reason: str
+    ) -> None:
+        if result.predictions:
+            partition.counters.unmatched[(model, "prediction", reason)] += result.predictions
+        if result.labels:
+            partition.counters.unmatched[(model, "label", reason)] += result.labels
+
+    def _publishable(self, sources: Iterable[tuple[str, int, int]]) -> bool:
+        """False when every source of an output is below the already-delivered offsets."""
+        if not self.delivered:
+            return True
+        return any(offset >= self.delivered.get((t, p), 0) for t, p, offset in sources)
+
+
+def _check_label_type(config: ModelConfig, label: object) -> None:
+    if config.task.value == "regression" and (
+        isinstance(label, bool) or not isinstance(label, int | float)
+    ):
+        raise InvalidEvent("schema_violation", "field 'label' must be a number for regression")
+
+
+def _example(joined: Joined, topic: str, partition: int) -> OutputRecord:
+    pred, label = joined.prediction, joined.label
+    value = orjson.dumps(
+        {
+            "schema": 1,
+            "prediction_id": pred.prediction_id,
+            "model": pred.model,
+            "model_version": pred.version,
+            "features": pred.features,
+            "prediction": pred.prediction,
+            "scores": pred.scores,
+            "label": label.label,
+            "prediction_timestamp": format_timestamp(pred.timestamp),
+            "label_timestamp": format_timestamp(label.timestamp),
+        }
+    )
+    headers = source_headers(topic, partition, joined.prediction_offset)
+    headers.append(("label-offset", str(joined.label_offset).encode()))
+    return OutputRecord(pred.model.encode(), value, headers)
+
+
+def _dead_letter(record: ConsumedRecord, exc: InvalidEvent) -> OutputRecord:
+    headers: Headers = [(k, v) for k, v in (record.headers or ()) if v is not None]
+    headers.append(("error", exc.reason.encode()))
+    headers.append(("error-detail", exc.detail[:1000].encode()))
+    headers += source_headers(record.topic, record.partition, record.offset)
+    return OutputRecord(record.key, record.value, headers)

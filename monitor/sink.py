@@ -1,0 +1,80 @@
+"""Publishes joined examples and dead letters, and commits input offsets with them.
+
+With transactions (the default) the outputs of a checkpoint interval and the input offsets are
+committed in one Kafka transaction; without, outputs are flushed and the offsets committed after.
+Either way the offsets committed in Kafka mark how far outputs were delivered, which is what
+:class:`~monitor.processor.StreamProcessor` uses to publish nothing twice after a crash.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.structs import OffsetAndMetadata, TopicPartition
+
+from monitor.config import MonitorConfig
+from monitor.processor import BatchOutput, OutputRecord
+
+__all__ = ["OutputSink"]
+
+log = logging.getLogger(__name__)
+
+
+class OutputSink:
+    def __init__(self, config: MonitorConfig, consumer: KafkaConsumer) -> None:
+        self._consumer = consumer
+        self._examples = config.topics.examples
+        self._dead_letter = config.topics.dead_letter
+        self._transactional = config.kafka.transactions
+        options: dict[str, Any] = {
+            "bootstrap_servers": config.kafka.bootstrap_servers,
+            "linger_ms": 20,
+            "batch_size": 262144,
+            "acks": "all",
+            **config.kafka.client_options(),
+        }
+        if self._transactional:
+            options["transactional_id"] = config.kafka.transactional_prefix()
+            options["enable_idempotence"] = True
+        self._producer = KafkaProducer(**options)
+        if self._transactional:
+            self._producer.init_transactions()
+            self._producer.begin_transaction()
+
+    def publish(self, output: BatchOutput) -> None:
+        self._send_all(self._examples, output.examples)
+        self._send_all(self._dead_letter, output.dead_letters)
+
+    def commit(self, offsets: Mapping[tuple[str, int], int]) -> None:
+        """Make every output sent so far durable together with ``offsets``."""
+        kafka_offsets = {
+            TopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
+            for (topic, partition), offset in offsets.items()
+        }
+        if self._transactional:
+            if kafka_offsets:
+                self._producer.send_offsets_to_transaction(
+                    kafka_offsets, self._consumer.group_metadata()
+                )
+            self._producer.commit_transaction()
+            self._producer.begin_transaction()
+        else:
+            self._producer.flush()
+            if kafka_offsets:
+                self._consumer.commit(kafka_offsets)
+
+    def close(self) -> None:
+        if self._transactional:
+            try:
+                self._producer.abort_transaction()
+            except Exception:  # noqa: BLE001 - best effort on shutdown after a commit
+                log.debug("no open transaction to abort on close")
+        self._producer.close(timeout=5)
+
+    def _send_all(self, topic: str, records: list[OutputRecord]) -> None:
+        send = self._producer.send
+        for record in records:
+            send(topic, key=record.key, value=record.value, headers=record.headers)

@@ -1,0 +1,1 @@
+"""driftwarden retraining: the retrain side of the loop (filled in by the retraining issue)."""
