@@ -14,14 +14,15 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from types import FrameType
-from typing import Any
 
 from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer
+from kafka.errors import KafkaError
 from kafka.structs import TopicPartition
 from prometheus_client import CollectorRegistry
 
 from monitor.checkpoint import CheckpointStore
 from monitor.config import MonitorConfig
+from monitor.errors import StartupError
 from monitor.exporter import HealthServer, MetricsSnapshot, MonitorCollector
 from monitor.processor import StreamProcessor
 from monitor.sink import OutputSink
@@ -108,8 +109,8 @@ class MonitorService:
         while not self._stop.is_set():
             polled = consumer.poll(timeout_ms=200, max_records=self.config.kafka.max_poll_records)
             if self._pending_assignment:
-                self._resume_assigned()
-                polled = {tp: rs for tp, rs in polled.items() if tp not in consumer.paused()}
+                positioned = self._resume_assigned()
+                polled = {tp: rs for tp, rs in polled.items() if tp not in positioned}
             for records in polled.values():
                 sink.publish(processor.process(records))
             now = time.monotonic()
@@ -133,13 +134,13 @@ class MonitorService:
         }
         self._sink.commit(offsets)
         self._store.save(state)
-        for tp in [tp for tp, offset in delivered.items() if state.offsets.get(tp, 0) >= offset]:
-            del delivered[tp]
+        if all(state.offsets.get(tp, 0) >= offset for tp, offset in delivered.items()):
+            delivered.clear()  # the replay has caught up with what was published before
         self._last_checkpoint = self._clock()
         self._last_checkpoint_mono = time.monotonic()
         self._publish_snapshot()
 
-    def _resume_assigned(self) -> None:
+    def _resume_assigned(self) -> set[TopicPartition]:
         """Seek newly assigned partitions to their checkpointed offset (else Kafka's, else the
         start) and resume them. Runs on the loop's thread: the rebalance listener only pauses."""
         assert self._consumer is not None and self._processor is not None  # noqa: S101
@@ -153,8 +154,9 @@ class MonitorService:
             stored = state.offsets.get((tp.topic, tp.partition))
             if stored is not None:
                 self._consumer.seek(tp, stored)
-                if committed is not None and committed > stored:
-                    self._processor.delivered[(tp.topic, tp.partition)] = committed
+                # Outputs of records before Kafka's committed offset were already published.
+                delivered = max(stored, committed or 0)
+                self._processor.delivered[(tp.topic, tp.partition)] = delivered
             elif committed is not None:
                 self._consumer.seek(tp, committed)
             else:
@@ -163,10 +165,14 @@ class MonitorService:
             self._consumer.resume(*partitions)
             log.info("resumed %s", ", ".join(f"{tp.topic}[{tp.partition}]" for tp in partitions))
         self._ready.set()
+        return set(partitions)
 
     def _on_assigned(self, partitions: list[TopicPartition]) -> None:
         """Listener, on the consumer's IO thread: hold the partitions until they are positioned."""
-        if self._consumer is not None and partitions:
+        if not partitions:
+            self._ready.set()  # a member with nothing to consume is ready all the same
+            return
+        if self._consumer is not None:
             self._consumer.pause(*partitions)
         with self._assign_lock:
             self._pending_assignment.extend(partitions)
@@ -203,7 +209,14 @@ class MonitorService:
         return lag
 
     def _prepare_topics(self) -> int:
-        admin = KafkaAdminClient(**self._client_options(), client_id="driftwarden-monitor-admin")
+        try:
+            admin = KafkaAdminClient(
+                **self.config.kafka.client_options("admin"), client_id="driftwarden-monitor-admin"
+            )
+        except KafkaError as exc:
+            raise StartupError(
+                f"cannot reach Kafka at {','.join(self.config.kafka.bootstrap_servers)}: {exc}"
+            ) from exc
         try:
             return prepare_topics(self.config, admin)
         finally:
@@ -212,7 +225,7 @@ class MonitorService:
     def _make_consumer(self) -> KafkaConsumer:
         kafka = self.config.kafka
         return KafkaConsumer(
-            **self._client_options(),
+            **kafka.client_options("consumer"),
             group_id=kafka.group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -222,12 +235,6 @@ class MonitorService:
             session_timeout_ms=kafka.session_timeout_ms,
             heartbeat_interval_ms=kafka.heartbeat_interval_ms,
         )
-
-    def _client_options(self) -> dict[str, Any]:
-        return {
-            "bootstrap_servers": self.config.kafka.bootstrap_servers,
-            **self.config.kafka.client_options(),
-        }
 
 
 class _Rebalance(ConsumerRebalanceListener):

@@ -6,6 +6,7 @@ Every error names the key path (``models.0.label_ttl``) and what is wrong with i
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import socket
@@ -39,6 +40,36 @@ __all__ = [
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 _SECRET_KEY = re.compile(r"password|secret|token|credential", re.IGNORECASE)
+_RESERVED_CLIENT_KEYS = frozenset(
+    {
+        "bootstrap_servers",
+        "group_id",
+        "enable_auto_commit",
+        "auto_offset_reset",
+        "isolation_level",
+        "transactional_id",
+        "enable_idempotence",
+        "key_deserializer",
+        "value_deserializer",
+        "key_serializer",
+        "value_serializer",
+        "max_poll_records",
+        "session_timeout_ms",
+        "heartbeat_interval_ms",
+        "allow_auto_create_topics",
+    }
+)
+
+
+@functools.cache
+def _client_defaults() -> dict[str, frozenset[str]]:
+    from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+
+    return {
+        "consumer": frozenset(KafkaConsumer.DEFAULT_CONFIG),
+        "producer": frozenset(KafkaProducer.DEFAULT_CONFIG),
+        "admin": frozenset(KafkaAdminClient.DEFAULT_CONFIG),
+    }
 
 
 def parse_duration(value: object) -> float:
@@ -110,6 +141,16 @@ class KafkaConfig(_Strict):
             return [s.strip() for s in value.split(",") if s.strip()]
         return value
 
+    @field_validator("client")
+    @classmethod
+    def _known_client_options(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key in value:
+            if key in _RESERVED_CLIENT_KEYS:
+                raise ValueError(f"{key!r} is set by driftwarden; use the kafka section's own keys")
+            if not any(key in options for options in _client_defaults().values()):
+                raise ValueError(f"{key!r} is not a kafka-python client option")
+        return value
+
     @field_validator("client", mode="before")
     @classmethod
     def _resolve_secrets(cls, value: object) -> object:
@@ -123,11 +164,16 @@ class KafkaConfig(_Strict):
             )
         return resolved
 
-    def client_options(self) -> dict[str, Any]:
-        """kafka-python keyword arguments with secrets revealed."""
+    def client_options(self, client: Literal["consumer", "producer", "admin"]) -> dict[str, Any]:
+        """kafka-python keyword arguments for one kind of client, with secrets revealed."""
+        known = _client_defaults()[client]
         return {
-            key: value.get_secret_value() if isinstance(value, SecretStr) else value
-            for key, value in self.client.items()
+            "bootstrap_servers": self.bootstrap_servers,
+            **{
+                key: value.get_secret_value() if isinstance(value, SecretStr) else value
+                for key, value in self.client.items()
+                if key in known
+            },
         }
 
     def transactional_prefix(self) -> str:
@@ -146,6 +192,9 @@ class TopicsConfig(_Strict):
     def _distinct_inputs(self) -> TopicsConfig:
         if self.predictions == self.labels:
             raise ValueError("'predictions' and 'labels' must be different topics")
+        outputs = {self.events, self.examples, self.retrain_requests, self.dead_letter}
+        if outputs & {self.predictions, self.labels}:
+            raise ValueError("output topics must differ from the input topics")
         return self
 
 
@@ -179,6 +228,12 @@ class ModelConfig(_Strict):
 
 class LoggingConfig(_Strict):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
     json_format: bool = Field(default=False, alias="json")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import random
 import tempfile
 import threading
@@ -35,22 +36,24 @@ class StreamEvent:
 
 
 def generate_stream(
-    events: int, seed: int = 0, model: str = "churn", label_delay: int = 50
+    events: int, seed: int = 0, model: str = "churn", max_delay: float = 900.0
 ) -> Iterator[StreamEvent]:
-    """Predictions of a binary classifier one second apart, each label ``label_delay`` later.
-
-    About 80% of predictions are right; labels are appended to the stream after a random number
-    of further predictions, so some labels trail their prediction by several batches.
+    """Predictions of a binary classifier one second apart; each label comes 30 s to
+    ``max_delay`` later and is published when its time comes, so the label stream is in time
+    order and trails the predictions. About 80% of predictions are right.
     """
     rng = random.Random(seed)  # noqa: S311 - synthetic data, not security
-    waiting: list[tuple[int, bytes, bytes]] = []
+    due: list[tuple[float, bytes, bytes]] = []
     for i in range(events):
+        ts = _START + i
+        while due and due[0][0] <= ts:
+            _, key, value = heapq.heappop(due)
+            yield StreamEvent("labels", key, value)
         pid = f"p-{i:07d}"
         tenure = rng.gauss(24, 8)
-        score = min(max(rng.gauss(0.3 + tenure / 60, 0.2), 0.0), 1.0)
+        score = min(max(rng.gauss(0.3 + tenure / 60, 0.2), 0.01), 0.99)
         prediction = int(score >= 0.5)
         label = prediction if rng.random() < 0.8 else 1 - prediction
-        ts = _START + i
         yield StreamEvent(
             "predictions",
             pid.encode(),
@@ -70,10 +73,11 @@ def generate_stream(
                 }
             ),
         )
-        due = i + rng.randint(1, label_delay)
-        waiting.append(
+        label_ts = ts + rng.uniform(30, max(max_delay, 30))
+        heapq.heappush(
+            due,
             (
-                due,
+                label_ts,
                 pid.encode(),
                 orjson.dumps(
                     {
@@ -81,16 +85,13 @@ def generate_stream(
                         "prediction_id": pid,
                         "model": model,
                         "label": label,
-                        "timestamp": ts + rng.uniform(30, 900),
+                        "timestamp": label_ts,
                     }
                 ),
-            )
+            ),
         )
-        ready = [w for w in waiting if w[0] <= i]
-        waiting = [w for w in waiting if w[0] > i]
-        for _, key, value in ready:
-            yield StreamEvent("labels", key, value)
-    for _, key, value in waiting:
+    while due:
+        _, key, value = heapq.heappop(due)
         yield StreamEvent("labels", key, value)
 
 

@@ -1,22 +1,26 @@
 """Event-time join of labels to predictions, bounded, for one model on one input partition.
 
-A label may come before or after its prediction. Each side waits in an insertion-ordered dict;
-an item expires once the join's *watermark* passes ``item.timestamp + ttl``. The watermark is the
-smaller of the two streams' largest timestamps: a side only gives up on its partner once the other
-stream has moved past the time the partner could have had. With time-ordered partitions this makes
-the outcome independent of how the two topics interleave in a poll, so a replay after a crash
-joins exactly what the first run joined. A pair whose label is more than ``ttl`` after its
-prediction counts as expired on both sides whichever arrives first, for the same reason.
+A label may come before or after its prediction. The rules depend only on the order of each
+topic's own partition, never on how a poll interleaves the two topics, so a replay after a crash
+(or another instance taking the partition over) joins exactly what the first run joined:
 
-``max_pending`` bounds the two dicts together; the oldest item is evicted first.
+* a prediction at time ``t`` can be joined by labels only while the label stream has not passed
+  ``t + ttl``; a label at ``u`` by predictions only while the prediction stream has not passed
+  ``u + ttl``. Each item remembers how far its own stream had got when it arrived
+  (``stream_time``), so the check gives the same answer whichever side arrives first;
+* a pair whose label is more than ``ttl`` after its prediction is expired on both sides;
+* a waiting item expires once the *other* stream has passed its ``timestamp + ttl``: no partner
+  can match it any more. If the other stream goes quiet, items wait until ``max_pending`` evicts
+  them.
+
+``max_pending`` bounds the two sides together. Overflow evicts from the fuller side (a label
+storm evicts labels, a prediction flood predictions), the earliest arrival first.
 
 >>> from monitor.events import Label, Prediction
 >>> join = LabelJoin(ttl=60.0, max_pending=10)
->>> label = Label("p-1", "churn", 1, timestamp=30.0)
->>> join.add_label(label, offset=0) is None
+>>> join.add_label(Label("p-1", "churn", 1, timestamp=30.0), offset=0) is None
 True
->>> pred = Prediction("p-1", "churn", "3", 0.0, {}, 1, None)
->>> join.add_prediction(pred, offset=5).label.label
+>>> join.add_prediction(Prediction("p-1", "churn", "3", 0.0, {}, 1, None), offset=5).label.label
 1
 >>> join.pending_predictions, join.pending_labels
 (0, 0)
@@ -26,13 +30,23 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from monitor.events import InvalidEvent, Label, Prediction
 
-__all__ = ["ExpiryResult", "Joined", "LabelJoin"]
+__all__ = ["ExpiryResult", "Joined", "LabelJoin", "Waiting"]
 
 DUPLICATE_PREDICTION = "duplicate_prediction"
 DUPLICATE_LABEL = "duplicate_label"
+
+Item = TypeVar("Item", Prediction, Label)
+
+
+@dataclass(frozen=True, slots=True)
+class Waiting(Generic[Item]):
+    event: Item
+    offset: int
+    stream_time: float  # the largest timestamp of the item's own stream before it arrived
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,110 +72,115 @@ class ExpiryResult:
 
 
 @dataclass
+class _Side(Generic[Item]):
+    """Waiting items of one stream, with the stream's event time and their deadlines."""
+
+    items: dict[str, Waiting[Item]] = field(default_factory=dict)
+    stream_time: float = float("-inf")
+    deadlines: list[tuple[float, str]] = field(default_factory=list)
+
+    def hold(self, key: str, waiting: Waiting[Item], ttl: float) -> None:
+        self.items[key] = waiting
+        heapq.heappush(self.deadlines, (waiting.event.timestamp + ttl, key))
+
+    def expire(self, other_stream_time: float, ttl: float) -> int:
+        expired = 0
+        while self.deadlines and self.deadlines[0][0] < other_stream_time:
+            _, key = heapq.heappop(self.deadlines)
+            item = self.items.get(key)
+            if item is not None and item.event.timestamp + ttl < other_stream_time:
+                del self.items[key]
+                expired += 1
+        return expired
+
+    def evict_oldest(self) -> None:
+        del self.items[next(iter(self.items))]
+
+    def compact(self, ttl: float) -> None:
+        if len(self.deadlines) > 2 * len(self.items) + 64:
+            self.deadlines = [(w.event.timestamp + ttl, k) for k, w in self.items.items()]
+            heapq.heapify(self.deadlines)
+
+
+@dataclass
 class LabelJoin:
     ttl: float
     max_pending: int
-    predictions: dict[str, tuple[Prediction, int]] = field(default_factory=dict)
-    labels: dict[str, tuple[Label, int]] = field(default_factory=dict)
-    max_prediction_ts: float = float("-inf")
-    max_label_ts: float = float("-inf")
-    _deadlines: list[tuple[float, int, str]] = field(default_factory=list)
+    _predictions: _Side[Prediction] = field(default_factory=_Side)
+    _labels: _Side[Label] = field(default_factory=_Side)
+
+    @property
+    def predictions(self) -> dict[str, Waiting[Prediction]]:
+        return self._predictions.items
+
+    @property
+    def labels(self) -> dict[str, Waiting[Label]]:
+        return self._labels.items
 
     @property
     def pending_predictions(self) -> int:
-        return len(self.predictions)
+        return len(self._predictions.items)
 
     @property
     def pending_labels(self) -> int:
-        return len(self.labels)
-
-    @property
-    def watermark(self) -> float:
-        return min(self.max_prediction_ts, self.max_label_ts)
+        return len(self._labels.items)
 
     def add_prediction(self, pred: Prediction, offset: int) -> Joined | ExpiryResult | None:
-        """Join ``pred`` with a waiting label, or hold it.
+        """Join ``pred`` with its waiting label, or hold it.
 
-        Returns the joined pair, an :class:`ExpiryResult` when the pair exists but is too far
-        apart, or ``None`` when the prediction now waits.
+        Returns the pair, an :class:`ExpiryResult` when the pair is too far apart in event
+        time, or ``None`` when the prediction now waits.
         """
-        key = pred.prediction_id
-        if key in self.predictions:
+        key, side = pred.prediction_id, self._predictions
+        if key in side.items:
             raise InvalidEvent(DUPLICATE_PREDICTION, f"prediction id {key!r} is already pending")
-        self.max_prediction_ts = max(self.max_prediction_ts, pred.timestamp)
-        waiting = self.labels.pop(key, None)
-        if waiting is not None:
-            return self._pair(pred, offset, *waiting)
-        self.predictions[key] = (pred, offset)
-        self._schedule(pred.timestamp, 0, key)
-        return None
+        arriving = Waiting(pred, offset, side.stream_time)
+        side.stream_time = max(side.stream_time, pred.timestamp)
+        label = self._labels.items.pop(key, None)
+        if label is None:
+            side.hold(key, arriving, self.ttl)
+            return None
+        return self._pair(arriving, label)
 
     def add_label(self, label: Label, offset: int) -> Joined | ExpiryResult | None:
-        key = label.prediction_id
-        if key in self.labels:
+        key, side = label.prediction_id, self._labels
+        if key in side.items:
             raise InvalidEvent(DUPLICATE_LABEL, f"label for {key!r} is already pending")
-        self.max_label_ts = max(self.max_label_ts, label.timestamp)
-        waiting = self.predictions.pop(key, None)
-        if waiting is not None:
-            return self._pair(waiting[0], waiting[1], label, offset)
-        self.labels[key] = (label, offset)
-        self._schedule(label.timestamp, 1, key)
-        return None
+        arriving = Waiting(label, offset, side.stream_time)
+        side.stream_time = max(side.stream_time, label.timestamp)
+        pred = self._predictions.items.pop(key, None)
+        if pred is None:
+            side.hold(key, arriving, self.ttl)
+            return None
+        return self._pair(pred, arriving)
 
     def expire(self) -> ExpiryResult:
-        """Drop every item whose deadline is behind the watermark."""
-        result = ExpiryResult()
-        watermark = self.watermark
-        deadlines = self._deadlines
-        while deadlines and deadlines[0][0] < watermark:
-            _, side, key = heapq.heappop(deadlines)
-            if side == 0 and self._drop_if_due(self.predictions, key, watermark):
-                result.predictions += 1
-            elif side == 1 and self._drop_if_due(self.labels, key, watermark):
-                result.labels += 1
-        return result
+        """Drop every waiting item that no future partner could match."""
+        return ExpiryResult(
+            predictions=self._predictions.expire(self._labels.stream_time, self.ttl),
+            labels=self._labels.expire(self._predictions.stream_time, self.ttl),
+        )
 
     def evict_overflow(self) -> ExpiryResult:
-        """Evict the oldest waiting items until at most ``max_pending`` remain."""
+        """Evict waiting items until at most ``max_pending`` remain."""
         result = ExpiryResult()
-        while len(self.predictions) + len(self.labels) > self.max_pending:
-            oldest_pred = next(iter(self.predictions.values()), None)
-            oldest_label = next(iter(self.labels.values()), None)
-            if oldest_label is None or (
-                oldest_pred is not None and oldest_pred[0].timestamp <= oldest_label[0].timestamp
-            ):
-                self.predictions.pop(next(iter(self.predictions)))
+        while self.pending_predictions + self.pending_labels > self.max_pending:
+            if self.pending_predictions >= self.pending_labels:
+                self._predictions.evict_oldest()
                 result.predictions += 1
             else:
-                self.labels.pop(next(iter(self.labels)))
+                self._labels.evict_oldest()
                 result.labels += 1
-        if len(self._deadlines) > 2 * (len(self.predictions) + len(self.labels)) + 64:
-            self._rebuild_deadlines()
+        self._predictions.compact(self.ttl)
+        self._labels.compact(self.ttl)
         return result
 
-    def _pair(
-        self, pred: Prediction, pred_offset: int, label: Label, label_offset: int
-    ) -> Joined | ExpiryResult:
-        if label.timestamp - pred.timestamp > self.ttl:
+    def _pair(self, pred: Waiting[Prediction], label: Waiting[Label]) -> Joined | ExpiryResult:
+        p, lb, ttl = pred.event, label.event, self.ttl
+        if (
+            lb.timestamp - p.timestamp > ttl
+            or label.stream_time > p.timestamp + ttl
+            or (pred.stream_time > lb.timestamp + ttl)
+        ):
             return ExpiryResult(predictions=1, labels=1)
-        return Joined(pred, label, pred_offset, label_offset)
-
-    def _schedule(self, timestamp: float, side: int, key: str) -> None:
-        heapq.heappush(self._deadlines, (timestamp + self.ttl, side, key))
-
-    def _drop_if_due(
-        self,
-        items: dict[str, tuple[Prediction, int]] | dict[str, tuple[Label, int]],
-        key: str,
-        watermark: float,
-    ) -> bool:
-        item = items.get(key)
-        if item is None or item[0].timestamp + self.ttl >= watermark:
-            return False
-        del items[key]
-        return True
-
-    def _rebuild_deadlines(self) -> None:
-        self._deadlines = [(p.timestamp + self.ttl, 0, k) for k, (p, _) in self.predictions.items()]
-        self._deadlines += [(lb.timestamp + self.ttl, 1, k) for k, (lb, _) in self.labels.items()]
-        heapq.heapify(self._deadlines)
+        return Joined(p, lb, pred.offset, label.offset)

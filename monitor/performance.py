@@ -138,14 +138,12 @@ class VersionPerformance:
             out[(name, "cumulative")] = _safe_get(metric)
         for name, metric in self._rolling.items():
             out[(name, "rolling")] = _safe_get(metric)
-        if self.task == "binary":
-            nan = math.nan
-            out[("log_loss", "cumulative")] = self._log_loss.get() if self._scored else nan
-            out[("log_loss", "rolling")] = (
-                self._rolling_log_loss.get() if self._rolling_scored else nan
-            )
+        if self.task == "binary" and self._scored:
+            out[("log_loss", "cumulative")] = self._log_loss.get()
             out[("roc_auc", "cumulative")] = self._auc.get()
             out[("roc_auc", "rolling")] = _safe_get(self._rolling_auc)
+            if self._rolling_scored:
+                out[("log_loss", "rolling")] = self._rolling_log_loss.get()
         return out
 
     def _push(

@@ -110,12 +110,13 @@ class StreamProcessor:
         if record.topic == self._predictions_topic:
             pred = parse_prediction(record.value)  # type: ignore[arg-type]
             config = self._model(pred.model)
+            _check_target_type(config, pred.prediction, "prediction")
             result = self._join(partition, config).add_prediction(pred, record.offset)
             counters.predictions[(pred.model, pred.version)] += 1
         else:
             label = parse_label(record.value)  # type: ignore[arg-type]
             config = self._model(label.model)
-            _check_label_type(config, label.label)
+            _check_target_type(config, label.label, "label")
             result = self._join(partition, config).add_label(label, record.offset)
             counters.labels[label.model] += 1
         if isinstance(result, Joined):
@@ -185,11 +186,11 @@ class StreamProcessor:
         return any(offset >= self.delivered.get((t, p), 0) for t, p, offset in sources)
 
 
-def _check_label_type(config: ModelConfig, label: object) -> None:
+def _check_target_type(config: ModelConfig, value: object, field: str) -> None:
     if config.task.value == "regression" and (
-        isinstance(label, bool) or not isinstance(label, int | float)
+        isinstance(value, bool) or not isinstance(value, int | float)
     ):
-        raise InvalidEvent("schema_violation", "field 'label' must be a number for regression")
+        raise InvalidEvent("schema_violation", f"field {field!r} must be a number for regression")
 
 
 def _example(joined: Joined, topic: str, partition: int) -> OutputRecord:

@@ -30,11 +30,10 @@ class OutputSink:
         self._dead_letter = config.topics.dead_letter
         self._transactional = config.kafka.transactions
         options: dict[str, Any] = {
-            "bootstrap_servers": config.kafka.bootstrap_servers,
             "linger_ms": 20,
             "batch_size": 262144,
             "acks": "all",
-            **config.kafka.client_options(),
+            **config.kafka.client_options("producer"),
         }
         if self._transactional:
             options["transactional_id"] = config.kafka.transactional_prefix()

@@ -1,0 +1,247 @@
+"""Helpers for tests that run the monitor against the real broker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
+
+from monitor.app import MonitorService
+from monitor.config import parse_config
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+CONSUMED_FAMILIES = ("driftwarden_predictions", "driftwarden_labels", "driftwarden_invalid_events")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def monitor_config(
+    bootstrap: str, prefix: str, state_dir: Path, port: int = 0, **models: Any
+) -> dict[str, Any]:
+    model = {
+        "name": "churn",
+        "task": "binary",
+        "positive_label": 1,
+        "features": {"tenure": "numeric", "plan": "categorical"},
+        "label_ttl": "1h",
+        "window": 500,
+        **models,
+    }
+    return {
+        "kafka": {
+            "bootstrap_servers": bootstrap,
+            "group_id": f"{prefix}-group",
+            "session_timeout_ms": 4000,
+            "heartbeat_interval_ms": 1000,
+            "transactional_id": f"{prefix}-tx",
+        },
+        "topics": {
+            name: f"{prefix}.{name}"
+            for name in (
+                "predictions",
+                "labels",
+                "events",
+                "examples",
+                "retrain_requests",
+                "dead_letter",
+            )
+        },
+        "http": {"host": "127.0.0.1", "port": port},
+        "state": {"dir": str(state_dir), "checkpoint_every": "500ms"},
+        "models": [model],
+    }
+
+
+def write_config(path: Path, config: Mapping[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(dict(config)))
+    return path
+
+
+def produce(bootstrap: str, messages: Iterable[tuple[str, bytes | None, bytes]]) -> int:
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, batch_size=262144)
+    count = 0
+    for topic, key, value in messages:
+        producer.send(topic, key=key, value=value)
+        count += 1
+    producer.flush()
+    producer.close()
+    return count
+
+
+def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 30.0) -> list[Any]:
+    """Every record of ``topic`` (all partitions), waiting until at least ``expected`` arrived."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level="read_uncommitted"
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        partitions = None
+        while partitions is None and time.monotonic() < deadline:
+            partitions = consumer.partitions_for_topic(topic)
+            time.sleep(0.05)
+        assert partitions, f"topic {topic} not found"
+        consumer.assign([TopicPartition(topic, p) for p in partitions])
+        consumer.seek_to_beginning()
+        records: list[Any] = []
+        while time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=200).values():
+                records.extend(batch)
+            if len(records) >= expected:
+                # Drain anything beyond what was expected, then stop.
+                for batch in consumer.poll(timeout_ms=500).values():
+                    records.extend(batch)
+                return records
+        return records
+    finally:
+        consumer.close()
+
+
+def scrape(url: str) -> Samples:
+    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback
+        text = response.read().decode()
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def total(samples: Samples, name: str, **labels: str) -> float:
+    wanted = set(labels.items())
+    return sum(v for (n, lbl), v in samples.items() if n == name and wanted <= lbl)
+
+
+def consumed(samples: Samples) -> float:
+    return sum(total(samples, f"{family}_total") for family in CONSUMED_FAMILIES)
+
+
+def stream_counters(samples: Samples) -> Samples:
+    """The samples that must equal an uninterrupted run's (not lag, not timestamps)."""
+    skip = ("driftwarden_consumer_lag", "driftwarden_last_checkpoint_timestamp_seconds")
+    return {
+        key: value
+        for key, value in samples.items()
+        if key[0].startswith("driftwarden_") and not key[0].startswith(skip)
+    }
+
+
+class ThreadedMonitor:
+    """The service on a thread of the test process."""
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self.service = MonitorService(parse_config(dict(config)))
+        self.thread = threading.Thread(target=self.service.run, daemon=True)
+        self.error: BaseException | None = None
+
+    def __enter__(self) -> ThreadedMonitor:
+        def run() -> None:
+            try:
+                self.service.run()
+            except BaseException as exc:  # surfaced by stop()
+                self.error = exc
+
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.service.stop()
+        self.thread.join(30)
+        assert not self.thread.is_alive(), "monitor did not stop"
+        if self.error is not None:
+            raise self.error
+
+    @property
+    def url(self) -> str:
+        deadline = time.monotonic() + 10
+        while self.service.http is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert self.service.http is not None
+        return f"http://127.0.0.1:{self.service.http.port}"
+
+    def wait_consumed(self, expected: int, timeout: float = 60.0) -> Samples:
+        return wait_consumed(f"{self.url}/metrics", expected, timeout, lambda: self.error is None)
+
+
+class MonitorProcess:
+    """``driftwarden monitor`` as a child process, for crash and signal tests."""
+
+    def __init__(self, config_path: Path, port: int, log_path: Path) -> None:
+        self.config_path, self.port, self.log_path = config_path, port, log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> MonitorProcess:
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "monitor.cli", "monitor", "--config", str(self.config_path)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        return self
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def terminate(self, timeout: float = 15.0) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.alive(), self.log_path.read_text()[-3000:]
+            try:
+                with urllib.request.urlopen(f"{self.url}/readyz", timeout=1):  # noqa: S310
+                    return
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.05)
+        raise AssertionError(f"monitor not ready in {timeout}s")
+
+    def wait_consumed(self, expected: int, timeout: float = 60.0) -> Samples:
+        return wait_consumed(f"{self.url}/metrics", expected, timeout, self.alive)
+
+
+def wait_consumed(url: str, expected: int, timeout: float, healthy: Any) -> Samples:
+    deadline = time.monotonic() + timeout
+    samples: Samples = {}
+    while time.monotonic() < deadline:
+        assert healthy(), "monitor died"
+        try:
+            samples = scrape(url)
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.1)
+            continue
+        if consumed(samples) >= expected:
+            # One more snapshot so gauges reflect the last batch too.
+            time.sleep(1.2)
+            return scrape(url)
+        time.sleep(0.1)
+    raise AssertionError(f"consumed {consumed(samples)} of {expected} in {timeout}s")

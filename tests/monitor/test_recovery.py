@@ -1,0 +1,182 @@
+"""Crash, signal and start-up behaviour of ``driftwarden monitor`` run as a process."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+
+from monitor.checkpoint import CheckpointStore
+from monitor.demo import generate_stream
+from monitor.embedded_broker import TansuBroker, create_topics
+from tests.conftest import TopicNames
+from tests.monitor.harness import (
+    MonitorProcess,
+    ThreadedMonitor,
+    consumed,
+    free_port,
+    monitor_config,
+    produce,
+    read_topic,
+    scrape,
+    stream_counters,
+    total,
+    write_config,
+)
+
+pytestmark = pytest.mark.kafka
+
+
+def _topics(config: dict[str, object]) -> dict[str, str]:
+    topics = config["topics"]
+    assert isinstance(topics, dict)
+    return topics
+
+
+def test_kill_9_and_restart_counts_every_event_exactly_once(
+    broker: TansuBroker, topic_names: TopicNames, tmp_path: Path
+) -> None:
+    prefix = topic_names("crash")
+    crashing = monitor_config(
+        broker.bootstrap, prefix, tmp_path / "crash-state", free_port(), label_ttl="10m"
+    )
+    topics = _topics(crashing)
+    create_topics(broker.bootstrap, [topics["predictions"], topics["labels"]], partitions=2)
+    stream = generate_stream(20_000, seed=11)
+    sent = produce(broker.bootstrap, [(topics[e.topic], e.key, e.value) for e in stream])
+
+    reference = {
+        **crashing,
+        "kafka": {
+            **crashing["kafka"],
+            "group_id": f"{prefix}-ref",  # type: ignore[dict-item]
+            "transactional_id": f"{prefix}-ref-tx",
+        },
+        "http": {"host": "127.0.0.1", "port": 0},
+        "state": {"dir": str(tmp_path / "ref-state"), "checkpoint_every": "500ms"},
+    }
+    with ThreadedMonitor(reference) as monitor:
+        expected = monitor.wait_consumed(sent)
+
+    path = write_config(tmp_path / "monitor.yaml", crashing)
+    proc = MonitorProcess(path, crashing["http"]["port"], tmp_path / "monitor.log")  # type: ignore[index]
+    rng = random.Random(5)
+    consumed_at_kill = []
+    for _ in range(3):
+        proc.start().wait_ready()
+        time.sleep(rng.uniform(0.3, 1.5))
+        consumed_at_kill.append(consumed(scrape(f"{proc.url}/metrics")))
+        proc.kill9()
+    # The kills landed mid-stream, after some progress had been checkpointed.
+    assert 0 < min(consumed_at_kill) and max(consumed_at_kill) < sent, consumed_at_kill
+    proc.start().wait_ready()
+    try:
+        actual = proc.wait_consumed(sent)
+    finally:
+        assert proc.terminate() == 0
+
+    assert total(expected, "driftwarden_joined_total") > 10_000
+    counters = {
+        k: v for k, v in stream_counters(actual).items() if k[0] != "driftwarden_performance"
+    }
+    want = {k: v for k, v in stream_counters(expected).items() if k[0] != "driftwarden_performance"}
+    assert counters == want
+    for key, value in stream_counters(expected).items():
+        if key[0] == "driftwarden_performance" and ("window", "cumulative") in key[1]:
+            assert actual[key] == pytest.approx(value, rel=1e-9), key
+
+    # Outputs may repeat where a crash cut a transaction short on this broker (it does not
+    # abort), but deduplicated by their source headers they are exactly the joins.
+    examples = read_topic(
+        broker.bootstrap,
+        topics["examples"],
+        expected=int(total(expected, "driftwarden_joined_total")),
+    )
+    positions = {
+        (dict(r.headers)["source-partition"], dict(r.headers)["source-offset"]) for r in examples
+    }
+    assert len(positions) == total(expected, "driftwarden_joined_total")
+    ids = {orjson.loads(r.value)["prediction_id"] for r in examples}
+    assert len(ids) == len(positions)
+
+
+def test_sigterm_checkpoints_commits_and_exits_0(
+    broker: TansuBroker, topic_names: TopicNames, tmp_path: Path
+) -> None:
+    prefix = topic_names("term")
+    config = monitor_config(broker.bootstrap, prefix, tmp_path / "state", free_port())
+    config["state"] = {"dir": str(tmp_path / "state"), "checkpoint_every": "1h"}
+    topics = _topics(config)
+    create_topics(broker.bootstrap, [topics["predictions"], topics["labels"]], partitions=2)
+    sent = produce(
+        broker.bootstrap, [(topics[e.topic], e.key, e.value) for e in generate_stream(2000, seed=3)]
+    )
+    proc = MonitorProcess(
+        write_config(tmp_path / "m.yaml", config),
+        config["http"]["port"],  # type: ignore[index]
+        tmp_path / "m.log",
+    )
+    proc.start().wait_ready()
+    proc.wait_consumed(sent)
+    started = time.monotonic()
+    assert proc.terminate(timeout=10) == 0
+    assert time.monotonic() - started < 5
+
+    state = CheckpointStore(tmp_path / "state").load()
+    assert state is not None
+    assert sum(state.offsets.values()) == sent
+    consumer = KafkaConsumer(
+        bootstrap_servers=broker.bootstrap, group_id=f"{prefix}-group", enable_auto_commit=False
+    )
+    try:
+        for (topic, partition), offset in state.offsets.items():
+            assert consumer.committed(TopicPartition(topic, partition)) == offset
+    finally:
+        consumer.close()
+
+
+def _run_monitor(config_path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "monitor.cli", "monitor", "--config", str(config_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_missing_input_topic_is_a_clear_startup_error(
+    broker: TansuBroker, topic_names: TopicNames, tmp_path: Path
+) -> None:
+    config = monitor_config(broker.bootstrap, topic_names("missing"), tmp_path / "state")
+    topics = _topics(config)
+    create_topics(broker.bootstrap, [topics["predictions"]])
+    result = _run_monitor(write_config(tmp_path / "m.yaml", config))
+    assert result.returncode == 1
+    assert f"input topic(s) '{topics['labels']}' do not exist" in result.stderr
+
+
+def test_inputs_must_be_co_partitioned(
+    broker: TansuBroker, topic_names: TopicNames, tmp_path: Path
+) -> None:
+    config = monitor_config(broker.bootstrap, topic_names("copart"), tmp_path / "state")
+    topics = _topics(config)
+    create_topics(broker.bootstrap, [topics["predictions"]], partitions=2)
+    create_topics(broker.bootstrap, [topics["labels"]], partitions=3)
+    result = _run_monitor(write_config(tmp_path / "m.yaml", config))
+    assert result.returncode == 1
+    assert "must be co-partitioned" in result.stderr
+
+
+def test_invalid_config_exits_2_before_touching_kafka(tmp_path: Path) -> None:
+    path = tmp_path / "m.yaml"
+    path.write_text("kafka: {bootstrap_servers: 127.0.0.1:1}\nmodels:\n  - {name: m, task: bin}\n")
+    result = _run_monitor(path)
+    assert result.returncode == 2
+    assert "models.0.task" in result.stderr
