@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SRC := monitor retrain tests benchmarks
 
-.PHONY: venv demo test lint bench clean
+.PHONY: venv system-deps demo test lint bench clean
 
 venv: $(STAMP)
 
@@ -18,7 +18,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 demo: venv
 	$(BIN)/driftwarden demo
 
-test: venv lint
+system-deps:
+	./scripts/install-system-deps
+
+test: venv system-deps lint
 	$(BIN)/python -m pytest
 
 lint: venv
