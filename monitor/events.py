@@ -20,9 +20,8 @@ monitor.events.InvalidEvent: schema_violation: missing field 'label'
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -36,7 +35,6 @@ __all__ = [
     "Target",
     "parse_label",
     "parse_prediction",
-    "format_timestamp",
 ]
 
 SCHEMA_VERSION = 1
@@ -58,8 +56,7 @@ class InvalidEvent(MonitorError, ValueError):
         self.detail = detail
 
 
-@dataclass(frozen=True, slots=True)
-class Prediction:
+class Prediction(NamedTuple):
     prediction_id: str
     model: str
     version: str
@@ -69,8 +66,7 @@ class Prediction:
     scores: dict[str, float] | None
 
 
-@dataclass(frozen=True, slots=True)
-class Label:
+class Label(NamedTuple):
     prediction_id: str
     model: str
     label: Target
@@ -98,15 +94,6 @@ def parse_label(raw: bytes) -> Label:
         label=_target(doc, "label"),
         timestamp=_timestamp(doc),
     )
-
-
-def format_timestamp(epoch_seconds: float) -> str:
-    """ISO-8601 UTC with a ``Z`` suffix.
-
-    >>> format_timestamp(0.5)
-    '1970-01-01T00:00:00.500000Z'
-    """
-    return datetime.fromtimestamp(epoch_seconds, UTC).isoformat().replace("+00:00", "Z")
 
 
 def _load(raw: bytes) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 from monitor.events import InvalidEvent, Label, Prediction
 
@@ -42,15 +42,13 @@ DUPLICATE_LABEL = "duplicate_label"
 Item = TypeVar("Item", Prediction, Label)
 
 
-@dataclass(frozen=True, slots=True)
-class Waiting(Generic[Item]):
+class Waiting(NamedTuple, Generic[Item]):
     event: Item
     offset: int
     stream_time: float  # the largest timestamp of the item's own stream before it arrived
 
 
-@dataclass(frozen=True, slots=True)
-class Joined:
+class Joined(NamedTuple):
     prediction: Prediction
     label: Label
     prediction_offset: int

@@ -193,6 +193,9 @@ def _regression_metrics() -> dict[str, Any]:
 def _positive_score(scores: dict[str, float] | None, positive: str | None) -> float | None:
     if not scores or positive is None:
         return None
+    value = scores.get(positive)
+    if value is not None:
+        return min(max(float(value), 0.0), 1.0)
     for cls, value in scores.items():
         if class_key(cls) == positive:
             return min(max(float(value), 0.0), 1.0)

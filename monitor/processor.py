@@ -16,7 +16,7 @@ from typing import Protocol
 import orjson
 
 from monitor.config import ModelConfig, MonitorConfig
-from monitor.events import InvalidEvent, format_timestamp, parse_label, parse_prediction
+from monitor.events import InvalidEvent, parse_label, parse_prediction
 from monitor.join import ExpiryResult, Joined, LabelJoin
 from monitor.performance import VersionPerformance
 from monitor.state import MonitorState, PartitionState, TopicPartition
@@ -205,8 +205,8 @@ def _example(joined: Joined, topic: str, partition: int) -> OutputRecord:
             "prediction": pred.prediction,
             "scores": pred.scores,
             "label": label.label,
-            "prediction_timestamp": format_timestamp(pred.timestamp),
-            "label_timestamp": format_timestamp(label.timestamp),
+            "prediction_timestamp": pred.timestamp,
+            "label_timestamp": label.timestamp,
         }
     )
     headers = source_headers(topic, partition, joined.prediction_offset)

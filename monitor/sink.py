@@ -8,11 +8,13 @@ Either way the offsets committed in Kafka mark how far outputs were delivered, w
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
+from kafka.partitioner.default import murmur2
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from monitor.config import MonitorConfig
@@ -74,6 +76,26 @@ class OutputSink:
         self._producer.close(timeout=5)
 
     def _send_all(self, topic: str, records: list[OutputRecord]) -> None:
-        send = self._producer.send
+        send, partition_of = self._producer.send, self._partitioner(topic)
         for record in records:
-            send(topic, key=record.key, value=record.value, headers=record.headers)
+            send(
+                topic,
+                key=record.key,
+                value=record.value,
+                headers=record.headers,
+                partition=partition_of(record.key),
+            )
+
+    def _partitioner(self, topic: str) -> Callable[[bytes | None], int | None]:
+        """Kafka's default key -> partition mapping, memoized: output keys repeat (model names)."""
+        partitions = sorted(self._producer.partitions_for(topic) or ())
+        if not partitions:
+            return lambda key: None
+
+        @functools.cache
+        def partition_of(key: bytes | None) -> int | None:
+            if key is None:
+                return None
+            return partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]
+
+        return partition_of

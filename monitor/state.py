@@ -7,6 +7,7 @@ it contributed to every counter) can move with it; exported counters are sums ov
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -53,10 +54,7 @@ class StreamCounters:
         if buckets is None:
             buckets = self.delay_buckets[model] = [0] * (len(DELAY_BUCKETS) + 1)
         seconds = max(seconds, 0.0)
-        index = next(
-            (i for i, bound in enumerate(DELAY_BUCKETS) if seconds <= bound), len(DELAY_BUCKETS)
-        )
-        buckets[index] += 1
+        buckets[bisect.bisect_left(DELAY_BUCKETS, seconds)] += 1
         self.delay_sum[model] = self.delay_sum.get(model, 0.0) + seconds
 
     def merge_into(self, total: StreamCounters) -> None:

@@ -1,0 +1,1 @@
+"""Benchmarks of the monitor; run each as ``python -m benchmarks.<name>``."""
