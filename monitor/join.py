@@ -4,14 +4,15 @@ A label may come before or after its prediction. The rules depend only on the or
 topic's own partition, never on how a poll interleaves the two topics, so a replay after a crash
 (or another instance taking the partition over) joins exactly what the first run joined:
 
-* a prediction at time ``t`` can be joined by labels only while the label stream has not passed
-  ``t + ttl``; a label at ``u`` by predictions only while the prediction stream has not passed
-  ``u + ttl``. Each item remembers how far its own stream had got when it arrived
-  (``stream_time``), so the check gives the same answer whichever side arrives first;
-* a pair whose label is more than ``ttl`` after its prediction is expired on both sides;
-* a waiting item expires once the *other* stream has passed its ``timestamp + ttl``: no partner
-  can match it any more. If the other stream goes quiet, items wait until ``max_pending`` evicts
-  them.
+* a waiting item expires once the *other* stream has passed its ``timestamp + ttl``. If the
+  other stream goes quiet, items wait until ``max_pending`` evicts them;
+* so a prediction at ``t`` can be joined only by a label that arrives before the label stream
+  has passed ``t + ttl``, and a label at ``u`` only by a prediction that arrives before the
+  prediction stream has passed ``u + ttl``. Each item remembers how far its own stream had got
+  when it arrived (``stream_time``): when a pair meets, a side whose deadline the other stream
+  had already passed counts as expired, exactly as if a sweep had removed it before its partner
+  came, and the other side waits on as if it had found nothing;
+* a pair whose label is more than ``ttl`` after its prediction is expired on both sides.
 
 ``max_pending`` bounds the two sides together. Overflow evicts from the fuller side (a label
 storm evicts labels, a prediction flood predictions), the earliest arrival first.
@@ -138,7 +139,7 @@ class LabelJoin:
         if label is None:
             side.hold(key, arriving, self.ttl)
             return None
-        return self._pair(arriving, label)
+        return self._pair(key, arriving, label)
 
     def add_label(self, label: Label, offset: int) -> Joined | ExpiryResult | None:
         key, side = label.prediction_id, self._labels
@@ -150,7 +151,7 @@ class LabelJoin:
         if pred is None:
             side.hold(key, arriving, self.ttl)
             return None
-        return self._pair(pred, arriving)
+        return self._pair(key, pred, arriving)
 
     def expire(self) -> ExpiryResult:
         """Drop every waiting item that no future partner could match."""
@@ -173,12 +174,18 @@ class LabelJoin:
         self._labels.compact(self.ttl)
         return result
 
-    def _pair(self, pred: Waiting[Prediction], label: Waiting[Label]) -> Joined | ExpiryResult:
+    def _pair(
+        self, key: str, pred: Waiting[Prediction], label: Waiting[Label]
+    ) -> Joined | ExpiryResult:
         p, lb, ttl = pred.event, label.event, self.ttl
-        if (
-            lb.timestamp - p.timestamp > ttl
-            or label.stream_time > p.timestamp + ttl
-            or (pred.stream_time > lb.timestamp + ttl)
-        ):
+        pred_late = label.stream_time > p.timestamp + ttl
+        label_late = pred.stream_time > lb.timestamp + ttl
+        if pred_late or label_late:
+            if not pred_late:
+                self._predictions.hold(key, pred, ttl)
+            if not label_late:
+                self._labels.hold(key, label, ttl)
+            return ExpiryResult(predictions=int(pred_late), labels=int(label_late))
+        if lb.timestamp - p.timestamp > ttl:
             return ExpiryResult(predictions=1, labels=1)
         return Joined(p, lb, pred.offset, label.offset)

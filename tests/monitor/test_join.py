@@ -88,13 +88,15 @@ def test_outcome_does_not_depend_on_interleaving() -> None:
         outcomes.add(
             (
                 joined,
-                expired.predictions + join.pending_predictions,
-                expired.labels + join.pending_labels,
+                expired.predictions,
+                expired.labels,
+                join.pending_predictions,
+                join.pending_labels,
             )
         )
     assert len(outcomes) == 1
-    joined, unmatched_predictions, unmatched_labels = outcomes.pop()
-    assert joined > 20 and unmatched_predictions == unmatched_labels > 0
+    joined, expired_predictions, expired_labels, _, pending_labels = outcomes.pop()
+    assert joined > 20 and expired_predictions > 0 and expired_labels > 0 and pending_labels > 0
 
 
 def test_overflow_evicts_the_fuller_side_earliest_arrival_first() -> None:

@@ -43,12 +43,15 @@ def test_kill_9_and_restart_counts_every_event_exactly_once(
     broker: TansuBroker, topic_names: TopicNames, tmp_path: Path
 ) -> None:
     prefix = topic_names("crash")
+    # Small polls and frequent checkpoints: a slower monitor and many crash points.
     crashing = monitor_config(
         broker.bootstrap, prefix, tmp_path / "crash-state", free_port(), label_ttl="10m"
     )
+    crashing["kafka"]["max_poll_records"] = 200  # type: ignore[index]
+    crashing["state"]["checkpoint_every"] = "300ms"  # type: ignore[index]
     topics = _topics(crashing)
     create_topics(broker.bootstrap, [topics["predictions"], topics["labels"]], partitions=2)
-    stream = generate_stream(20_000, seed=11)
+    stream = generate_stream(30_000, seed=11)
     sent = produce(broker.bootstrap, [(topics[e.topic], e.key, e.value) for e in stream])
 
     reference = {
@@ -68,13 +71,14 @@ def test_kill_9_and_restart_counts_every_event_exactly_once(
     proc = MonitorProcess(path, crashing["http"]["port"], tmp_path / "monitor.log")  # type: ignore[index]
     rng = random.Random(5)
     consumed_at_kill = []
-    for _ in range(3):
+    for fraction in (0.15, 0.4, 0.65):
         proc.start().wait_ready()
-        time.sleep(rng.uniform(0.3, 1.5))
+        _wait_until_consumed(proc, fraction * sent)
+        time.sleep(rng.uniform(0, 0.3))
         consumed_at_kill.append(consumed(scrape(f"{proc.url}/metrics")))
         proc.kill9()
-    # The kills landed mid-stream, after some progress had been checkpointed.
-    assert 0 < min(consumed_at_kill) and max(consumed_at_kill) < sent, consumed_at_kill
+    # Every kill landed mid-stream.
+    assert max(consumed_at_kill) < sent, consumed_at_kill
     proc.start().wait_ready()
     try:
         actual = proc.wait_consumed(sent)
@@ -104,6 +108,13 @@ def test_kill_9_and_restart_counts_every_event_exactly_once(
     assert len(positions) == total(expected, "driftwarden_joined_total")
     ids = {orjson.loads(r.value)["prediction_id"] for r in examples}
     assert len(ids) == len(positions)
+
+
+def _wait_until_consumed(proc: MonitorProcess, count: float, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while consumed(scrape(f"{proc.url}/metrics")) < count:
+        assert time.monotonic() < deadline, f"monitor did not reach {count} messages"
+        time.sleep(0.02)
 
 
 def test_sigterm_checkpoints_commits_and_exits_0(
