@@ -22,9 +22,10 @@ from prometheus_client import CollectorRegistry
 
 from monitor.checkpoint import CheckpointStore
 from monitor.config import MonitorConfig
-from monitor.errors import StartupError
+from monitor.errors import ConfigError, StartupError
 from monitor.exporter import HealthServer, MetricsSnapshot, MonitorCollector
 from monitor.processor import StreamProcessor
+from monitor.profile import ProfileError, ReferenceProfile
 from monitor.sink import OutputSink
 from monitor.state import MonitorState
 from monitor.topics import prepare_topics
@@ -84,9 +85,10 @@ class MonitorService:
             ).start()
             stack.callback(self.http.stop)
             log.info("serving /metrics on %s:%d", self.config.http.host, self.http.port)
+            profiles = load_profiles(self.config)
             partitions = self._prepare_topics()
             state = self._store.load() or MonitorState()
-            self._processor = StreamProcessor(self.config, state, partitions)
+            self._processor = StreamProcessor(self.config, state, partitions, profiles=profiles)
             self._consumer = self._make_consumer()
             stack.callback(self._consumer.close)
             self._sink = OutputSink(self.config, self._consumer)
@@ -235,6 +237,19 @@ class MonitorService:
             session_timeout_ms=kafka.session_timeout_ms,
             heartbeat_interval_ms=kafka.heartbeat_interval_ms,
         )
+
+
+def load_profiles(config: MonitorConfig) -> dict[str, ReferenceProfile]:
+    """The reference profile of every model that names one; a bad file is a config error."""
+    profiles = {}
+    for index, model in enumerate(config.models):
+        if model.reference is None:
+            continue
+        try:
+            profiles[model.name] = ReferenceProfile.load(model.reference)
+        except ProfileError as exc:
+            raise ConfigError(f"models.{index}.reference: {exc}") from exc
+    return profiles
 
 
 class _Rebalance(ConsumerRebalanceListener):

@@ -208,6 +208,44 @@ class StateConfig(_Strict):
     checkpoint_every: Duration = 5.0
 
 
+class FeatureDriftConfig(_Strict):
+    method: Literal["auto", "ks", "psi", "wasserstein", "jensen_shannon", "chi2"] | None = None
+    threshold: float | None = Field(default=None, gt=0)
+
+
+class FeaturesDriftConfig(_Strict):
+    method: Literal["auto", "ks", "psi", "wasserstein", "jensen_shannon", "chi2"] = "auto"
+    threshold: float | None = Field(default=None, gt=0)
+    overrides: dict[str, FeatureDriftConfig] = Field(default_factory=dict)
+
+
+class ConceptDriftConfig(_Strict):
+    detector: str = "ADWIN"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known_detector(self) -> ConceptDriftConfig:
+        from monitor.drift.concept import make_detector
+
+        make_detector(self.detector, self.params)
+        return self
+
+
+class DriftConfig(_Strict):
+    window: int = Field(default=2000, ge=50)
+    every: int = Field(default=500, gt=0)
+    false_alarm_rate: float = Field(default=0.001, gt=0, lt=1)
+    resolve_ratio: float = Field(default=0.8, gt=0, le=1)
+    features: FeaturesDriftConfig = Field(default_factory=FeaturesDriftConfig)
+    concept: ConceptDriftConfig = Field(default_factory=ConceptDriftConfig)
+
+    @model_validator(mode="after")
+    def _every_within_window(self) -> DriftConfig:
+        if self.every > self.window:
+            raise ValueError("'every' must not be larger than 'window'")
+        return self
+
+
 class ModelConfig(_Strict):
     name: str = Field(min_length=1)
     task: Task
@@ -216,6 +254,22 @@ class ModelConfig(_Strict):
     label_ttl: Duration = 3600.0
     window: int = Field(default=1000, gt=0)
     max_pending: int = Field(default=100_000, gt=0)
+    reference: Path | None = None
+    drift: DriftConfig = Field(default_factory=DriftConfig)
+
+    @model_validator(mode="after")
+    def _binary_detector_needs_classes(self) -> ModelConfig:
+        from monitor.drift.concept import is_binary, make_detector
+
+        concept = self.drift.concept
+        if self.task is Task.REGRESSION and is_binary(
+            make_detector(concept.detector, concept.params)
+        ):
+            raise ValueError(
+                f"drift.concept.detector {concept.detector!r} takes 0/1 errors: use a detector "
+                "for real values (ADWIN, KSWIN, PageHinkley) with task 'regression'"
+            )
+        return self
 
     @model_validator(mode="after")
     def _positive_label_for_binary(self) -> ModelConfig:

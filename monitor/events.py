@@ -20,7 +20,7 @@ monitor.events.InvalidEvent: schema_violation: missing field 'label'
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import orjson
@@ -35,6 +35,7 @@ __all__ = [
     "Target",
     "parse_label",
     "parse_prediction",
+    "format_timestamp",
 ]
 
 SCHEMA_VERSION = 1
@@ -94,6 +95,15 @@ def parse_label(raw: bytes) -> Label:
         label=_target(doc, "label"),
         timestamp=_timestamp(doc),
     )
+
+
+def format_timestamp(epoch_seconds: float) -> str:
+    """ISO-8601 UTC with a ``Z`` suffix.
+
+    >>> format_timestamp(1795662000.5)
+    '2026-11-26T03:00:00.500000Z'
+    """
+    return datetime.fromtimestamp(epoch_seconds, UTC).isoformat().replace("+00:00", "Z")
 
 
 def _load(raw: bytes) -> dict[str, Any]:

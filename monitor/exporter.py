@@ -7,10 +7,12 @@ that the collector reads at scrape time, so a scrape never races a batch.
 from __future__ import annotations
 
 import logging
+import math
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
@@ -35,6 +37,7 @@ class MetricsSnapshot:
     performance: dict[tuple[str, str, str, str], float] = field(default_factory=dict)
     lag: dict[tuple[str, int], int] = field(default_factory=dict)
     last_checkpoint: float | None = None
+    drift: DriftSnapshot = field(default_factory=lambda: DriftSnapshot())
 
     @classmethod
     def of(
@@ -51,7 +54,42 @@ class MetricsSnapshot:
             for (model, version), perf in state.performance.items()
             for (metric, window), value in perf.values().items()
         }
-        return cls(state.totals(), pending, performance, dict(lag), last_checkpoint)
+        return cls(
+            state.totals(),
+            pending,
+            performance,
+            dict(lag),
+            last_checkpoint,
+            DriftSnapshot.of(state),
+        )
+
+
+@dataclass(frozen=True)
+class DriftSnapshot:
+    scores: dict[tuple[str, str, str, str], float] = field(default_factory=dict)
+    thresholds: dict[tuple[str, str, str, str], float] = field(default_factory=dict)
+    active: dict[tuple[str, str, str, str], int] = field(default_factory=dict)
+    alarms: dict[tuple[str, str, str, str], int] = field(default_factory=dict)
+    quality: dict[tuple[str, str, str, str], float] = field(default_factory=dict)
+    reference_missing: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, state: MonitorState) -> DriftSnapshot:
+        snap = cls()
+        for (model, version), drift in state.drift.items():
+            snap.reference_missing[(model, version)] = int(drift is None)
+            if drift is None:
+                continue
+            for feature, statistic, score, threshold in drift.scores():
+                snap.scores[(model, version, feature, statistic)] = score
+                if not math.isnan(threshold):
+                    snap.thresholds[(model, version, feature, statistic)] = threshold
+            for (kind, feature), active in drift.alarms.active.items():
+                snap.active[(model, version, kind, feature)] = int(active)
+                snap.alarms[(model, version, kind, feature)] = drift.alarms.alarms[(kind, feature)]
+            for (feature, check), ratio in drift.quality().items():
+                snap.quality[(model, version, feature, check)] = ratio
+        return snap
 
 
 class MonitorCollector:
@@ -122,6 +160,7 @@ class MonitorCollector:
         for (topic, partition), value in sorted(snap.lag.items()):
             lag.add_metric([topic, str(partition)], value)
         yield lag
+        yield from _drift_families(snap.drift)
         checkpoint = GaugeMetricFamily(
             "driftwarden_last_checkpoint_timestamp_seconds",
             "Unix time of the last completed checkpoint.",
@@ -136,6 +175,48 @@ def _counter(name: str, doc: str, labels: list[str], items: object) -> CounterMe
     for key, value in sorted(items):  # type: ignore[call-overload]
         family.add_metric(list(key), value)
     return family
+
+
+def _gauge(name: str, doc: str, labels: list[str], items: Mapping[Any, float]) -> Metric:
+    family = GaugeMetricFamily(name, doc, labels=labels)
+    for key, value in sorted(items.items()):
+        family.add_metric(list(key), value)
+    return family
+
+
+def _drift_families(drift: DriftSnapshot) -> Iterator[Metric]:
+    score_labels = ["model", "version", "feature", "statistic"]
+    yield _gauge(
+        "driftwarden_drift_score",
+        "Latest drift score against the reference.",
+        score_labels,
+        drift.scores,
+    )
+    yield _gauge(
+        "driftwarden_drift_threshold",
+        "Alarm threshold of the drift score.",
+        score_labels,
+        drift.thresholds,
+    )
+    alarm_labels = ["model", "version", "kind", "feature"]
+    yield _gauge(
+        "driftwarden_drift_active", "1 while a drift alarm is active.", alarm_labels, drift.active
+    )
+    yield _counter(
+        "driftwarden_drift_alarms", "Drift alarms entered.", alarm_labels, drift.alarms.items()
+    )
+    yield _gauge(
+        "driftwarden_data_quality_ratio",
+        "Share of the drift window failing a check.",
+        ["model", "version", "feature", "check"],
+        drift.quality,
+    )
+    yield _gauge(
+        "driftwarden_reference_missing",
+        "1 when a version has no reference profile.",
+        ["model", "version"],
+        drift.reference_missing,
+    )
 
 
 def _delay_histogram(counters: StreamCounters) -> HistogramMetricFamily:

@@ -16,9 +16,12 @@ from typing import Protocol
 import orjson
 
 from monitor.config import ModelConfig, MonitorConfig
+from monitor.drift.checks import DriftSettings, VersionDrift
+from monitor.drift.events import drift_events
 from monitor.events import InvalidEvent, parse_label, parse_prediction
 from monitor.join import ExpiryResult, Joined, LabelJoin
 from monitor.performance import VersionPerformance
+from monitor.profile import ReferenceProfile
 from monitor.state import MonitorState, PartitionState, TopicPartition
 
 __all__ = ["BatchOutput", "ConsumedRecord", "OutputRecord", "StreamProcessor"]
@@ -54,6 +57,24 @@ class OutputRecord:
 class BatchOutput:
     examples: list[OutputRecord] = field(default_factory=list)
     dead_letters: list[OutputRecord] = field(default_factory=list)
+    events: list[OutputRecord] = field(default_factory=list)
+
+
+Source = tuple[str, int, int]
+
+
+@dataclass(slots=True)
+class _DriftInputs:
+    """One micro-batch's inputs to the drift checks of one model version."""
+
+    rows: list[Mapping[str, object]] = field(default_factory=list)
+    predictions: list[object] = field(default_factory=list)
+    timestamps: list[float] = field(default_factory=list)
+    sources: list[Source] = field(default_factory=list)
+    labels: list[object] = field(default_factory=list)
+    joined_predictions: list[object] = field(default_factory=list)
+    joined_timestamps: list[float] = field(default_factory=list)
+    joined_sources: list[Source] = field(default_factory=list)
 
 
 def source_headers(topic: str, partition: int, offset: int) -> Headers:
@@ -73,8 +94,10 @@ class StreamProcessor:
         state: MonitorState,
         partition_count: int = 1,
         delivered: Mapping[TopicPartition, int] | None = None,
+        profiles: Mapping[str, ReferenceProfile] | None = None,
     ) -> None:
         self._models = {m.name: m for m in config.models}
+        self._profiles = dict(profiles or {})
         self._predictions_topic = config.topics.predictions
         self._labels_topic = config.topics.labels
         self._partition_count = max(partition_count, 1)
@@ -85,6 +108,7 @@ class StreamProcessor:
         out = BatchOutput()
         touched: set[tuple[int, str]] = set()
         offsets = self.state.offsets
+        self._drift_inputs: dict[tuple[str, str], _DriftInputs] = {}
         for record in records:
             partition = self._partition(record.partition)
             try:
@@ -97,6 +121,8 @@ class StreamProcessor:
             offsets[(record.topic, record.partition)] = record.offset + 1
         for partition_id, model in touched:
             self._expire(self.state.partitions[partition_id], model)
+        for key, inputs in self._drift_inputs.items():
+            self._check_drift(key, inputs, out)
         return out
 
     def _partition(self, partition_id: int) -> PartitionState:
@@ -113,6 +139,11 @@ class StreamProcessor:
             _check_target_type(config, pred.prediction, "prediction")
             result = self._join(partition, config).add_prediction(pred, record.offset)
             counters.predictions[(pred.model, pred.version)] += 1
+            inputs = self._inputs(pred.model, pred.version)
+            inputs.rows.append(pred.features)
+            inputs.predictions.append(pred.prediction)
+            inputs.timestamps.append(pred.timestamp)
+            inputs.sources.append((record.topic, record.partition, record.offset))
         else:
             label = parse_label(record.value)  # type: ignore[arg-type]
             config = self._model(label.model)
@@ -158,12 +189,53 @@ class StreamProcessor:
             )
         if perf.update(label.label, pred.prediction, pred.scores):
             counters.correct[key] += 1
+        inputs = self._inputs(*key)
+        inputs.labels.append(label.label)
+        inputs.joined_predictions.append(pred.prediction)
+        inputs.joined_timestamps.append(label.timestamp)
+        inputs.joined_sources.append((self._labels_topic, partition_id, joined.label_offset))
         sources = (
             (self._predictions_topic, partition_id, joined.prediction_offset),
             (self._labels_topic, partition_id, joined.label_offset),
         )
         if self._publishable(sources):
             out.examples.append(_example(joined, self._predictions_topic, partition_id))
+
+    def _inputs(self, model: str, version: str) -> _DriftInputs:
+        inputs = self._drift_inputs.get((model, version))
+        if inputs is None:
+            inputs = self._drift_inputs[(model, version)] = _DriftInputs()
+        return inputs
+
+    def _check_drift(self, key: tuple[str, str], inputs: _DriftInputs, out: BatchOutput) -> None:
+        drift = self._drift(key)
+        if drift is None:
+            return
+        evaluations = drift.observe(inputs.rows, inputs.predictions, inputs.timestamps)
+        sources = [inputs.sources[e.index] for e in evaluations]
+        joined = drift.observe_joined(
+            inputs.labels, inputs.joined_predictions, inputs.joined_timestamps
+        )
+        evaluations += joined
+        sources += [inputs.joined_sources[e.index] for e in joined]
+        for evaluation, source in zip(evaluations, sources, strict=True):
+            if not self._publishable((source,)):
+                continue
+            for value in drift_events(key[0], key[1], evaluation):
+                out.events.append(OutputRecord(key[0].encode(), value, source_headers(*source)))
+
+    def _drift(self, key: tuple[str, str]) -> VersionDrift | None:
+        if key in self.state.drift:
+            return self.state.drift[key]
+        model = self._models[key[0]]
+        profile = self._profiles.get(model.name)
+        drift = None
+        if profile is not None:
+            drift = VersionDrift(
+                profile, drift_settings(model), model.task.value, list(model.features) or None
+            )
+        self.state.drift[key] = drift
+        return drift
 
     def _expire(self, partition: PartitionState, model: str) -> None:
         join = partition.joins[model]
@@ -184,6 +256,24 @@ class StreamProcessor:
         if not self.delivered:
             return True
         return any(offset >= self.delivered.get((t, p), 0) for t, p, offset in sources)
+
+
+def drift_settings(model: ModelConfig) -> DriftSettings:
+    drift = model.drift
+    return DriftSettings(
+        window=drift.window,
+        every=drift.every,
+        false_alarm_rate=drift.false_alarm_rate,
+        method=drift.features.method,
+        threshold=drift.features.threshold,
+        per_feature={
+            name: (override.method, override.threshold)
+            for name, override in drift.features.overrides.items()
+        },
+        detector=drift.concept.detector,
+        detector_params=drift.concept.params,
+        resolve_ratio=drift.resolve_ratio,
+    )
 
 
 def _check_target_type(config: ModelConfig, value: object, field: str) -> None:

@@ -30,6 +30,7 @@ class OutputSink:
         self._consumer = consumer
         self._examples = config.topics.examples
         self._dead_letter = config.topics.dead_letter
+        self._events = config.topics.events
         self._transactional = config.kafka.transactions
         options: dict[str, Any] = {
             "linger_ms": 20,
@@ -48,6 +49,7 @@ class OutputSink:
     def publish(self, output: BatchOutput) -> None:
         self._send_all(self._examples, output.examples)
         self._send_all(self._dead_letter, output.dead_letters)
+        self._send_all(self._events, output.events)
 
     def commit(self, offsets: Mapping[tuple[str, int], int]) -> None:
         """Make every output sent so far durable together with ``offsets``."""

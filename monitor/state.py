@@ -11,6 +11,7 @@ import bisect
 from collections import Counter
 from dataclasses import dataclass, field
 
+from monitor.drift.checks import VersionDrift
 from monitor.join import LabelJoin
 from monitor.performance import VersionPerformance
 
@@ -84,6 +85,8 @@ class PartitionState:
 class MonitorState:
     partitions: dict[int, PartitionState] = field(default_factory=dict)
     performance: dict[tuple[str, str], VersionPerformance] = field(default_factory=dict)
+    # None: the version has no reference profile; its events are still counted and joined.
+    drift: dict[tuple[str, str], VersionDrift | None] = field(default_factory=dict)
     offsets: dict[TopicPartition, int] = field(default_factory=dict)
 
     def totals(self) -> StreamCounters:

@@ -222,6 +222,12 @@ def test_metrics_match_sklearn_and_pass_promtool(
         "driftwarden_performance": "gauge",
         "driftwarden_consumer_lag": "gauge",
         "driftwarden_last_checkpoint_timestamp_seconds": "gauge",
+        "driftwarden_drift_score": "gauge",
+        "driftwarden_drift_threshold": "gauge",
+        "driftwarden_drift_active": "gauge",
+        "driftwarden_drift_alarms_total": "counter",
+        "driftwarden_data_quality_ratio": "gauge",
+        "driftwarden_reference_missing": "gauge",
     }
     promtool = shutil.which("promtool")
     assert promtool, "promtool (Debian package prometheus) is required; .ci/run installs it"

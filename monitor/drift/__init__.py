@@ -1,0 +1,1 @@
+"""Drift detection: reference comparison, calibrated thresholds, alarms."""

@@ -1,0 +1,328 @@
+"""Drift checks of one model version against its reference profile.
+
+Every prediction event is binned into a sliding window (features and the prediction itself);
+every ``every`` events the window's bin counts are compared with the reference frequencies, one
+vectorized call per statistic. Labels of joined examples get their own window (label drift), and
+a river detector watches the per-example error (concept drift). Thresholds are calibrated on the
+reference itself (see :mod:`monitor.drift.calibration`) so that a stationary stream raises at most
+``false_alarm_rate`` alarms per evaluation across all the columns tested (Bonferroni).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from monitor.drift.alarms import AlarmBook, Transition
+from monitor.drift.calibration import calibrate_thresholds
+from monitor.drift.concept import make_detector
+from monitor.drift.encoding import QUALITY_CHECKS, ColumnEncoder
+from monitor.drift.statistics import NUMERIC_ONLY, drift_scores
+from monitor.drift.window import EncodedWindow
+from monitor.performance import class_key
+from monitor.profile import CategoricalProfile, NumericProfile, ReferenceProfile
+
+__all__ = ["DriftSettings", "Evaluation", "VersionDrift", "PREDICTION", "LABEL", "ERROR"]
+
+PREDICTION, LABEL, ERROR = "__prediction__", "__label__", "__error__"
+# ``auto``: KS for numeric columns; Jensen-Shannon for categorical ones, whose calibrated tail
+# stays honest with rare categories where chi2's does not.
+_AUTO = {True: "ks", False: "jensen_shannon"}
+
+
+@dataclass(frozen=True)
+class DriftSettings:
+    window: int = 2000
+    every: int = 500
+    false_alarm_rate: float = 0.001
+    method: str = "auto"
+    threshold: float | None = None
+    per_feature: Mapping[str, tuple[str | None, float | None]] = field(default_factory=dict)
+    detector: str = "ADWIN"
+    detector_params: Mapping[str, Any] = field(default_factory=dict)
+    resolve_ratio: float = 0.8
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: str  # data, prediction or label
+    statistic: str
+    encoder: ColumnEncoder
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Alarms that entered or resolved at one evaluation, and where in the batch it happened."""
+
+    kind: str
+    transitions: list[Transition]
+    index: int  # position in the observed batch of the event that triggered the evaluation
+    window: dict[str, float]
+    events_seen: int
+
+
+class _Group:
+    """Columns compared together: one window, one padded reference matrix, thresholds."""
+
+    def __init__(
+        self, columns: list[Column], settings: DriftSettings, alpha: float, seed: int
+    ) -> None:
+        self.columns = columns
+        self.bins = max(c.encoder.bins for c in columns)
+        self.window = EncodedWindow(settings.window, len(columns))
+        self.reference = np.zeros((len(columns), self.bins))
+        self.widths = np.zeros((len(columns), self.bins))
+        for i, column in enumerate(columns):
+            profile = column.encoder.profile
+            self.reference[i, : len(profile.frequencies)] = profile.frequencies
+            if isinstance(profile, NumericProfile):
+                self.widths[i, : len(profile.frequencies)] = _widths(profile)
+        self.thresholds = self._calibrate(settings, alpha, seed)
+        self.scores = np.full(len(columns), np.nan)
+
+    def _calibrate(self, settings: DriftSettings, alpha: float, seed: int) -> NDArray[np.float64]:
+        thresholds = np.empty(len(self.columns))
+        statistics = sorted({c.statistic for c in self.columns})
+        counts = np.array([c.encoder.profile.count for c in self.columns])
+        for statistic in statistics:
+            rows = [i for i, c in enumerate(self.columns) if c.statistic == statistic]
+            thresholds[rows] = calibrate_thresholds(
+                statistic,
+                self.reference[rows],
+                counts[rows],
+                settings.window,
+                alpha,
+                self.widths[rows] if statistic == "wasserstein" else None,
+                seed=seed,
+            )
+        for i, column in enumerate(self.columns):
+            fixed = settings.per_feature.get(column.name, (None, None))[1]
+            fixed = fixed if fixed is not None else settings.threshold
+            if fixed is not None:
+                thresholds[i] = fixed
+        return thresholds
+
+    def evaluate(self) -> NDArray[np.float64]:
+        counts = self.window.counts(self.bins)
+        for statistic in {c.statistic for c in self.columns}:
+            rows = [i for i, c in enumerate(self.columns) if c.statistic == statistic]
+            self.scores[rows] = drift_scores(
+                statistic,
+                counts[rows],
+                self.reference[rows],
+                self.widths[rows] if statistic == "wasserstein" else None,
+            )
+        return self.scores
+
+    def window_info(self) -> dict[str, float]:
+        return {
+            "size": float(self.window.filled),
+            "first_timestamp": self.window.first_timestamp,
+            "last_timestamp": self.window.last_timestamp,
+        }
+
+
+class VersionDrift:
+    """All drift state of one (model, version): windows, thresholds, detector, alarms."""
+
+    def __init__(
+        self,
+        profile: ReferenceProfile,
+        settings: DriftSettings,
+        task: str,
+        features: Sequence[str] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.task = task
+        names = [n for n in profile.features if features is None or n in features]
+        columns = [_column(n, "data", profile.features[n], settings) for n in names]
+        if profile.prediction is not None:
+            columns.append(
+                _column(PREDICTION, "prediction", profile.prediction, settings, self._target_key())
+            )
+        tested = len(columns) + (profile.label is not None)
+        alpha = settings.false_alarm_rate / max(tested, 1)
+        seed = int(hashlib.sha256(profile.model.encode()).hexdigest()[:8], 16)
+        self.events = _Group(columns, settings, alpha, seed) if columns else None
+        self.labels = None
+        if profile.label is not None:
+            label = _column(LABEL, "label", profile.label, settings, self._target_key())
+            self.labels = _Group([label], settings, alpha, seed + 1)
+        self.detector = make_detector(settings.detector, dict(settings.detector_params))
+        self.alarms = AlarmBook(resolve_ratio=settings.resolve_ratio)
+        self.events_seen = 0
+        self.joined_seen = 0
+        self._since_detection = 0
+        self._errors: deque[float] = deque(maxlen=settings.window)
+        self._error_sum = 0.0
+
+    def observe(
+        self,
+        rows: Sequence[Mapping[str, object]],
+        predictions: Sequence[object],
+        timestamps: Sequence[float],
+    ) -> list[Evaluation]:
+        """Add a batch of prediction events; evaluate at every ``every``-th event."""
+        group = self.events
+        if group is None or not rows:
+            self.events_seen += len(rows)
+            return []
+        columns = [
+            [row.get(c.name) for row in rows] if c.kind == "data" else list(predictions)
+            for c in group.columns
+        ]
+        return self._push(group, columns, timestamps, "events_seen")
+
+    def observe_joined(
+        self, labels: Sequence[object], predictions: Sequence[object], timestamps: Sequence[float]
+    ) -> list[Evaluation]:
+        """Add a batch of joined examples: label drift and concept drift."""
+        out = self._concept(labels, predictions, timestamps)
+        if self.labels is not None:
+            out += self._push(self.labels, [list(labels)], timestamps, "joined_seen")
+        else:
+            self.joined_seen += len(labels)
+        return out
+
+    def quality(self) -> dict[tuple[str, str], float]:
+        """``{(feature, check): ratio}`` over the current window, for the data features."""
+        group = self.events
+        if group is None or not group.window.filled:
+            return {}
+        out: dict[tuple[str, str], float] = {}
+        for check, bit in QUALITY_CHECKS.items():
+            ratios = group.window.flag_ratios(bit)
+            for i, column in enumerate(group.columns):
+                if column.kind == "data" and _applies(check, column.encoder.numeric):
+                    out[(column.name, check)] = float(ratios[i])
+        return out
+
+    def scores(self) -> list[tuple[str, str, float, float]]:
+        """``(feature, statistic, score, threshold)`` of every column evaluated so far."""
+        out = []
+        for group in (self.events, self.labels):
+            if group is None:
+                continue
+            for i, column in enumerate(group.columns):
+                if not np.isnan(group.scores[i]):
+                    out.append(
+                        (
+                            column.name,
+                            column.statistic,
+                            float(group.scores[i]),
+                            float(group.thresholds[i]),
+                        )
+                    )
+        if self._errors:
+            out.append((ERROR, "error_rate", self._error_sum / len(self._errors), float("nan")))
+        return out
+
+    def _push(
+        self, group: _Group, columns: list[list[object]], timestamps: Sequence[float], counter: str
+    ) -> list[Evaluation]:
+        encoded = [
+            c.encoder.encode(values) for c, values in zip(group.columns, columns, strict=True)
+        ]
+        bins = np.stack([e[0] for e in encoded], axis=1)
+        flags = np.stack([e[1] for e in encoded], axis=1)
+        stamps = np.asarray(timestamps, dtype=np.float64)
+        every, seen, start, out = self.settings.every, getattr(self, counter), 0, []
+        while start < len(stamps):
+            stop = min(len(stamps), start + every - seen % every)
+            group.window.push(bins[start:stop], flags[start:stop], stamps[start:stop])
+            seen += stop - start
+            if seen % every == 0:
+                out += self._evaluate(group, stop - 1, seen)
+            start = stop
+        setattr(self, counter, seen)
+        return out
+
+    def _evaluate(self, group: _Group, index: int, seen: int) -> list[Evaluation]:
+        scores = group.evaluate()
+        by_kind: dict[str, list[Transition]] = {}
+        for i, column in enumerate(group.columns):
+            for t in self.alarms.update(
+                column.kind,
+                column.name,
+                column.statistic,
+                float(scores[i]),
+                float(group.thresholds[i]),
+            ):
+                by_kind.setdefault(column.kind, []).append(t)
+        info = group.window_info()
+        return [Evaluation(kind, ts, index, info, seen) for kind, ts in by_kind.items()]
+
+    def _concept(
+        self, labels: Sequence[object], predictions: Sequence[object], timestamps: Sequence[float]
+    ) -> list[Evaluation]:
+        out = []
+        for i, (label, prediction) in enumerate(zip(labels, predictions, strict=True)):
+            error = self._error(label, prediction)
+            if len(self._errors) == self._errors.maxlen:
+                self._error_sum -= self._errors[0]
+            self._errors.append(error)
+            self._error_sum += error
+            self.detector.update(error)
+            self._since_detection += 1
+            rate = self._error_sum / len(self._errors)
+            if self.detector.drift_detected:
+                self._since_detection = 0
+                moved = self.alarms.trigger("concept", ERROR, self.settings.detector, rate)
+            elif self._since_detection >= self.settings.window:
+                moved = self.alarms.clear("concept", ERROR, self.settings.detector, rate)
+            else:
+                continue
+            if moved:
+                info = {
+                    "size": float(len(self._errors)),
+                    "first_timestamp": timestamps[i],
+                    "last_timestamp": timestamps[i],
+                }
+                out.append(Evaluation("concept", moved, i, info, self.joined_seen + i + 1))
+        return out
+
+    def _error(self, label: object, prediction: object) -> float:
+        if self.task == "regression":
+            return abs(float(label) - float(prediction))  # type: ignore[arg-type]
+        return float(class_key(label) != class_key(prediction))  # type: ignore[arg-type]
+
+    def _target_key(self) -> Any:
+        return class_key if self.task != "regression" else None
+
+
+def _column(
+    name: str,
+    kind: str,
+    profile: NumericProfile | CategoricalProfile,
+    settings: DriftSettings,
+    key: Any = None,
+) -> Column:
+    numeric = isinstance(profile, NumericProfile)
+    method = settings.per_feature.get(name, (None, None))[0] or settings.method
+    statistic = _AUTO[numeric] if method == "auto" else method
+    if not numeric and statistic in NUMERIC_ONLY:
+        statistic = _AUTO[False]
+    encoder = ColumnEncoder(profile, key) if key is not None else ColumnEncoder(profile)
+    return Column(name, kind, statistic, encoder)
+
+
+def _applies(check: str, numeric: bool) -> bool:
+    if check == "unseen_category":
+        return not numeric
+    return check == "missing" or numeric
+
+
+def _widths(profile: NumericProfile) -> NDArray[np.float64]:
+    """Distances between consecutive bin representatives, in reference standard deviations."""
+    bounds = np.array([profile.min, *profile.edges, profile.max], dtype=np.float64)
+    centers = (bounds[:-1] + bounds[1:]) / 2
+    widths = np.zeros(len(centers))
+    widths[:-1] = np.diff(centers) / (profile.std or 1.0)
+    return widths

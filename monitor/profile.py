@@ -1,0 +1,629 @@
+"""Reference profile of a model version: a constant-size summary of its training data.
+
+The drift checks compare live traffic against it. A numeric column is summarized by quantile
+bins, a categorical one by its most frequent categories plus "other"; production code bins live
+values with the profile's own ``bin_indices`` so that both sides count exactly alike.
+
+>>> profile = build_profile(
+...     "churn",
+...     {"tenure": [1.0, 2.0, 3.0, 4.0], "plan": ["pro", "free", "pro", None], "y": [1, 0, 1, 1]},
+...     label="y",
+...     bins=2,
+... )
+>>> profile.features["tenure"].edges, profile.features["tenure"].frequencies
+((3.0,), (0.5, 0.5))
+>>> plan = profile.features["plan"]
+>>> plan.categories, plan.frequencies, plan.missing_rate
+(('pro', 'free'), (0.666..., 0.333..., 0.0), 0.25)
+>>> ReferenceProfile.from_dict(profile.to_dict()) == profile
+True
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from functools import cached_property
+from itertools import pairwise
+from pathlib import Path
+from typing import Any, NoReturn, TypeGuard
+
+import numpy as np
+import numpy.typing as npt
+
+from monitor.config import FeatureType, Task
+from monitor.errors import MonitorError
+from monitor.performance import class_key
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "CategoricalProfile",
+    "Column",
+    "FeatureProfile",
+    "NumericProfile",
+    "ProfileError",
+    "ReferenceProfile",
+    "build_profile",
+    "category_key",
+]
+
+SCHEMA_VERSION = 1
+
+Column = Sequence[object] | npt.NDArray[Any]
+"""The values of one column, ``None`` or NaN where missing."""
+
+_NUMBER = (int, float, np.number)
+_SUM_TOLERANCE = 1e-6
+
+
+class ProfileError(MonitorError, ValueError):
+    """A profile cannot be built, read or parsed; the message names the file and key path."""
+
+
+def category_key(value: object) -> str:
+    """Canonical category name of a feature value.
+
+    >>> [category_key(v) for v in (True, 1, 1.0, 2.5, "pro")]
+    ['true', '1', '1', '2.5', 'pro']
+    """
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+@dataclass(frozen=True, kw_only=True)
+class NumericProfile:
+    """Distribution of a numeric column over quantile bins.
+
+    ``edges`` are the inner edges of the bins; bin ``i`` holds ``edges[i-1] <= x < edges[i]``.
+    ``frequencies`` has one entry per bin and sums to 1 over the ``count`` non-missing rows.
+
+    >>> p = NumericProfile.from_values([1, 2, 3, 4, None], bins=2)
+    >>> p.count, p.missing_rate, p.edges, p.frequencies
+    (4, 0.2, (3.0,), (0.5, 0.5))
+    >>> p.bin_indices(np.array([-5.0, 2.9, 3.0, 99.0])).tolist()
+    [0, 0, 1, 1]
+    """
+
+    count: int
+    missing_rate: float
+    mean: float
+    std: float
+    min: float
+    max: float
+    edges: tuple[float, ...]
+    frequencies: tuple[float, ...]
+
+    @classmethod
+    def from_values(cls, values: Column, *, bins: int = 20) -> NumericProfile:
+        """Profile ``values`` with at most ``bins`` bins.
+
+        Edges are the observed values at the quantiles ``i / bins`` (``method="higher"``),
+        de-duplicated and above the minimum, so no bin is empty: a discrete column gets fewer
+        bins. Missing, infinite and non-number values (strings, bools) count as missing; ``std``
+        is the population standard deviation.
+        """
+        if bins < 1:
+            raise ProfileError(f"bins must be at least 1, got {bins}")
+        floats = _floats(values)
+        present = floats[~np.isnan(floats)]
+        if not present.size:
+            raise ProfileError(f"no numeric values among {floats.size} rows")
+        quantiles = np.quantile(present, np.arange(1, bins) / bins, method="higher")
+        edges = np.unique(quantiles)
+        edges = edges[edges > present.min()]
+        counts = np.bincount(
+            np.searchsorted(edges, present, side="right"), minlength=edges.size + 1
+        )
+        return cls(
+            count=int(present.size),
+            missing_rate=(floats.size - present.size) / floats.size,
+            mean=float(present.mean()),
+            std=float(present.std()),
+            min=float(present.min()),
+            max=float(present.max()),
+            edges=tuple(edges.tolist()),
+            frequencies=tuple((counts / present.size).tolist()),
+        )
+
+    @cached_property
+    def _edges(self) -> npt.NDArray[np.float64]:
+        return np.asarray(self.edges, dtype=np.float64)
+
+    def bin_indices(self, values: npt.NDArray[Any]) -> npt.NDArray[np.intp]:
+        """Bin (0 to ``len(edges)``) of each value; drop missing values first (NaN bins last)."""
+        return np.searchsorted(self._edges, values, side="right")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": FeatureType.NUMERIC.value, **_plain(self)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class CategoricalProfile:
+    """Distribution of a categorical column over its top categories plus "other".
+
+    ``frequencies`` has ``len(categories) + 1`` entries; the last one is "other".
+
+    >>> p = CategoricalProfile.from_values(["b", "a", "b", "c", None], top_k=2)
+    >>> p.categories, p.frequencies, p.missing_rate
+    (('b', 'a'), (0.5, 0.25, 0.25), 0.2)
+    >>> p.bin_indices(["a", "b", "zzz"]).tolist()
+    [1, 0, 2]
+    """
+
+    count: int
+    missing_rate: float
+    categories: tuple[str, ...]
+    frequencies: tuple[float, ...]
+
+    @classmethod
+    def from_values(
+        cls, values: Column, *, top_k: int = 50, key: Callable[[Any], str] = category_key
+    ) -> CategoricalProfile:
+        """Profile ``values`` by their canonical names ``key(value)``.
+
+        ``None`` and NaN are missing. The ``top_k`` most frequent categories are kept, ties
+        broken by name. Use ``monitor.performance.class_key`` for a classifier's targets.
+        """
+        if top_k < 1:
+            raise ProfileError(f"top_k must be at least 1, got {top_k}")
+        counts: Counter[str] = Counter()
+        missing = 0
+        for value, n in _distinct(values):
+            if _is_missing(value):
+                missing += n
+            else:
+                counts[key(value)] += n
+        count = len(values) - missing
+        if not count:
+            raise ProfileError(f"no values among {len(values)} rows")
+        top = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:top_k]
+        other = count - sum(n for _, n in top)
+        return cls(
+            count=count,
+            missing_rate=missing / len(values),
+            categories=tuple(name for name, _ in top),
+            frequencies=(*(n / count for _, n in top), other / count),
+        )
+
+    @cached_property
+    def _index(self) -> dict[str, int]:
+        return {name: i for i, name in enumerate(self.categories)}
+
+    def bin_indices(self, keys: Sequence[str]) -> npt.NDArray[np.intp]:
+        """Index of each canonical name in ``categories``, ``len(categories)`` for "other"."""
+        index, other = self._index, len(self.categories)
+        return np.fromiter((index.get(k, other) for k in keys), dtype=np.intp, count=len(keys))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": FeatureType.CATEGORICAL.value, **_plain(self)}
+
+
+FeatureProfile = NumericProfile | CategoricalProfile
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReferenceProfile:
+    """What one model version's training data looked like; see :func:`build_profile`."""
+
+    schema: int = SCHEMA_VERSION
+    model: str
+    version: str | None
+    created_at: str
+    rows: int
+    features: dict[str, FeatureProfile]
+    prediction: FeatureProfile | None
+    label: FeatureProfile | None
+    performance: dict[str, float] | None
+    source: dict[str, object] | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready document (schema 1)."""
+        return {
+            "schema": self.schema,
+            "model": self.model,
+            "version": self.version,
+            "created_at": self.created_at,
+            "rows": self.rows,
+            "features": {name: p.to_dict() for name, p in self.features.items()},
+            "prediction": None if self.prediction is None else self.prediction.to_dict(),
+            "label": None if self.label is None else self.label.to_dict(),
+            "performance": None if self.performance is None else dict(self.performance),
+            "source": None if self.source is None else dict(self.source),
+        }
+
+    @classmethod
+    def from_dict(cls, data: object, *, source: str = "profile") -> ReferenceProfile:
+        """Parse and validate a document; :class:`ProfileError` names ``source`` and key path."""
+        if not isinstance(data, Mapping):
+            raise ProfileError(f"{source}: the top level must be a JSON object")
+        root = _Node(data, "", source)
+        schema = root.integer("schema")
+        if schema != SCHEMA_VERSION:
+            root.fail("schema", f"unsupported schema {schema}; this version reads {SCHEMA_VERSION}")
+        features = root.child("features")
+        return cls(
+            schema=schema,
+            model=root.text("model"),
+            version=root.optional_text("version"),
+            created_at=root.timestamp("created_at"),
+            rows=root.integer("rows", minimum=1),
+            features={name: _feature_from(features.child(name)) for name in features.data},
+            prediction=_optional_feature(root, "prediction"),
+            label=_optional_feature(root, "label"),
+            performance=_performance_from(root),
+            source=None if (node := root.optional_child("source")) is None else dict(node.data),
+        )
+
+    def save(self, path: str | Path) -> None:
+        """Write the JSON document atomically (temporary file, fsync, rename)."""
+        text = json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
+        try:
+            _write_atomically(Path(path), text)
+        except OSError as exc:
+            raise ProfileError(f"cannot write profile {str(path)!r}: {exc.strerror}") from exc
+
+    @classmethod
+    def load(cls, path: str | Path) -> ReferenceProfile:
+        """Read and validate a profile written by :meth:`save`."""
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ProfileError(f"cannot read profile {str(path)!r}: {exc.strerror}") from exc
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ProfileError(f"{path}: invalid JSON: {exc}") from exc
+        return cls.from_dict(data, source=str(path))
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def build_profile(
+    model: str,
+    columns: Mapping[str, Column],
+    feature_types: Mapping[str, str] | None = None,
+    *,
+    label: str | None = None,
+    prediction: str | None = None,
+    task: str | None = None,
+    version: str | None = None,
+    bins: int = 20,
+    top_k: int = 50,
+    source: dict[str, object] | None = None,
+) -> ReferenceProfile:
+    """Profile the training data in ``columns`` (name -> values, ``None`` or NaN if missing).
+
+    ``feature_types`` (name -> "numeric" | "categorical") selects and types the features;
+    without it every column but the label and prediction is a feature, numeric when all its
+    values are numbers (not bools). Categorical features use :func:`category_key`. Label and
+    prediction are numeric for a regression and categorical by ``class_key`` otherwise; without
+    ``task`` a target with fractional values means regression. Raises :class:`ProfileError`
+    when a named column is absent or a profiled column has no usable value.
+    """
+    rows = _row_count(columns)
+    for role, name in (("label", label), ("prediction", prediction)):
+        if name is not None:
+            _require_column(columns, name, f"{role} column")
+    features = {
+        name: _column_profile(name, columns[name], kind, category_key, bins, top_k)
+        for name, kind in _feature_kinds(columns, feature_types, {label, prediction}).items()
+    }
+    regression = _is_regression(task, [columns[n] for n in (label, prediction) if n is not None])
+    target_kind = FeatureType.NUMERIC if regression else FeatureType.CATEGORICAL
+
+    def target(name: str | None) -> FeatureProfile | None:
+        if name is None:
+            return None
+        return _column_profile(name, columns[name], target_kind, class_key, bins, top_k)
+
+    performance = None
+    if label is not None and prediction is not None:
+        performance = _performance(columns[label], columns[prediction], regression)
+    return ReferenceProfile(
+        model=model,
+        version=version,
+        created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        rows=rows,
+        features=features,
+        prediction=target(prediction),
+        label=target(label),
+        performance=performance,
+        source=source,
+    )
+
+
+def _row_count(columns: Mapping[str, Column]) -> int:
+    lengths = {name: len(values) for name, values in columns.items()}
+    if len(set(lengths.values())) > 1:
+        sizes = ", ".join(f"{name}={n}" for name, n in lengths.items())
+        raise ProfileError(f"columns differ in length: {sizes}")
+    rows = next(iter(lengths.values()), 0)
+    if not rows:
+        raise ProfileError("no rows to profile")
+    return rows
+
+
+def _require_column(columns: Mapping[str, Column], name: str, what: str) -> None:
+    if name not in columns:
+        raise ProfileError(f"{what} {name!r} not found; available columns: {', '.join(columns)}")
+
+
+def _feature_kinds(
+    columns: Mapping[str, Column], feature_types: Mapping[str, str] | None, targets: set[str | None]
+) -> dict[str, FeatureType]:
+    if feature_types is None:
+        return {
+            name: FeatureType.NUMERIC if _is_numeric(values) else FeatureType.CATEGORICAL
+            for name, values in columns.items()
+            if name not in targets
+        }
+    kinds: dict[str, FeatureType] = {}
+    for name, kind in feature_types.items():
+        _require_column(columns, name, "feature")
+        try:
+            kinds[name] = FeatureType(kind)
+        except ValueError:
+            raise ProfileError(
+                f"feature {name!r}: unknown type {kind!r}; use {_choices(FeatureType)}"
+            ) from None
+    return kinds
+
+
+def _is_regression(task: str | None, targets: list[Column]) -> bool:
+    if task is None:
+        return any(_has_fractions(values) for values in targets)
+    try:
+        return Task(task) is Task.REGRESSION
+    except ValueError:
+        raise ProfileError(f"unknown task {task!r}; use {_choices(Task)}") from None
+
+
+def _choices(enum: type[FeatureType] | type[Task]) -> str:
+    return " or ".join(repr(member.value) for member in enum)
+
+
+def _column_profile(
+    name: str,
+    values: Column,
+    kind: FeatureType,
+    key: Callable[[Any], str],
+    bins: int,
+    top_k: int,
+) -> FeatureProfile:
+    try:
+        if kind is FeatureType.NUMERIC:
+            return NumericProfile.from_values(values, bins=bins)
+        return CategoricalProfile.from_values(values, top_k=top_k, key=key)
+    except ProfileError as exc:
+        raise ProfileError(f"column {name!r}: {exc}") from None
+
+
+def _performance(labels: Column, predictions: Column, regression: bool) -> dict[str, float] | None:
+    """Accuracy, or MAE and RMSE, over the rows where both label and prediction are present."""
+    if regression:
+        y, p = _floats(labels), _floats(predictions)
+        errors = (y - p)[~(np.isnan(y) | np.isnan(p))]
+        if not errors.size:
+            return None
+        return {
+            "mae": float(np.mean(np.abs(errors))),
+            "rmse": float(np.sqrt(np.mean(errors**2))),
+        }
+    return _accuracy(labels, predictions)
+
+
+def _accuracy(labels: Column, predictions: Column) -> dict[str, float] | None:
+    hits = total = 0
+    pairs = Counter(zip(_typed(labels), _typed(predictions), strict=True))
+    for ((_, label), (_, prediction)), n in pairs.items():
+        if not (_is_missing(label) or _is_missing(prediction)):
+            total += n
+            hits += n * (class_key(label) == class_key(prediction))
+    return {"accuracy": hits / total} if total else None
+
+
+def _floats(values: Column) -> npt.NDArray[np.float64]:
+    """Values as floats, NaN where missing, infinite or not a number (strings, bools)."""
+    if isinstance(values, np.ndarray) and values.dtype.kind in "iuf":
+        floats = values.astype(np.float64)
+    else:
+        floats = np.fromiter(map(_number_or_nan, values), dtype=np.float64, count=len(values))
+    floats[np.isinf(floats)] = np.nan
+    return floats
+
+
+def _number_or_nan(value: object) -> float:
+    return float(value) if _is_number(value) else math.nan
+
+
+def _is_number(value: object) -> TypeGuard[int | float | np.number[Any]]:
+    return isinstance(value, _NUMBER) and not isinstance(value, bool)
+
+
+def _is_numeric(values: Column) -> bool:
+    """Whether every non-missing value is a number."""
+    if isinstance(values, np.ndarray) and values.dtype.kind != "O":
+        return values.dtype.kind in "iuf"
+    return all(v is None or _is_number(v) for v in values)
+
+
+def _has_fractions(values: Column) -> bool:
+    if not _is_numeric(values):
+        return False
+    floats = _floats(values)
+    floats = floats[~np.isnan(floats)]
+    return bool(np.any(floats != np.trunc(floats)))
+
+
+def _distinct(values: Column) -> Iterator[tuple[Any, int]]:
+    """Each distinct value once with its number of occurrences.
+
+    Counting ``(type, value)`` pairs runs in C and keeps ``True`` apart from ``1``, so a key
+    function need only run once per distinct value.
+    """
+    for (_, value), n in Counter(_typed(values)).items():
+        yield value, n
+
+
+def _typed(values: Column) -> Iterator[tuple[type, Any]]:
+    items = values.tolist() if isinstance(values, np.ndarray) else values
+    return zip(map(type, items), items, strict=True)
+
+
+def _is_missing(value: object) -> bool:
+    return value is None or isinstance(value, float) and math.isnan(value)
+
+
+def _plain(profile: FeatureProfile) -> dict[str, Any]:
+    data = {f.name: getattr(profile, f.name) for f in fields(profile)}
+    return {name: list(v) if isinstance(v, tuple) else v for name, v in data.items()}
+
+
+@dataclass(frozen=True)
+class _Node:
+    """One object of a profile document being parsed; failures name the source and key path."""
+
+    data: Mapping[str, Any]
+    path: str
+    source: str
+
+    def fail(self, key: str, problem: str) -> NoReturn:
+        raise ProfileError(f"{self.source}: {self.at(key)}: {problem}")
+
+    def at(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def value(self, key: str) -> Any:
+        if key not in self.data:
+            self.fail(key, "missing")
+        return self.data[key]
+
+    def child(self, key: str) -> _Node:
+        value = self.value(key)
+        if not isinstance(value, Mapping):
+            self.fail(key, f"must be an object, got {value!r}")
+        return _Node(value, self.at(key), self.source)
+
+    def optional_child(self, key: str) -> _Node | None:
+        return None if self.value(key) is None else self.child(key)
+
+    def text(self, key: str) -> str:
+        value = self.value(key)
+        if not isinstance(value, str) or not value:
+            self.fail(key, f"must be a non-empty string, got {value!r}")
+        return value
+
+    def optional_text(self, key: str) -> str | None:
+        return None if self.value(key) is None else self.text(key)
+
+    def timestamp(self, key: str) -> str:
+        value = self.text(key)
+        try:
+            datetime.fromisoformat(value)
+        except ValueError:
+            self.fail(key, f"must be an ISO-8601 timestamp, got {value!r}")
+        return value
+
+    def integer(self, key: str, minimum: int = 0) -> int:
+        value = self.value(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+            self.fail(key, f"must be an integer >= {minimum}, got {value!r}")
+        return value
+
+    def number(self, key: str) -> float:
+        return self.finite(key, self.value(key))
+
+    def finite(self, key: str, value: object) -> float:
+        if (
+            not isinstance(value, int | float)
+            or isinstance(value, bool)
+            or not math.isfinite(value)
+        ):
+            self.fail(key, f"must be a finite number, got {value!r}")
+        return float(value)
+
+    def rate(self, key: str) -> float:
+        value = self.number(key)
+        if not 0 <= value <= 1:
+            self.fail(key, f"must be between 0 and 1, got {value!r}")
+        return value
+
+    def numbers(self, key: str) -> tuple[float, ...]:
+        values = self.value(key)
+        if not isinstance(values, list):
+            self.fail(key, f"must be a list of numbers, got {values!r}")
+        return tuple(self.finite(key, v) for v in values)
+
+    def texts(self, key: str) -> tuple[str, ...]:
+        values = self.value(key)
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            self.fail(key, f"must be a list of strings, got {values!r}")
+        if len(set(values)) != len(values):
+            self.fail(key, "must not repeat a category")
+        return tuple(values)
+
+    def frequencies(self, expected: int, per: str) -> tuple[float, ...]:
+        values = self.numbers("frequencies")
+        if len(values) != expected:
+            self.fail("frequencies", f"has {len(values)} entries, expected {expected} ({per})")
+        if any(v < 0 for v in values) or abs(sum(values) - 1) > _SUM_TOLERANCE:
+            self.fail("frequencies", f"must be non-negative and sum to 1, sum to {sum(values)}")
+        return values
+
+
+def _feature_from(node: _Node) -> FeatureProfile:
+    kind = node.text("type")
+    count, missing_rate = node.integer("count", minimum=1), node.rate("missing_rate")
+    if kind == FeatureType.CATEGORICAL:
+        categories = node.texts("categories")
+        return CategoricalProfile(
+            count=count,
+            missing_rate=missing_rate,
+            categories=categories,
+            frequencies=node.frequencies(len(categories) + 1, "one per category plus other"),
+        )
+    if kind != FeatureType.NUMERIC:
+        node.fail("type", f"must be {_choices(FeatureType)}, got {kind!r}")
+    edges = node.numbers("edges")
+    if any(high <= low for low, high in pairwise(edges)):
+        node.fail("edges", "must be strictly increasing")
+    return NumericProfile(
+        count=count,
+        missing_rate=missing_rate,
+        mean=node.number("mean"),
+        std=node.number("std"),
+        min=node.number("min"),
+        max=node.number("max"),
+        edges=edges,
+        frequencies=node.frequencies(len(edges) + 1, "one more than edges"),
+    )
+
+
+def _optional_feature(root: _Node, key: str) -> FeatureProfile | None:
+    node = root.optional_child(key)
+    return None if node is None else _feature_from(node)
+
+
+def _performance_from(root: _Node) -> dict[str, float] | None:
+    node = root.optional_child("performance")
+    return None if node is None else {name: node.number(name) for name in node.data}
