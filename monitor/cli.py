@@ -28,6 +28,8 @@ examples:
   driftwarden demo                               # everything on an embedded broker
   driftwarden config check monitor.yaml          # validate and print the normalized config
   driftwarden monitor --config monitor.yaml      # run the monitor service
+  driftwarden profile build --model churn --data train.parquet --label churned \
+      --prediction predicted --out profiles/churn-3.json   # reference profile for drift
 """
 
 
@@ -60,6 +62,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("file", help="YAML config file")
 
+    profile = commands.add_parser("profile", help="work with reference profiles")
+    profile_commands = profile.add_subparsers(
+        dest="profile_command", required=True, metavar="ACTION"
+    )
+    build = profile_commands.add_parser(
+        "build",
+        help="build a model's reference profile from its training table",
+        description="Summarize a training table (CSV or Parquet) into the reference profile that "
+        "the drift checks compare production with: quantile bins per numeric feature, top "
+        "categories per categorical feature, the prediction and label distributions and the "
+        "reference performance. Feature types come from --config when given, else from the "
+        "column types.\n\nexample:\n  driftwarden profile build --model churn --data "
+        "train.parquet --label churned --prediction predicted --out profiles/churn-3.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    build.add_argument("--model", required=True, help="model name")
+    build.add_argument("--data", required=True, help="training table, .csv or .parquet")
+    build.add_argument("--label", help="label column")
+    build.add_argument("--prediction", help="prediction column")
+    build.add_argument("--version", help="model version the profile belongs to")
+    build.add_argument("--config", help="monitor config: take the model's task and features")
+    build.add_argument("--out", required=True, help="where to write the profile JSON")
+
     demo = commands.add_parser(
         "demo",
         help="replay a generated stream through the monitor on an embedded broker",
@@ -81,6 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _config_check(args.file)
         if args.command == "monitor":
             return _monitor(args.config)
+        if args.command == "profile":
+            return _profile_build(args)
         from monitor.demo import run_demo
 
         configure_logging("WARNING")
@@ -96,6 +123,34 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _config_check(path: str) -> int:
     config = load_config(path)
     print(yaml.safe_dump(masked_dict(config), sort_keys=False), end="")
+    return 0
+
+
+def _profile_build(args: argparse.Namespace) -> int:
+    from monitor.profile_build import build_profile_from_file
+
+    feature_types, task = None, None
+    if args.config:
+        model = load_config(args.config).model(args.model)
+        if model is None:
+            raise ConfigError(f"{args.config}: no model named {args.model!r} under 'models'")
+        feature_types = {n: t.value for n, t in model.features.items()} or None
+        task = model.task.value
+    print(f"reading {args.data} ...", file=sys.stderr)
+    profile = build_profile_from_file(
+        args.model,
+        args.data,
+        label=args.label,
+        prediction=args.prediction,
+        feature_types=feature_types,
+        task=task,
+        version=args.version,
+    )
+    profile.save(args.out)
+    print(
+        f"profiled {profile.rows} rows, {len(profile.features)} features -> {args.out}",
+        file=sys.stderr,
+    )
     return 0
 
 

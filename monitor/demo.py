@@ -36,11 +36,16 @@ class StreamEvent:
 
 
 def generate_stream(
-    events: int, seed: int = 0, model: str = "churn", max_delay: float = 900.0
+    events: int,
+    seed: int = 0,
+    model: str = "churn",
+    max_delay: float = 900.0,
+    shift_at: int | None = None,
 ) -> Iterator[StreamEvent]:
     """Predictions of a binary classifier one second apart; each label comes 30 s to
     ``max_delay`` later and is published when its time comes, so the label stream is in time
-    order and trails the predictions. About 80% of predictions are right.
+    order and trails the predictions. About 80% of predictions are right. From event
+    ``shift_at`` on, ``tenure`` moves up by one standard deviation (a covariate shift).
     """
     rng = random.Random(seed)  # noqa: S311 - synthetic data, not security
     due: list[tuple[float, bytes, bytes]] = []
@@ -50,7 +55,7 @@ def generate_stream(
             _, key, value = heapq.heappop(due)
             yield StreamEvent("labels", key, value)
         pid = f"p-{i:07d}"
-        tenure = rng.gauss(24, 8)
+        tenure = rng.gauss(24 if shift_at is None or i < shift_at else 32, 8)
         score = min(max(rng.gauss(0.3 + tenure / 60, 0.2), 0.01), 0.99)
         prediction = int(score >= 0.5)
         label = prediction if rng.random() < 0.8 else 1 - prediction

@@ -238,7 +238,8 @@ class VersionDrift:
             stop = min(len(stamps), start + every - seen % every)
             group.window.push(bins[start:stop], flags[start:stop], stamps[start:stop])
             seen += stop - start
-            if seen % every == 0:
+            # Thresholds hold for a full window: the first evaluation waits for one.
+            if seen % every == 0 and group.window.filled == group.window.size:
                 out += self._evaluate(group, stop - 1, seen)
             start = stop
         setattr(self, counter, seen)
