@@ -22,14 +22,15 @@ EXIT_FAILURE = 1
 
 _DESCRIPTION = """\
 driftwarden watches models in production: it joins the prediction and label streams from Kafka,
-keeps online performance metrics and exports them for Prometheus.
+keeps online performance metrics, detects drift against a reference profile of the training
+data and exports everything for Prometheus.
 
 examples:
   driftwarden demo                               # everything on an embedded broker
   driftwarden config check monitor.yaml          # validate and print the normalized config
   driftwarden monitor --config monitor.yaml      # run the monitor service
-  driftwarden profile build --model churn --data train.parquet --label churned \
-      --prediction predicted --out profiles/churn-3.json   # reference profile for drift
+  driftwarden profile build --model churn --data train.parquet --label churned \\
+      --out profiles/churn.json                  # reference profile for the drift checks
 """
 
 

@@ -74,7 +74,7 @@ class _DriftInputs:
     labels: list[object] = field(default_factory=list)
     joined_predictions: list[object] = field(default_factory=list)
     joined_timestamps: list[float] = field(default_factory=list)
-    joined_sources: list[Source] = field(default_factory=list)
+    joined_sources: list[tuple[Source, Source]] = field(default_factory=list)
 
 
 def source_headers(topic: str, partition: int, offset: int) -> Headers:
@@ -193,7 +193,12 @@ class StreamProcessor:
         inputs.labels.append(label.label)
         inputs.joined_predictions.append(pred.prediction)
         inputs.joined_timestamps.append(label.timestamp)
-        inputs.joined_sources.append((self._labels_topic, partition_id, joined.label_offset))
+        inputs.joined_sources.append(
+            (
+                (self._predictions_topic, partition_id, joined.prediction_offset),
+                (self._labels_topic, partition_id, joined.label_offset),
+            )
+        )
         sources = (
             (self._predictions_topic, partition_id, joined.prediction_offset),
             (self._labels_topic, partition_id, joined.label_offset),
@@ -212,17 +217,19 @@ class StreamProcessor:
         if drift is None:
             return
         evaluations = drift.observe(inputs.rows, inputs.predictions, inputs.timestamps)
-        sources = [inputs.sources[e.index] for e in evaluations]
+        sources: list[tuple[Source, ...]] = [(inputs.sources[e.index],) for e in evaluations]
         joined = drift.observe_joined(
             inputs.labels, inputs.joined_predictions, inputs.joined_timestamps
         )
         evaluations += joined
         sources += [inputs.joined_sources[e.index] for e in joined]
-        for evaluation, source in zip(evaluations, sources, strict=True):
-            if not self._publishable((source,)):
+        for evaluation, triggers in zip(evaluations, sources, strict=True):
+            if not self._publishable(triggers):
                 continue
             for value in drift_events(key[0], key[1], evaluation):
-                out.events.append(OutputRecord(key[0].encode(), value, source_headers(*source)))
+                out.events.append(
+                    OutputRecord(key[0].encode(), value, source_headers(*triggers[-1]))
+                )
 
     def _drift(self, key: tuple[str, str]) -> VersionDrift | None:
         if key in self.state.drift:

@@ -89,6 +89,10 @@ class MonitorState:
     drift: dict[tuple[str, str], VersionDrift | None] = field(default_factory=dict)
     offsets: dict[TopicPartition, int] = field(default_factory=dict)
 
+    def __setstate__(self, saved: dict[str, object]) -> None:
+        """Restore checkpoints written before a field existed: missing fields start empty."""
+        self.__dict__.update({"drift": {}, **saved})
+
     def totals(self) -> StreamCounters:
         total = StreamCounters()
         for partition in self.partitions.values():

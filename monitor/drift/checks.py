@@ -156,6 +156,7 @@ class VersionDrift:
             label = _column(LABEL, "label", profile.label, settings, self._target_key())
             self.labels = _Group([label], settings, alpha, seed + 1)
         self.detector = make_detector(settings.detector, dict(settings.detector_params))
+        self._detector_name = type(self.detector).__name__
         self.alarms = AlarmBook(resolve_ratio=settings.resolve_ratio)
         self.events_seen = 0
         self.joined_seen = 0
@@ -221,7 +222,8 @@ class VersionDrift:
                         )
                     )
         if self._errors:
-            out.append((ERROR, "error_rate", self._error_sum / len(self._errors), float("nan")))
+            rate = self._error_sum / len(self._errors)
+            out.append((ERROR, self._detector_name, rate, float("nan")))
         return out
 
     def _push(
@@ -275,9 +277,9 @@ class VersionDrift:
             rate = self._error_sum / len(self._errors)
             if self.detector.drift_detected:
                 self._since_detection = 0
-                moved = self.alarms.trigger("concept", ERROR, self.settings.detector, rate)
+                moved = self.alarms.trigger("concept", ERROR, self._detector_name, rate)
             elif self._since_detection >= self.settings.window:
-                moved = self.alarms.clear("concept", ERROR, self.settings.detector, rate)
+                moved = self.alarms.clear("concept", ERROR, self._detector_name, rate)
             else:
                 continue
             if moved:

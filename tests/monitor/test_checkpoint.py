@@ -40,6 +40,16 @@ def test_roundtrip_preserves_state(tmp_path: Path) -> None:
     assert [p.name for p in (tmp_path / "state").iterdir()] == ["monitor.ckpt"]
 
 
+def test_checkpoint_without_drift_state_still_loads(tmp_path: Path) -> None:
+    state = sample_state()
+    del state.__dict__["drift"]  # as written before drift detection existed
+    store = CheckpointStore(tmp_path)
+    store.save(state)
+    restored = store.load()
+    assert restored is not None and restored.drift == {}
+    assert restored.offsets == {("predictions", 0): 5}
+
+
 def test_torn_or_edited_checkpoint_is_refused(tmp_path: Path) -> None:
     store = CheckpointStore(tmp_path)
     store.save(sample_state())
