@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SRC := monitor retrain tests benchmarks
 
-.PHONY: venv system-deps demo test lint bench clean
+.PHONY: venv system-deps demo test lint bench bench-ingest bench-drift clean
 
 venv: $(STAMP)
 
@@ -29,8 +29,14 @@ lint: venv
 	$(BIN)/ruff format --check $(SRC)
 	$(BIN)/mypy monitor retrain
 
-bench: venv
+bench: bench-ingest bench-drift
+
+bench-ingest: venv
 	$(BIN)/python -m benchmarks.ingest
+
+bench-drift: venv
+	$(BIN)/python -m benchmarks.drift_throughput
+	$(BIN)/python -m benchmarks.drift_quality
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from monitor.drift.alarms import AlarmBook, Transition
-from monitor.drift.calibration import calibrate_thresholds
+from monitor.drift.calibration import calibrate_threshold
 from monitor.drift.concept import make_detector
 from monitor.drift.encoding import QUALITY_CHECKS, ColumnEncoder
 from monitor.drift.statistics import NUMERIC_ONLY, drift_scores
@@ -34,6 +34,8 @@ PREDICTION, LABEL, ERROR = "__prediction__", "__label__", "__error__"
 # ``auto``: KS for numeric columns; Jensen-Shannon for categorical ones, whose calibrated tail
 # stays honest with rare categories where chi2's does not.
 _AUTO = {True: "ks", False: "jensen_shannon"}
+# How a statistic's null distribution scales with the number of events scored: n ** -power.
+_SCALING = {"ks": 0.5, "wasserstein": 0.5, "jensen_shannon": 0.5, "psi": 1.0, "chi2": 0.0}
 
 
 @dataclass(frozen=True)
@@ -84,33 +86,39 @@ class _Group:
             self.reference[i, : len(profile.frequencies)] = profile.frequencies
             if isinstance(profile, NumericProfile):
                 self.widths[i, : len(profile.frequencies)] = _widths(profile)
-        self.thresholds = self._calibrate(settings, alpha, seed)
+        # Missing values are not binned: a column is scored on the events that have a value.
+        self.expected = np.array(
+            [max(round(settings.window * (1 - c.encoder.profile.missing_rate)), 1) for c in columns]
+        )
+        self.calibrated = self._calibrate(settings, alpha, seed)
+        fixed = [_fixed_threshold(c.name, settings) is not None for c in columns]
+        self._power = np.array(
+            [0.0 if f else _SCALING[c.statistic] for c, f in zip(columns, fixed, strict=True)]
+        )
+        self.thresholds = self.calibrated.copy()
         self.scores = np.full(len(columns), np.nan)
 
     def _calibrate(self, settings: DriftSettings, alpha: float, seed: int) -> NDArray[np.float64]:
         thresholds = np.empty(len(self.columns))
-        statistics = sorted({c.statistic for c in self.columns})
-        counts = np.array([c.encoder.profile.count for c in self.columns])
-        for statistic in statistics:
-            rows = [i for i, c in enumerate(self.columns) if c.statistic == statistic]
-            thresholds[rows] = calibrate_thresholds(
-                statistic,
-                self.reference[rows],
-                counts[rows],
-                settings.window,
+        for i, column in enumerate(self.columns):
+            thresholds[i] = calibrate_threshold(
+                column.statistic,
+                self.reference[i],
+                column.encoder.profile.count,
+                int(self.expected[i]),
                 alpha,
-                self.widths[rows] if statistic == "wasserstein" else None,
-                seed=seed,
+                self.widths[i] if column.statistic == "wasserstein" else None,
+                seed=seed + i,
             )
         for i, column in enumerate(self.columns):
-            fixed = settings.per_feature.get(column.name, (None, None))[1]
-            fixed = fixed if fixed is not None else settings.threshold
+            fixed = _fixed_threshold(column.name, settings)
             if fixed is not None:
                 thresholds[i] = fixed
         return thresholds
 
     def evaluate(self) -> NDArray[np.float64]:
         counts = self.window.counts(self.bins)
+        self._adjust_thresholds(counts.sum(axis=1))
         for statistic in {c.statistic for c in self.columns}:
             rows = [i for i, c in enumerate(self.columns) if c.statistic == statistic]
             self.scores[rows] = drift_scores(
@@ -120,6 +128,14 @@ class _Group:
                 self.widths[rows] if statistic == "wasserstein" else None,
             )
         return self.scores
+
+    def _adjust_thresholds(self, scored: NDArray[np.int64]) -> None:
+        """Raise a threshold when a burst of missing values left fewer events to score than it
+        was calibrated for, following the statistic's 1/n (psi) or 1/sqrt(n) (others) scale;
+        chi2 is scale-free. A column with nothing to score cannot alarm."""
+        with np.errstate(divide="ignore"):
+            ratio = np.maximum(self.expected / scored, 1.0)
+        self.thresholds = self.calibrated * ratio**self._power
 
     def window_info(self) -> dict[str, float]:
         return {
@@ -161,6 +177,7 @@ class VersionDrift:
         self.events_seen = 0
         self.joined_seen = 0
         self._since_detection = 0
+        self._error_before = 0.0
         self._errors: deque[float] = deque(maxlen=settings.window)
         self._error_sum = 0.0
 
@@ -275,10 +292,15 @@ class VersionDrift:
             self.detector.update(error)
             self._since_detection += 1
             rate = self._error_sum / len(self._errors)
+            active = self.alarms.active.get(("concept", ERROR), False)
             if self.detector.drift_detected:
+                if not active:
+                    self._error_before = rate
                 self._since_detection = 0
                 moved = self.alarms.trigger("concept", ERROR, self._detector_name, rate)
-            elif self._since_detection >= self.settings.window:
+            elif (
+                active and self._since_detection >= self.settings.window and (self._recovered(rate))
+            ):
                 moved = self.alarms.clear("concept", ERROR, self._detector_name, rate)
             else:
                 continue
@@ -290,6 +312,12 @@ class VersionDrift:
                 }
                 out.append(Evaluation("concept", moved, i, info, self.joined_seen + i + 1))
         return out
+
+    def _recovered(self, rate: float) -> bool:
+        """Back near the error level from before the alarm (a detector falls silent once the
+        error settles at a new, higher level: that alone does not resolve the alarm)."""
+        slack = 0.0 if self.task == "regression" else 0.01
+        return rate <= self._error_before * 1.25 + slack
 
     def _error(self, label: object, prediction: object) -> float:
         if self.task == "regression":
@@ -314,6 +342,11 @@ def _column(
         statistic = _AUTO[False]
     encoder = ColumnEncoder(profile, key) if key is not None else ColumnEncoder(profile)
     return Column(name, kind, statistic, encoder)
+
+
+def _fixed_threshold(name: str, settings: DriftSettings) -> float | None:
+    own = settings.per_feature.get(name, (None, None))[1]
+    return own if own is not None else settings.threshold
 
 
 def _applies(check: str, numeric: bool) -> bool:

@@ -188,3 +188,36 @@ def test_fixed_threshold_overrides_calibration() -> None:
     assert scores["x"] == ("psi", 0.01)
     assert scores["y"] == ("ks", 0.5)
     assert scores["plan"] == ("jensen_shannon", 0.5)
+
+
+def test_mostly_missing_feature_raises_no_false_alarm() -> None:
+    rng = np.random.default_rng(10)
+    columns = reference(10)
+    columns["x"] = [v if rng.random() < 0.25 else None for v in columns["x"]]
+    profile = build_profile("m", columns, {"x": "numeric", "y": "numeric", "plan": "categorical"},
+                            prediction="pred", label="label", task="binary")
+    drift = VersionDrift(profile, DriftSettings(), "binary")
+    rows, preds = production(60_000, seed=11)
+    for i, row in enumerate(rows):
+        # 75% missing like the reference, with a burst of 95% missing in the middle.
+        burst = 20_000 <= i < 26_000
+        if rng.random() < (0.95 if burst else 0.75):
+            row["x"] = None
+    assert feed(drift, rows, preds) == []
+
+
+def test_concept_alarm_holds_while_the_error_stays_high_and_clears_on_recovery() -> None:
+    drift = make_drift(DriftSettings(window=500, every=100))
+    rng = np.random.default_rng(12)
+    labels = rng.choice([0, 1], 12_000).tolist()
+    error_rates = [0.05] * 3_000 + [0.45] * 6_000 + [0.05] * 3_000
+    preds = [y if rng.random() >= p else 1 - y for y, p in zip(labels, error_rates, strict=True)]
+    moves = []
+    for start in range(0, 12_000, 500):
+        for e in drift.observe_joined(labels[start:start + 500], preds[start:start + 500],
+                                      [0.0] * 500):
+            moves += [(e.events_seen, t.entered) for t in e.transitions if e.kind == "concept"]
+    entered = [seen for seen, inside in moves if inside]
+    resolved = [seen for seen, inside in moves if not inside]
+    assert len(entered) == 1 and 3_000 < entered[0] < 4_000, moves
+    assert len(resolved) == 1 and resolved[0] > 9_000, moves

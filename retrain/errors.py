@@ -1,0 +1,41 @@
+"""Exception root of the retrain package."""
+
+from __future__ import annotations
+
+__all__ = [
+    "ArtifactTampered",
+    "AuditLogBroken",
+    "GovernanceError",
+    "ModelNotFound",
+    "RegistryError",
+    "RetrainError",
+    "TrainingError",
+]
+
+
+class RetrainError(Exception):
+    """Root of every error the retrain side raises on purpose."""
+
+
+class RegistryError(RetrainError):
+    """The model registry cannot do what was asked."""
+
+
+class ModelNotFound(RegistryError, LookupError):
+    """No such model or version in the registry."""
+
+
+class ArtifactTampered(RegistryError, ValueError):
+    """An artifact's SHA-256 does not match its metadata: it is never deserialized."""
+
+
+class GovernanceError(RetrainError, ValueError):
+    """A stage change the governance rules forbid (e.g. approving a version not awaiting it)."""
+
+
+class AuditLogBroken(RetrainError, ValueError):
+    """The audit log's hash chain does not verify: a line was edited, removed or reordered."""
+
+
+class TrainingError(RetrainError, RuntimeError):
+    """Training or evaluating a challenger failed."""
