@@ -194,8 +194,14 @@ def test_mostly_missing_feature_raises_no_false_alarm() -> None:
     rng = np.random.default_rng(10)
     columns = reference(10)
     columns["x"] = [v if rng.random() < 0.25 else None for v in columns["x"]]
-    profile = build_profile("m", columns, {"x": "numeric", "y": "numeric", "plan": "categorical"},
-                            prediction="pred", label="label", task="binary")
+    profile = build_profile(
+        "m",
+        columns,
+        {"x": "numeric", "y": "numeric", "plan": "categorical"},
+        prediction="pred",
+        label="label",
+        task="binary",
+    )
     drift = VersionDrift(profile, DriftSettings(), "binary")
     rows, preds = production(60_000, seed=11)
     for i, row in enumerate(rows):
@@ -214,8 +220,9 @@ def test_concept_alarm_holds_while_the_error_stays_high_and_clears_on_recovery()
     preds = [y if rng.random() >= p else 1 - y for y, p in zip(labels, error_rates, strict=True)]
     moves = []
     for start in range(0, 12_000, 500):
-        for e in drift.observe_joined(labels[start:start + 500], preds[start:start + 500],
-                                      [0.0] * 500):
+        for e in drift.observe_joined(
+            labels[start : start + 500], preds[start : start + 500], [0.0] * 500
+        ):
             moves += [(e.events_seen, t.entered) for t in e.transitions if e.kind == "concept"]
     entered = [seen for seen, inside in moves if inside]
     resolved = [seen for seen, inside in moves if not inside]
