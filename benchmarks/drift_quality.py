@@ -61,7 +61,7 @@ from benchmarks.streams import (
     switched,
 )
 from monitor.drift.checks import ERROR, LABEL, DriftSettings, VersionDrift
-from monitor.profile import build_profile
+from retrain.profile import build_profile
 
 REFERENCE_ROWS = 20_000
 CHANGE = 20_000

@@ -25,10 +25,10 @@ from monitor.config import MonitorConfig
 from monitor.errors import ConfigError, StartupError
 from monitor.exporter import HealthServer, MetricsSnapshot, MonitorCollector
 from monitor.processor import StreamProcessor
-from monitor.profile import ProfileError, ReferenceProfile
 from monitor.sink import OutputSink
 from monitor.state import MonitorState
 from monitor.topics import prepare_topics
+from retrain.profile import ProfileError, ReferenceProfile
 
 __all__ = ["MonitorService"]
 

@@ -128,7 +128,7 @@ def _config_check(path: str) -> int:
 
 
 def _profile_build(args: argparse.Namespace) -> int:
-    from monitor.profile_build import build_profile_from_file
+    from retrain.profile_build import build_profile_from_file
 
     feature_types, task = None, None
     if args.config:

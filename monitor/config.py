@@ -10,7 +10,6 @@ import functools
 import os
 import re
 import socket
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -27,6 +26,9 @@ from pydantic import (
 )
 
 from monitor.errors import ConfigError
+from monitor.performance import METRICS_BY_TASK
+from retrain.config import TrainingConfig
+from retrain.targets import FeatureType, Task
 
 __all__ = [
     "ModelConfig",
@@ -96,17 +98,6 @@ Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Task(StrEnum):
-    BINARY = "binary"
-    MULTICLASS = "multiclass"
-    REGRESSION = "regression"
-
-
-class FeatureType(StrEnum):
-    NUMERIC = "numeric"
-    CATEGORICAL = "categorical"
 
 
 def _secret_or_env(value: object) -> object:
@@ -246,6 +237,56 @@ class DriftConfig(_Strict):
         return self
 
 
+_HIGHER_IS_BETTER = {"accuracy", "precision", "recall", "f1", "roc_auc", "macro_f1", "r2"}
+
+
+class PerformanceTrigger(_Strict):
+    metric: str = "accuracy"
+    value: float
+    min_examples: int = Field(default=500, gt=0)
+
+    @field_validator("metric")
+    @classmethod
+    def _higher_is_better(cls, value: str) -> str:
+        if value not in _HIGHER_IS_BETTER:
+            raise ValueError(
+                f"{value!r} cannot fall below a floor: use one of {sorted(_HIGHER_IS_BETTER)}"
+            )
+        return value
+
+
+AlarmKind = Literal["data", "prediction", "label", "concept"]
+
+
+def _default_kinds() -> list[AlarmKind]:
+    return ["concept", "data"]
+
+
+class DriftTrigger(_Strict):
+    kinds: list[AlarmKind] = Field(default_factory=_default_kinds, min_length=1)
+    min_features: int = Field(default=1, gt=0)
+
+
+class RetrainWhen(_Strict):
+    performance_below: PerformanceTrigger | None = None
+    drift: DriftTrigger | None = None
+    schedule: str | None = None  # cron, run by the retrain worker's scheduler
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None:
+            from apscheduler.triggers.cron import CronTrigger
+
+            CronTrigger.from_crontab(value, timezone="UTC")
+        return value
+
+
+class RetrainPolicyConfig(_Strict):
+    when: RetrainWhen = Field(default_factory=RetrainWhen)
+    cooldown: Duration = 1800.0
+
+
 class ModelConfig(_Strict):
     name: str = Field(min_length=1)
     task: Task
@@ -256,6 +297,18 @@ class ModelConfig(_Strict):
     max_pending: int = Field(default=100_000, gt=0)
     reference: Path | None = None
     drift: DriftConfig = Field(default_factory=DriftConfig)
+    training: TrainingConfig | None = None
+    retrain: RetrainPolicyConfig | None = None
+
+    @model_validator(mode="after")
+    def _trigger_metric_fits_the_task(self) -> ModelConfig:
+        trigger = self.retrain and self.retrain.when.performance_below
+        if trigger and trigger.metric not in METRICS_BY_TASK[self.task.value]:
+            raise ValueError(
+                f"retrain.when.performance_below.metric {trigger.metric!r} is not a "
+                f"{self.task.value} metric: use one of {list(METRICS_BY_TASK[self.task.value])}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _binary_detector_needs_classes(self) -> ModelConfig:
@@ -298,6 +351,7 @@ class MonitorConfig(_Strict):
     state: StateConfig = Field(default_factory=StateConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     models: list[ModelConfig] = Field(min_length=1)
+    registry: Path = Path("./registry")
 
     @field_validator("models")
     @classmethod

@@ -132,6 +132,12 @@ class MonitorCollector:
             c.unmatched.items(),
         )
         yield _counter(
+            "driftwarden_retrain_requests",
+            "Retrain requests the monitor published.",
+            ["model", "reason"],
+            c.retrain_requests.items(),
+        )
+        yield _counter(
             "driftwarden_invalid_events",
             "Messages sent to the dead-letter topic.",
             ["topic", "reason"],

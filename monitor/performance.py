@@ -21,6 +21,7 @@ from typing import Any
 from river import metrics
 
 from monitor.events import Target
+from retrain.targets import class_key
 
 __all__ = ["METRICS_BY_TASK", "VersionPerformance", "class_key"]
 
@@ -30,19 +31,6 @@ METRICS_BY_TASK: dict[str, tuple[str, ...]] = {
     "regression": ("mae", "rmse", "r2"),
 }
 _AUC_BINS = 1000
-
-
-def class_key(value: Target) -> str:
-    """Canonical class name.
-
-    >>> [class_key(v) for v in (1, 1.0, True, "1", "pro", 2.5)]
-    ['1', '1', '1', '1', 'pro', '2.5']
-    """
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
 
 
 @dataclass

@@ -21,8 +21,9 @@ from monitor.drift.events import drift_events
 from monitor.events import InvalidEvent, parse_label, parse_prediction
 from monitor.join import ExpiryResult, Joined, LabelJoin
 from monitor.performance import VersionPerformance
-from monitor.profile import ReferenceProfile
+from monitor.policy import PolicyRules, RetrainPolicy, VersionView
 from monitor.state import MonitorState, PartitionState, TopicPartition
+from retrain.profile import ReferenceProfile
 
 __all__ = ["BatchOutput", "ConsumedRecord", "OutputRecord", "StreamProcessor"]
 
@@ -58,6 +59,7 @@ class BatchOutput:
     examples: list[OutputRecord] = field(default_factory=list)
     dead_letters: list[OutputRecord] = field(default_factory=list)
     events: list[OutputRecord] = field(default_factory=list)
+    requests: list[OutputRecord] = field(default_factory=list)
 
 
 Source = tuple[str, int, int]
@@ -98,6 +100,7 @@ class StreamProcessor:
     ) -> None:
         self._models = {m.name: m for m in config.models}
         self._profiles = dict(profiles or {})
+        self._policy = RetrainPolicy(policy_rules(config), state.policy)
         self._predictions_topic = config.topics.predictions
         self._labels_topic = config.topics.labels
         self._partition_count = max(partition_count, 1)
@@ -123,6 +126,7 @@ class StreamProcessor:
             self._expire(self.state.partitions[partition_id], model)
         for key, inputs in self._drift_inputs.items():
             self._check_drift(key, inputs, out)
+            self._check_policy(key, inputs, out)
         return out
 
     def _partition(self, partition_id: int) -> PartitionState:
@@ -231,6 +235,36 @@ class StreamProcessor:
                     OutputRecord(key[0].encode(), value, source_headers(*triggers[-1]))
                 )
 
+    def _check_policy(self, key: tuple[str, str], inputs: _DriftInputs, out: BatchOutput) -> None:
+        model, version = key
+        if model not in self._policy.rules or not (inputs.timestamps or inputs.joined_timestamps):
+            return
+        perf = self.state.performance.get(key)
+        drift = self.state.drift.get(key)
+        active: dict[str, list[str]] = {}
+        if drift is not None:
+            for (kind, feature), on in drift.alarms.active.items():
+                if on:
+                    active.setdefault(kind, []).append(feature)
+        view = VersionView(
+            version,
+            joined=perf.count if perf is not None else 0,
+            rolling={
+                m: v for (m, w), v in (perf.values() if perf else {}).items() if w == "rolling"
+            },
+            active_alarms={kind: tuple(features) for kind, features in active.items()},
+        )
+        now = max([*inputs.timestamps, *inputs.joined_timestamps])
+        request = self._policy.check(model, view, now)
+        if request is None:
+            return
+        source = inputs.joined_sources[-1][-1] if inputs.joined_sources else inputs.sources[-1]
+        self.state.partitions[source[1]].counters.retrain_requests[(model, request.reason)] += 1
+        if self._publishable((source,)):
+            out.requests.append(
+                OutputRecord(model.encode(), request.to_json(), source_headers(*source))
+            )
+
     def _drift(self, key: tuple[str, str]) -> VersionDrift | None:
         if key in self.state.drift:
             return self.state.drift[key]
@@ -281,6 +315,24 @@ def drift_settings(model: ModelConfig) -> DriftSettings:
         detector_params=drift.concept.params,
         resolve_ratio=drift.resolve_ratio,
     )
+
+
+def policy_rules(config: MonitorConfig) -> dict[str, PolicyRules]:
+    rules = {}
+    for model in config.models:
+        if model.retrain is None:
+            continue
+        when = model.retrain.when
+        performance, drift = when.performance_below, when.drift
+        rules[model.name] = PolicyRules(
+            metric=performance.metric if performance else None,
+            value=performance.value if performance else 0.0,
+            min_examples=performance.min_examples if performance else 500,
+            drift_kinds=tuple(drift.kinds) if drift else (),
+            min_features=drift.min_features if drift else 1,
+            cooldown=model.retrain.cooldown,
+        )
+    return rules
 
 
 def _check_target_type(config: ModelConfig, value: object, field: str) -> None:

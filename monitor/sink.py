@@ -31,6 +31,7 @@ class OutputSink:
         self._examples = config.topics.examples
         self._dead_letter = config.topics.dead_letter
         self._events = config.topics.events
+        self._requests = config.topics.retrain_requests
         self._transactional = config.kafka.transactions
         options: dict[str, Any] = {
             "linger_ms": 20,
@@ -50,6 +51,7 @@ class OutputSink:
         self._send_all(self._examples, output.examples)
         self._send_all(self._dead_letter, output.dead_letters)
         self._send_all(self._events, output.events)
+        self._send_all(self._requests, output.requests)
 
     def commit(self, offsets: Mapping[tuple[str, int], int]) -> None:
         """Make every output sent so far durable together with ``offsets``."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from monitor.drift.checks import VersionDrift
 from monitor.join import LabelJoin
 from monitor.performance import VersionPerformance
+from monitor.policy import PolicyMemory
 
 __all__ = ["DELAY_BUCKETS", "MonitorState", "PartitionState", "StreamCounters"]
 
@@ -49,6 +50,7 @@ class StreamCounters:
     invalid: Counter[tuple[str, str]] = field(default_factory=Counter)  # topic, reason
     delay_buckets: dict[str, list[int]] = field(default_factory=dict)  # model -> bucket counts
     delay_sum: dict[str, float] = field(default_factory=dict)  # model
+    retrain_requests: Counter[tuple[str, str]] = field(default_factory=Counter)  # model, reason
 
     def observe_delay(self, model: str, seconds: float) -> None:
         buckets = self.delay_buckets.get(model)
@@ -64,6 +66,7 @@ class StreamCounters:
         total.joined.update(self.joined)
         total.correct.update(self.correct)
         total.unmatched.update(self.unmatched)
+        total.retrain_requests.update(self.retrain_requests)
         total.invalid.update(self.invalid)
         for model, seconds in self.delay_sum.items():
             total.delay_sum[model] = total.delay_sum.get(model, 0.0) + seconds
@@ -87,11 +90,12 @@ class MonitorState:
     performance: dict[tuple[str, str], VersionPerformance] = field(default_factory=dict)
     # None: the version has no reference profile; its events are still counted and joined.
     drift: dict[tuple[str, str], VersionDrift | None] = field(default_factory=dict)
+    policy: dict[str, PolicyMemory] = field(default_factory=dict)  # model -> retrain policy memory
     offsets: dict[TopicPartition, int] = field(default_factory=dict)
 
     def __setstate__(self, saved: dict[str, object]) -> None:
         """Restore checkpoints written before a field existed: missing fields start empty."""
-        self.__dict__.update({"drift": {}, **saved})
+        self.__dict__.update({"drift": {}, "policy": {}, **saved})
 
     def totals(self) -> StreamCounters:
         total = StreamCounters()

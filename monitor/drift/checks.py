@@ -25,8 +25,8 @@ from monitor.drift.concept import make_detector
 from monitor.drift.encoding import QUALITY_CHECKS, ColumnEncoder
 from monitor.drift.statistics import NUMERIC_ONLY, drift_scores
 from monitor.drift.window import EncodedWindow
-from monitor.performance import class_key
-from monitor.profile import CategoricalProfile, NumericProfile, ReferenceProfile
+from retrain.profile import CategoricalProfile, NumericProfile, ReferenceProfile
+from retrain.targets import class_key
 
 __all__ = ["DriftSettings", "Evaluation", "VersionDrift", "PREDICTION", "LABEL", "ERROR"]
 
@@ -322,7 +322,7 @@ class VersionDrift:
     def _error(self, label: object, prediction: object) -> float:
         if self.task == "regression":
             return abs(float(label) - float(prediction))  # type: ignore[arg-type]
-        return float(class_key(label) != class_key(prediction))  # type: ignore[arg-type]
+        return float(class_key(label) != class_key(prediction))
 
     def _target_key(self) -> Any:
         return class_key if self.task != "regression" else None

@@ -9,7 +9,7 @@ import pytest
 
 from monitor.demo import generate_stream
 from monitor.embedded_broker import TansuBroker, create_topics
-from monitor.profile import build_profile
+from retrain.profile import build_profile
 from tests.conftest import TopicNames
 from tests.monitor.harness import ThreadedMonitor, monitor_config, produce, read_topic, total
 

@@ -7,7 +7,7 @@ import pytest
 
 from monitor.drift.checks import ERROR, PREDICTION, DriftSettings, Evaluation, VersionDrift
 from monitor.drift.concept import detector_names
-from monitor.profile import build_profile
+from retrain.profile import build_profile
 
 N_REF = 20_000
 

@@ -20,7 +20,7 @@ import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.csv as pa_csv  # type: ignore[import-untyped]
 import pyarrow.parquet as pa_parquet  # type: ignore[import-untyped]
 
-from monitor.profile import Column, ProfileError, ReferenceProfile, build_profile
+from retrain.profile import Column, ProfileError, ReferenceProfile, build_profile
 
 __all__ = ["build_profile_from_file", "read_table"]
 
@@ -62,7 +62,7 @@ def build_profile_from_file(
     task: str | None = None,
     version: str | None = None,
 ) -> ReferenceProfile:
-    """Profile a training-data file; see :func:`monitor.profile.build_profile`.
+    """Profile a training-data file; see :func:`retrain.profile.build_profile`.
 
     The profile's ``source`` records the file's path, SHA-256 and row count.
     """

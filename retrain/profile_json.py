@@ -1,11 +1,11 @@
 """The JSON document of a reference profile (schema 1): parsing, validation, files.
 
-:meth:`ReferenceProfile.to_dict <monitor.profile.ReferenceProfile.to_dict>` writes the document;
+:meth:`ReferenceProfile.to_dict <retrain.profile.ReferenceProfile.to_dict>` writes the document;
 this module reads it back and checks every key, so a bad file fails with a
-:class:`~monitor.profile.ProfileError` that names the file and the key path. The methods
+:class:`~retrain.profile.ProfileError` that names the file and the key path. The methods
 ``ReferenceProfile.from_dict``, ``save`` and ``load`` delegate here.
 
->>> from monitor.profile import build_profile
+>>> from retrain.profile import build_profile
 >>> document = build_profile("churn", {"tenure": [1.0, 2.0]}).to_dict()
 >>> profile_from_dict(document, source="churn.json").features["tenure"].edges
 (2.0,)
@@ -30,8 +30,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any, NoReturn
 
-from monitor.config import FeatureType
-from monitor.profile import (
+from retrain.profile import (
     SCHEMA_VERSION,
     CategoricalProfile,
     FeatureProfile,
@@ -39,6 +38,7 @@ from monitor.profile import (
     ProfileError,
     ReferenceProfile,
 )
+from retrain.targets import FeatureType
 
 __all__ = ["load_profile", "profile_from_dict", "save_profile"]
 
