@@ -1,0 +1,398 @@
+"""Filesystem model registry: versioned artifacts with metadata, lineage and stage history.
+
+Layout: ``<root>/<model>/<version>/`` holds ``model.skops`` (the estimator, saved with skops, never
+pickle), ``metadata.json``, ``profile.json`` (the reference profile, if any) and ``model_card.md``.
+Versions are ``"1"``, ``"2"``, ...; a new one is written into a staging directory next to them
+and renamed into place, so a crash never leaves a half-registered version. Staging leftovers are
+ignored by the listings and removed by :meth:`ModelRegistry.cleanup`. Changes to one model are
+serialized by an exclusive ``flock`` on ``<root>/<model>/.lock`` (threads and processes alike).
+
+An artifact is only deserialized after its SHA-256 matches the one recorded at registration, and
+only if every type skops does not trust by default lies under an allowed module prefix.
+
+>>> import tempfile
+>>> from sklearn.dummy import DummyClassifier
+>>> registry = ModelRegistry(Path(tempfile.mkdtemp()), clock=lambda: 0.0)
+>>> estimator = DummyClassifier().fit([[0], [1]], [0, 1])
+>>> info = registry.register("churn", estimator, {"seed": 0}, None, card="# churn")
+>>> info.version, info.stage, info.created_at
+('1', <Stage.CANDIDATE: 'candidate'>, '1970-01-01T00:00:00.000Z')
+>>> registry.load_artifact("churn", "1").predict([[0]]).tolist()
+[0]
+>>> _ = registry.set_stage("churn", "1", Stage.PRODUCTION, by="alice", reason="first model")
+>>> registry.production("churn").version
+'1'
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import io
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import StrEnum
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+import skops.io as sio
+
+from retrain.audit import utc_timestamp
+from retrain.errors import ArtifactTampered, ModelNotFound, RegistryError
+
+__all__ = [
+    "DEFAULT_TRUSTED_PREFIXES",
+    "RESERVED_METADATA",
+    "ModelRegistry",
+    "Stage",
+    "VersionInfo",
+]
+
+# Types a registered artifact may contain: scikit-learn and its numeric stack, and our own
+# feature transformer (retrain.features), which every trained pipeline starts with.
+DEFAULT_TRUSTED_PREFIXES = (
+    "sklearn.",
+    "numpy.",
+    "builtins.",
+    "collections.",
+    "scipy.",
+    "retrain.features.",
+)
+RESERVED_METADATA = frozenset(
+    {"model", "version", "created_at", "artifact_sha256", "stage", "stage_history"}
+)
+ARTIFACT, METADATA, PROFILE, CARD = "model.skops", "metadata.json", "profile.json", "model_card.md"
+_STAGING_PREFIX = ".staging-"
+_LIBRARIES = ("scikit-learn", "numpy", "scipy", "skops")
+
+
+class Stage(StrEnum):
+    CANDIDATE = "candidate"
+    AWAITING_APPROVAL = "awaiting_approval"
+    PRODUCTION = "production"
+    ARCHIVED = "archived"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True, kw_only=True)
+class VersionInfo:
+    """A read-only view of one registered version (a snapshot of its ``metadata.json``)."""
+
+    model: str
+    version: str
+    stage: Stage
+    created_at: str
+    metadata: dict[str, Any]
+    path: Path
+
+    @property
+    def stage_history(self) -> list[dict[str, Any]]:
+        """Entries ``{"stage", "timestamp", "by", "reason"}``, oldest first."""
+        return list(self.metadata["stage_history"])
+
+
+class ModelRegistry:
+    """Models under ``root``; ``clock`` returns epoch seconds; ``trusted_prefixes`` gates loads."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        clock: Callable[[], float] = time.time,
+        trusted_prefixes: tuple[str, ...] = DEFAULT_TRUSTED_PREFIXES,
+    ) -> None:
+        self.root = root
+        self._clock = clock
+        self._trusted_prefixes = trusted_prefixes
+
+    def register(
+        self,
+        model: str,
+        artifact_estimator: object,
+        metadata: Mapping[str, Any],
+        profile: Mapping[str, Any] | None,
+        card: str | Callable[[str], str],
+        *,
+        by: str = "driftwarden",
+        reason: str = "registered",
+    ) -> VersionInfo:
+        """Store a new ``candidate`` version (max + 1) and return it.
+
+        ``metadata`` is the caller's lineage record (parent version, trigger, request id,
+        estimator and params, seed, data, metrics, gate results); the registry adds the keys in
+        :data:`RESERVED_METADATA` and ``library_versions`` unless given. ``card`` is the model
+        card's Markdown, or a function of the allocated version that renders it.
+        """
+        _check_name(model)
+        if clashes := RESERVED_METADATA & set(metadata):
+            raise ValueError(f"metadata keys {sorted(clashes)} are set by the registry")
+        blob = sio.dumps(artifact_estimator)
+        self._refuse_untrusted(blob, f"estimator {type(artifact_estimator).__name__}")
+        model_dir = self.root / model
+        with self._locked(model):
+            version = str(max((int(v) for v in self._version_names(model)), default=0) + 1)
+            record = self._initial_metadata(model, version, metadata, blob, by, reason)
+            text = card(version) if callable(card) else card
+            staging = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=model_dir))
+            try:
+                _write_version(staging, blob, record, profile, text)
+                os.rename(staging, model_dir / version)
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
+            _fsync_directory(model_dir)
+        return self.get(model, version)
+
+    def load_artifact(self, model: str, version: str) -> Any:
+        """The estimator, deserialized only once its SHA-256 matches the metadata."""
+        info = self.get(model, version)
+        path = info.path / ARTIFACT
+        blob = path.read_bytes()
+        digest = hashlib.sha256(blob).hexdigest()
+        if digest != info.metadata["artifact_sha256"]:
+            raise ArtifactTampered(
+                f"artifact {path}: SHA-256 {digest} does not match metadata; refusing to load "
+                f"it (metadata records {info.metadata['artifact_sha256']}). Restore the file "
+                "from a backup or register the model again"
+            )
+        untrusted = self._refuse_untrusted(blob, str(path))
+        return sio.load(io.BytesIO(blob), trusted=untrusted)
+
+    def models(self) -> list[str]:
+        """Names of the models with at least one version, sorted."""
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if self._version_names(p.name))
+
+    def versions(self, model: str) -> list[VersionInfo]:
+        """Every version of ``model``, oldest first (empty for an unknown model)."""
+        names = sorted(self._version_names(model), key=int)
+        return [self._read(model, name) for name in names]
+
+    def get(self, model: str, version: str) -> VersionInfo:
+        """One version; :class:`ModelNotFound` names what exists instead."""
+        if version not in self._version_names(model):
+            raise ModelNotFound(self._missing(model, version))
+        return self._read(model, version)
+
+    def production(self, model: str) -> VersionInfo | None:
+        """The version of ``model`` in production, if any."""
+        return next((v for v in self.versions(model) if v.stage is Stage.PRODUCTION), None)
+
+    def profile(self, model: str, version: str) -> dict[str, Any] | None:
+        """The reference profile document registered with the version, if any."""
+        path = self.get(model, version).path / PROFILE
+        if not path.exists():
+            return None
+        document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return document
+
+    def set_stage(
+        self,
+        model: str,
+        version: str,
+        stage: Stage | str,
+        by: str,
+        reason: str,
+        *,
+        from_stages: Collection[Stage] | None = None,
+    ) -> VersionInfo:
+        """Move a version to ``stage``, recording who and why in its stage history.
+
+        Promoting to production first archives the current production version; both entries
+        name the other version (``superseded_by`` / ``replaces``). This is the mechanism only:
+        :mod:`retrain.governance` decides which changes are allowed, and passes ``from_stages``
+        so that a change made meanwhile by another process is refused, not overwritten.
+        """
+        target = Stage(stage)
+        with self._locked(model):
+            info = self.get(model, version)
+            if from_stages is not None and info.stage not in from_stages:
+                raise RegistryError(
+                    f"{model!r} version {version} is {info.stage.value} now, not one of "
+                    f"{sorted(s.value for s in from_stages)}: it changed meanwhile; look again"
+                )
+            extra: dict[str, str] = {}
+            current = self.production(model)
+            if target is Stage.PRODUCTION and current and current.version != version:
+                self._append_stage(current, Stage.ARCHIVED, by, reason, superseded_by=version)
+                extra["replaces"] = current.version
+            return self._append_stage(info, target, by, reason, **extra)
+
+    def update_metadata(self, model: str, version: str, updates: Mapping[str, Any]) -> VersionInfo:
+        """Add or replace caller-owned metadata keys (not those in :data:`RESERVED_METADATA`)."""
+        if clashes := RESERVED_METADATA & set(updates):
+            raise ValueError(f"metadata keys {sorted(clashes)} are set by the registry")
+        with self._locked(model):
+            info = self.get(model, version)
+            return self._rewrite(info, {**info.metadata, **updates})
+
+    def write_card(self, model: str, version: str, card: str) -> None:
+        """Replace a version's model card atomically."""
+        with self._locked(model):
+            _write_atomically(self.get(model, version).path / CARD, card.encode("utf-8"))
+
+    def cleanup(self) -> list[Path]:
+        """Remove staging directories left by interrupted registrations; return them.
+
+        Run it when no registration is in progress (e.g. when the worker starts).
+        """
+        leftovers = sorted(self.root.glob(f"*/{_STAGING_PREFIX}*"))
+        for path in leftovers:
+            shutil.rmtree(path)
+        return leftovers
+
+    def _initial_metadata(
+        self,
+        model: str,
+        version: str,
+        metadata: Mapping[str, Any],
+        blob: bytes,
+        by: str,
+        reason: str,
+    ) -> dict[str, Any]:
+        now = utc_timestamp(self._clock())
+        entry = {"stage": Stage.CANDIDATE.value, "timestamp": now, "by": by, "reason": reason}
+        return {
+            "library_versions": _library_versions(),
+            **metadata,
+            "model": model,
+            "version": version,
+            "created_at": now,
+            "artifact_sha256": hashlib.sha256(blob).hexdigest(),
+            "stage": Stage.CANDIDATE.value,
+            "stage_history": [entry],
+        }
+
+    def _append_stage(
+        self, info: VersionInfo, stage: Stage, by: str, reason: str, **extra: str
+    ) -> VersionInfo:
+        now = utc_timestamp(self._clock())
+        entry = {"stage": stage.value, "timestamp": now, "by": by, "reason": reason, **extra}
+        history = [*info.stage_history, entry]
+        return self._rewrite(
+            info, {**info.metadata, "stage": stage.value, "stage_history": history}
+        )
+
+    def _rewrite(self, info: VersionInfo, metadata: dict[str, Any]) -> VersionInfo:
+        _write_atomically(info.path / METADATA, _json_bytes(metadata))
+        return self._read(info.model, info.version)
+
+    def _refuse_untrusted(self, blob: bytes, what: str) -> list[str]:
+        untrusted = sio.get_untrusted_types(data=blob)
+        refused = [name for name in untrusted if not name.startswith(self._trusted_prefixes)]
+        if refused:
+            raise RegistryError(
+                f"{what} contains types outside the allowed module prefixes "
+                f"{list(self._trusted_prefixes)}: {refused}; refusing it. Add a package to the "
+                "registry's trusted prefixes only if you trust its code"
+            )
+        return untrusted
+
+    def _version_names(self, model: str) -> set[str]:
+        model_dir = self.root / model
+        if not _is_name(model) or not model_dir.is_dir():
+            return set()
+        return {p.name for p in model_dir.iterdir() if _is_version(p.name) and p.is_dir()}
+
+    def _read(self, model: str, version: str) -> VersionInfo:
+        path = self.root / model / version
+        metadata = json.loads((path / METADATA).read_text(encoding="utf-8"))
+        return VersionInfo(
+            model=model,
+            version=version,
+            stage=Stage(metadata["stage"]),
+            created_at=metadata["created_at"],
+            metadata=metadata,
+            path=path,
+        )
+
+    def _missing(self, model: str, version: str) -> str:
+        names = sorted(self._version_names(model), key=int)
+        if names:
+            return f"model {model!r} has no version {version!r}; its versions are {names}"
+        return f"no model {model!r} in {self.root}; registered models: {self.models()}"
+
+    @contextmanager
+    def _locked(self, model: str) -> Iterator[None]:
+        _check_name(model)
+        model_dir = self.root / model
+        model_dir.mkdir(parents=True, exist_ok=True)
+        with (model_dir / ".lock").open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
+            yield
+
+
+def _write_version(
+    directory: Path,
+    blob: bytes,
+    metadata: Mapping[str, Any],
+    profile: Mapping[str, Any] | None,
+    card: str,
+) -> None:
+    _write_file(directory / ARTIFACT, blob)
+    if profile is not None:
+        _write_file(directory / PROFILE, _json_bytes(profile))
+    _write_file(directory / CARD, card.encode("utf-8"))
+    _write_file(directory / METADATA, _json_bytes(metadata))
+    _fsync_directory(directory)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        _write_file(Path(tmp), data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_directory(path.parent)
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    with path.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _json_bytes(document: Mapping[str, Any]) -> bytes:
+    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False).encode("utf-8")
+
+
+def _library_versions() -> dict[str, str]:
+    versions = {name: importlib_metadata.version(name) for name in _LIBRARIES}
+    return {"python": platform.python_version(), **versions}
+
+
+def _is_version(name: str) -> bool:
+    return name.isascii() and name.isdigit()
+
+
+def _is_name(model: str) -> bool:
+    return bool(model) and model[0].isalnum() and all(c.isalnum() or c in "._-" for c in model)
+
+
+def _check_name(model: str) -> None:
+    if not _is_name(model):
+        raise ValueError(
+            f"model name {model!r} is not usable as a directory name: use letters, digits, "
+            "'.', '_' and '-', starting with a letter or digit"
+        )

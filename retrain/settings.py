@@ -1,0 +1,53 @@
+"""What the retraining side needs from the shared config, as plain picklable values.
+
+The YAML file is parsed and validated by the monitor's config loader; the command line turns it
+into :class:`RetrainSettings` so that this package never imports the monitor, and so that a run
+can be handed to a worker process as one picklable object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from retrain.config import TrainingConfig
+
+__all__ = ["ModelTraining", "RetrainSettings"]
+
+
+@dataclass(frozen=True)
+class ModelTraining:
+    name: str
+    task: str  # binary | multiclass | regression
+    positive_label: object | None
+    features: dict[str, str]  # name -> numeric | categorical (may be empty: inferred)
+    training: TrainingConfig
+    schedule: str | None = None  # cron, UTC
+
+
+@dataclass(frozen=True)
+class RetrainSettings:
+    registry: Path
+    state_dir: Path
+    consumer_options: dict[str, Any]  # kafka-python options, secrets revealed
+    producer_options: dict[str, Any]
+    examples_topic: str
+    events_topic: str
+    requests_topic: str
+    group_id: str
+    models: dict[str, ModelTraining] = field(default_factory=dict)
+    executor: str = "local"  # local | command
+    command: tuple[str, ...] = ()
+    max_workers: int = 2
+    http_host: str = "0.0.0.0"  # noqa: S104 - a service in a container listens on all interfaces
+    http_port: int = 9109
+
+    def model(self, name: str) -> ModelTraining:
+        try:
+            return self.models[name]
+        except KeyError:
+            known = ", ".join(sorted(self.models)) or "none"
+            raise LookupError(
+                f"model {name!r} has no 'training' section in the config (models with one: {known})"
+            ) from None

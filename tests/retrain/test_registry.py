@@ -1,0 +1,290 @@
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+import retrain.registry as registry_module
+from retrain.errors import ArtifactTampered, ModelNotFound, RegistryError
+from retrain.features import make_pipeline as feature_pipeline
+from retrain.registry import DEFAULT_TRUSTED_PREFIXES, ModelRegistry, Stage
+
+LINEAGE = {
+    "parent_version": None,
+    "trigger": "drift_detected",
+    "request_id": "req-1",
+    "estimator": "sklearn.linear_model.LogisticRegression",
+    "params": {"C": 1.0},
+    "seed": 0,
+    "data": {"examples_topic": "driftwarden.examples", "rows": 60},
+}
+
+
+class TickingClock:
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        self.now += 1.0
+        return self.now
+
+
+class ConstantClassifier(ClassifierMixin, BaseEstimator):
+    """Defined outside the trusted module prefixes, so skops flags it."""
+
+    def fit(self, X: Any, y: Any) -> ConstantClassifier:  # noqa: N803
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict(self, X: Any) -> npt.NDArray[Any]:  # noqa: N803
+        return np.full(len(X), self.classes_[0])
+
+
+@pytest.fixture
+def data() -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+    rng = np.random.default_rng(7)
+    features = rng.normal(size=(60, 3))
+    return features, (features[:, 0] + 0.5 * features[:, 1] > 0).astype(np.int64)
+
+
+@pytest.fixture
+def logistic(data: tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]) -> Pipeline:
+    return make_pipeline(StandardScaler(), LogisticRegression(random_state=0)).fit(*data)
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> ModelRegistry:
+    return ModelRegistry(tmp_path / "registry", clock=TickingClock())
+
+
+def register(registry: ModelRegistry, estimator: object, model: str = "churn") -> str:
+    return registry.register(model, estimator, LINEAGE, {"schema": 1}, card="# card").version
+
+
+def test_register_and_load_round_trip(
+    registry: ModelRegistry,
+    logistic: Pipeline,
+    data: tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]],
+) -> None:
+    info = registry.register("churn", logistic, LINEAGE, {"schema": 1, "model": "churn"}, "# c")
+
+    loaded = registry.load_artifact("churn", "1")
+
+    np.testing.assert_array_equal(loaded.predict(data[0]), logistic.predict(data[0]))
+    assert (info.model, info.version, info.stage) == ("churn", "1", Stage.CANDIDATE)
+    assert info.path == registry.root / "churn" / "1"
+    artifact = (info.path / "model.skops").read_bytes()
+    assert info.metadata["artifact_sha256"] == hashlib.sha256(artifact).hexdigest()
+    assert info.metadata["trigger"] == "drift_detected"
+    assert {"python", "scikit-learn", "numpy", "skops"} <= set(info.metadata["library_versions"])
+    assert info.stage_history == [
+        {
+            "stage": "candidate",
+            "timestamp": info.created_at,
+            "by": "driftwarden",
+            "reason": "registered",
+        }
+    ]
+    assert registry.profile("churn", "1") == {"schema": 1, "model": "churn"}
+    assert (info.path / "model_card.md").read_text() == "# c"
+
+
+def test_a_tree_model_loads_through_its_flagged_sklearn_types(
+    registry: ModelRegistry, data: tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]
+) -> None:
+    model = HistGradientBoostingClassifier(max_iter=10, random_state=0).fit(*data)
+    register(registry, model)
+
+    loaded = registry.load_artifact("churn", "1")
+
+    np.testing.assert_array_equal(loaded.predict_proba(data[0]), model.predict_proba(data[0]))
+
+
+def test_the_trainers_feature_pipeline_loads_once_its_module_is_trusted(tmp_path: Path) -> None:
+    rows = [{"tenure": 1.0, "plan": "pro"}, {"tenure": 9.0}, {"tenure": 2.0, "plan": "free"}]
+    pipeline = feature_pipeline(LogisticRegression()).fit(rows, [1, 0, 1])
+    trusted = (*DEFAULT_TRUSTED_PREFIXES, "retrain.features.")
+    registry = ModelRegistry(tmp_path, clock=TickingClock(), trusted_prefixes=trusted)
+    register(registry, pipeline)
+
+    assert (
+        registry.load_artifact("churn", "1").predict(rows).tolist()
+        == pipeline.predict(rows).tolist()
+    )
+
+
+def test_versions_are_numbered_max_plus_one_and_sorted_as_numbers(
+    registry: ModelRegistry, logistic: Pipeline
+) -> None:
+    for _ in range(11):
+        register(registry, logistic)
+    register(registry, logistic, model="fraud")
+
+    assert [v.version for v in registry.versions("churn")] == [str(n) for n in range(1, 12)]
+    assert registry.models() == ["churn", "fraud"]
+
+
+def test_the_card_may_be_rendered_for_the_allocated_version(
+    registry: ModelRegistry, logistic: Pipeline
+) -> None:
+    register(registry, logistic)
+
+    info = registry.register("churn", logistic, {}, None, card=lambda v: f"# churn v{v}")
+
+    assert (info.path / "model_card.md").read_text() == "# churn v2"
+    assert registry.profile("churn", "2") is None
+
+
+def test_lookups_of_what_is_not_there(registry: ModelRegistry, logistic: Pipeline) -> None:
+    assert registry.models() == []
+    assert registry.versions("churn") == []
+    assert registry.production("churn") is None
+    register(registry, logistic)
+
+    with pytest.raises(ModelNotFound, match=r"no version '7'; its versions are \['1'\]"):
+        registry.get("churn", "7")
+    with pytest.raises(LookupError, match=r"no model 'fraud'.*registered models: \['churn'\]"):
+        registry.load_artifact("fraud", "1")
+
+
+def test_a_tampered_artifact_is_refused_before_deserializing(
+    registry: ModelRegistry, logistic: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = registry.get("churn", register(registry, logistic)).path / "model.skops"
+    blob = bytearray(path.read_bytes())
+    blob[len(blob) // 2] ^= 0x01
+    path.write_bytes(bytes(blob))
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a tampered artifact reached skops")
+
+    monkeypatch.setattr(registry_module.sio, "load", never)
+    monkeypatch.setattr(registry_module.sio, "get_untrusted_types", never)
+
+    with pytest.raises(ArtifactTampered, match="does not match metadata; refusing to load it"):
+        registry.load_artifact("churn", "1")
+
+
+def test_an_estimator_outside_the_trusted_prefixes_is_not_registered(
+    registry: ModelRegistry, data: tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]
+) -> None:
+    with pytest.raises(RegistryError, match=r"ConstantClassifier.*outside the allowed module"):
+        register(registry, ConstantClassifier().fit(*data))
+
+    assert registry.versions("churn") == []
+
+
+def test_a_load_refuses_types_outside_the_trusted_prefixes(
+    tmp_path: Path, data: tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]
+) -> None:
+    trusted = (*DEFAULT_TRUSTED_PREFIXES, ConstantClassifier.__module__ + ".")
+    permissive = ModelRegistry(tmp_path, clock=TickingClock(), trusted_prefixes=trusted)
+    register(permissive, ConstantClassifier().fit(*data))
+
+    assert permissive.load_artifact("churn", "1").predict(data[0][:2]).tolist() == [0, 0]
+    with pytest.raises(RegistryError, match=r"model\.skops contains types outside"):
+        ModelRegistry(tmp_path).load_artifact("churn", "1")
+
+
+def test_a_crash_while_writing_leaves_no_version(
+    registry: ModelRegistry, logistic: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    register(registry, logistic)
+    before = registry.versions("churn")
+    write_file = registry_module._write_file
+
+    def disk_full_at_metadata(path: Path, data: bytes) -> None:
+        if path.name == "metadata.json":
+            raise OSError("No space left on device")
+        write_file(path, data)
+
+    monkeypatch.setattr(registry_module, "_write_file", disk_full_at_metadata)
+    with pytest.raises(OSError, match="No space left"):
+        register(registry, logistic)
+    monkeypatch.undo()
+
+    assert registry.versions("churn") == before
+    assert sorted(p.name for p in (registry.root / "churn").iterdir()) == [".lock", "1"]
+    assert register(registry, logistic) == "2"
+
+
+def test_leftover_staging_directories_are_ignored_then_cleaned(
+    registry: ModelRegistry, logistic: Pipeline
+) -> None:
+    register(registry, logistic)
+    leftover = registry.root / "churn" / ".staging-killed"
+    leftover.mkdir()
+    (leftover / "model.skops").write_bytes(b"half")
+    (registry.root / "orphan" / ".staging-x").mkdir(parents=True)
+
+    assert [v.version for v in registry.versions("churn")] == ["1"]
+    assert registry.models() == ["churn"]
+    assert registry.cleanup() == [leftover, registry.root / "orphan" / ".staging-x"]
+    assert not leftover.exists()
+
+
+def test_promoting_archives_the_previous_production_version(
+    registry: ModelRegistry, logistic: Pipeline
+) -> None:
+    register(registry, logistic)
+    register(registry, logistic)
+    registry.set_stage("churn", "1", Stage.PRODUCTION, by="worker", reason="first")
+
+    promoted = registry.set_stage("churn", "2", "production", by="alice", reason="better")
+
+    old = registry.get("churn", "1")
+    assert registry.production("churn") == promoted
+    assert old.stage is Stage.ARCHIVED
+    assert old.stage_history[-1] | {"timestamp": None} == {
+        "stage": "archived",
+        "timestamp": None,
+        "by": "alice",
+        "reason": "better",
+        "superseded_by": "2",
+    }
+    assert promoted.stage_history[-1]["replaces"] == "1"
+    assert [e["stage"] for e in old.stage_history] == ["candidate", "production", "archived"]
+    assert not list(old.path.glob(".metadata.json.*"))  # atomic rewrite left no temp file
+
+
+def test_a_stage_change_can_require_the_stage_it_starts_from(
+    registry: ModelRegistry, logistic: Pipeline
+) -> None:
+    register(registry, logistic)
+
+    with pytest.raises(RegistryError, match="is candidate now, not one of"):
+        registry.set_stage("churn", "1", Stage.PRODUCTION, "a", "b", from_stages={Stage.ARCHIVED})
+    with pytest.raises(ValueError, match="'live' is not a valid Stage"):
+        registry.set_stage("churn", "1", "live", by="a", reason="b")
+
+
+def test_registry_owned_metadata_cannot_be_set_by_callers(
+    registry: ModelRegistry, logistic: Pipeline
+) -> None:
+    with pytest.raises(ValueError, match=r"\['stage'\] are set by the registry"):
+        registry.register("churn", logistic, {"stage": "production"}, None, "")
+    register(registry, logistic)
+
+    with pytest.raises(ValueError, match=r"\['artifact_sha256'\]"):
+        registry.update_metadata("churn", "1", {"artifact_sha256": "0" * 64})
+    updated = registry.update_metadata("churn", "1", {"risk_tier": "high"})
+    assert updated.metadata["risk_tier"] == "high"
+    assert json.loads((updated.path / "metadata.json").read_text())["risk_tier"] == "high"
+
+
+@pytest.mark.parametrize("name", ["", "../escape", ".hidden", "a/b"])
+def test_model_names_must_be_plain_directory_names(
+    registry: ModelRegistry, logistic: Pipeline, name: str
+) -> None:
+    with pytest.raises(ValueError, match="not usable as a directory name"):
+        register(registry, logistic, model=name)
