@@ -23,11 +23,12 @@ from prometheus_client import CollectorRegistry
 from monitor.checkpoint import CheckpointStore
 from monitor.config import MonitorConfig
 from monitor.errors import ConfigError, StartupError
-from monitor.exporter import HealthServer, MetricsSnapshot, MonitorCollector
+from monitor.exporter import MetricsSnapshot, MonitorCollector
 from monitor.processor import StreamProcessor
 from monitor.sink import OutputSink
 from monitor.state import MonitorState
 from monitor.topics import prepare_topics
+from retrain.http import HealthServer
 from retrain.profile import ProfileError, ReferenceProfile
 
 __all__ = ["MonitorService"]

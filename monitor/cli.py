@@ -9,9 +9,11 @@ from collections.abc import Sequence
 
 import yaml
 
+from monitor.cli_retrain import add_commands
 from monitor.config import load_config, masked_dict
 from monitor.errors import ConfigError, MonitorError
 from monitor.logs import configure_logging
+from retrain.errors import RetrainError
 
 __all__ = ["main"]
 
@@ -86,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--config", help="monitor config: take the model's task and features")
     build.add_argument("--out", required=True, help="where to write the profile JSON")
 
+    add_commands(commands)
+
     demo = commands.add_parser(
         "demo",
         help="replay a generated stream through the monitor on an embedded broker",
@@ -109,6 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _monitor(args.config)
         if args.command == "profile":
             return _profile_build(args)
+        if hasattr(args, "handler"):
+            return int(args.handler(args))
         from monitor.demo import run_demo
 
         configure_logging("WARNING")
@@ -116,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    except MonitorError as exc:
+    except (MonitorError, RetrainError, LookupError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILURE
 

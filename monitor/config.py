@@ -344,6 +344,22 @@ class LoggingConfig(_Strict):
     json_format: bool = Field(default=False, alias="json")
 
 
+class WorkerConfig(_Strict):
+    """The retrain worker (``driftwarden retrain worker``)."""
+
+    group_id: str = "driftwarden-retrain"
+    executor: Literal["local", "command"] = "local"
+    command: list[str] = Field(default_factory=list)  # for "command": gets the request on stdin
+    max_workers: int = Field(default=2, gt=0)
+    http: HttpConfig = Field(default_factory=lambda: HttpConfig(port=9109))
+
+    @model_validator(mode="after")
+    def _command_for_command_executor(self) -> WorkerConfig:
+        if self.executor == "command" and not self.command:
+            raise ValueError("executor 'command' needs 'command' (a list: program and arguments)")
+        return self
+
+
 class MonitorConfig(_Strict):
     kafka: KafkaConfig = Field(default_factory=KafkaConfig)
     topics: TopicsConfig = Field(default_factory=TopicsConfig)
@@ -352,6 +368,7 @@ class MonitorConfig(_Strict):
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     models: list[ModelConfig] = Field(min_length=1)
     registry: Path = Path("./registry")
+    worker: WorkerConfig = Field(default_factory=WorkerConfig)
 
     @field_validator("models")
     @classmethod

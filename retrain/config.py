@@ -33,6 +33,7 @@ class RiskTier(StrEnum):
 class TrainingData(_Strict):
     examples: int = Field(default=20_000, gt=0)  # last N joined examples from the examples topic
     base: str | None = None  # optional base table (CSV or Parquet) added to the examples
+    label_column: str = "label"  # the base table's label column
 
 
 class SegmentGate(_Strict):

@@ -20,7 +20,7 @@ __all__ = ["ModelTraining", "RetrainSettings"]
 class ModelTraining:
     name: str
     task: str  # binary | multiclass | regression
-    positive_label: object | None
+    positive_label: int | str | bool | float | None
     features: dict[str, str]  # name -> numeric | categorical (may be empty: inferred)
     training: TrainingConfig
     schedule: str | None = None  # cron, UTC

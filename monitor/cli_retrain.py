@@ -1,0 +1,218 @@
+"""``driftwarden retrain ...`` and ``driftwarden models ...``: the retraining side's commands.
+
+They read the same config file as the monitor, turn it into :class:`RetrainSettings` and call
+into :mod:`retrain`, which never imports the monitor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from monitor.config import MonitorConfig, load_config
+from retrain.settings import ModelTraining, RetrainSettings
+
+__all__ = ["add_commands", "settings_from_config"]
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def settings_from_config(config: MonitorConfig) -> RetrainSettings:
+    kafka, worker = config.kafka, config.worker
+    models = {
+        m.name: ModelTraining(
+            name=m.name,
+            task=m.task.value,
+            positive_label=m.positive_label,
+            features={n: t.value for n, t in m.features.items()},
+            training=m.training,
+            schedule=m.retrain.when.schedule if m.retrain else None,
+        )
+        for m in config.models
+        if m.training is not None
+    }
+    return RetrainSettings(
+        registry=config.registry,
+        state_dir=config.state.dir,
+        consumer_options=kafka.client_options("consumer"),
+        producer_options=kafka.client_options("producer"),
+        examples_topic=config.topics.examples,
+        events_topic=config.topics.events,
+        requests_topic=config.topics.retrain_requests,
+        group_id=worker.group_id,
+        models=models,
+        executor=worker.executor,
+        command=tuple(worker.command),
+        max_workers=worker.max_workers,
+        http_host=worker.http.host,
+        http_port=worker.http.port,
+    )
+
+
+def add_commands(commands: Any) -> None:
+    """Add the ``retrain`` and ``models`` subcommands (each carries its ``handler``)."""
+    raw = argparse.RawDescriptionHelpFormatter
+    retrain = commands.add_parser("retrain", help="retrain models: worker, one run, reproduce")
+    retrain.set_defaults(handler=_retrain)
+    actions = retrain.add_subparsers(dest="retrain_command", required=True, metavar="ACTION")
+    worker = actions.add_parser(
+        "worker",
+        formatter_class=raw,
+        help="run the retrain worker service",
+        description="Consume retrain requests, run cron schedules, train, gate and promote.\n\n"
+        "example:\n  driftwarden retrain worker --config monitor.yaml",
+    )
+    worker.add_argument("--config", required=True)
+    run = actions.add_parser(
+        "run",
+        formatter_class=raw,
+        help="run one retrain job in the foreground",
+        description="Train, evaluate against the production version, gate, register and "
+        "promote per risk tier, in the foreground (e.g. from a Kubernetes CronJob). With no "
+        "production version yet, trains the first one from the base table.\n\n"
+        "example:\n  driftwarden retrain run --config monitor.yaml --model churn",
+    )
+    run.add_argument("--config", required=True)
+    run.add_argument("--model", required=True)
+    run.add_argument("--reason", default="manual")
+    again = actions.add_parser(
+        "reproduce",
+        formatter_class=raw,
+        help="rebuild a version from its lineage and compare",
+        description="Rebuild the training data from the recorded lineage, check its SHA-256, "
+        "retrain with the recorded settings and seed; exit 0 only if predictions and holdout "
+        "metrics match.\n\nexample:\n  driftwarden retrain reproduce churn 3 --config "
+        "monitor.yaml",
+    )
+    again.add_argument("model")
+    again.add_argument("version")
+    again.add_argument("--config", required=True)
+    _add_models(commands)
+
+
+def _add_models(commands: Any) -> None:
+    models = commands.add_parser("models", help="the model registry and its governance")
+    models.set_defaults(handler=_models)
+    actions = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")
+    for name, text in (("list", "list models and versions"), ("audit", "print the audit log")):
+        parser = actions.add_parser(name, help=text)
+        parser.add_argument("--config", required=True)
+        if name == "audit":
+            parser.add_argument(
+                "--verify",
+                action="store_true",
+                help="check the hash chain; exit 1 if any line was altered",
+            )
+    show = actions.add_parser("show", help="show a version's metadata")
+    show.add_argument("model")
+    show.add_argument("version", nargs="?", help="default: the production version")
+    show.add_argument("--config", required=True)
+    for name, text in (
+        ("approve", "approve a version awaiting approval"),
+        ("reject", "reject a candidate or a version awaiting approval"),
+        ("promote", "put a version in production by hand"),
+    ):
+        parser = actions.add_parser(name, help=text)
+        parser.add_argument("model")
+        parser.add_argument("version")
+        _actor(parser)
+    rollback = actions.add_parser("rollback", help="go back to the previous production version")
+    rollback.add_argument("model")
+    rollback.add_argument("--to", dest="to_version", help="a version that was in production")
+    _actor(rollback)
+
+
+def _actor(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--by", required=True, help="who decides (recorded in the audit log)")
+    parser.add_argument("--reason", required=True, help="why (recorded in the audit log)")
+    parser.add_argument("--config", required=True)
+
+
+def _settings(args: argparse.Namespace) -> RetrainSettings:
+    return settings_from_config(load_config(args.config))
+
+
+def _retrain(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if args.retrain_command == "worker":
+        from retrain.worker import RetrainWorker
+
+        worker = RetrainWorker(settings)
+        _stop_on_signals(worker.stop)
+        worker.run()
+        return 0
+    if args.retrain_command == "run":
+        from retrain.requests import RetrainRequest
+        from retrain.worker import run_request
+
+        settings.model(args.model)  # a clear error before any work
+        request = RetrainRequest.new(args.model, None, args.reason, timestamp=_now())
+        print(f"training {args.model} ...", file=sys.stderr)
+        outcome = run_request(settings, request.to_json())
+        print(orjson.dumps(outcome.__dict__, option=orjson.OPT_INDENT_2).decode())
+        return 1 if outcome.outcome == "failed" else 0
+    from retrain.reproduce import reproduce
+
+    report = reproduce(settings, args.model, args.version)
+    for line in report.differences:
+        print(f"differs: {line}", file=sys.stderr)
+    print(f"{args.model} {args.version}: " + ("reproduced" if report.ok else "NOT reproduced"))
+    return 0 if report.ok else 1
+
+
+def _models(args: argparse.Namespace) -> int:
+    from retrain.governance import Governance
+    from retrain.registry import ModelRegistry
+    from retrain.run import audit_log
+
+    settings = _settings(args)
+    governance = Governance(ModelRegistry(settings.registry), audit_log(settings))
+    registry, command = governance.registry, args.models_command
+    if command == "list":
+        for model in registry.models():
+            for info in registry.versions(model):
+                print(f"{model}\t{info.version}\t{info.stage.value}\t{info.created_at}")
+    elif command == "show":
+        shown = (
+            registry.get(args.model, args.version)
+            if args.version
+            else registry.production(args.model)
+        )
+        if shown is None:
+            print(f"error: {args.model} has no production version", file=sys.stderr)
+            return 1
+        print(orjson.dumps(shown.metadata, option=orjson.OPT_INDENT_2).decode())
+    elif command == "audit":
+        if args.verify:
+            print(f"audit log intact: {governance.audit.verify()} entries")
+        else:
+            for entry in governance.audit.entries():
+                print(entry.to_line().decode().rstrip())
+    elif command == "rollback":
+        info = governance.rollback(args.model, args.by, args.reason, args.to_version)
+        print(f"{args.model} {info.version} is in production")
+    else:
+        action = getattr(governance, command)
+        info = action(args.model, args.version, args.by, args.reason)
+        print(f"{args.model} {info.version}: {info.stage.value}")
+    return 0
+
+
+def _stop_on_signals(stop: Callable[[], None]) -> None:
+    import signal
+
+    def handle(signum: int, frame: object) -> None:
+        stop()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
+
+
+def _now() -> float:
+    import time
+
+    return time.time()

@@ -1,0 +1,287 @@
+"""One retraining run: data -> train -> champion vs challenger -> gates -> register -> govern.
+
+Every phase is audited; a failure anywhere leaves no registered version (the registry writes a
+version atomically) and ends the run as ``failed``. The same code serves the worker, the
+foreground ``driftwarden retrain run`` and bootstrapping the first version from a base table.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from retrain.audit import AuditLog
+from retrain.dataset import (
+    Example,
+    TrainingSet,
+    build_training_set,
+    canonical_sha256,
+    examples_from_records,
+    read_base_table,
+)
+from retrain.examples_source import OffsetRange, read_examples
+from retrain.gates import evaluate_gates
+from retrain.governance import Governance
+from retrain.model_card import render_model_card
+from retrain.profile import build_profile
+from retrain.registry import ModelRegistry
+from retrain.requests import RetrainRequest
+from retrain.settings import ModelTraining, RetrainSettings
+from retrain.trainer import TrainedModel, evaluate, train
+
+__all__ = ["RunOutcome", "RetrainJob", "audit_log", "load_training_set"]
+
+log = logging.getLogger(__name__)
+
+ACTOR = "driftwarden"
+MIN_EXAMPLES = 50
+PREDICTION, LABEL = "__prediction__", "__label__"
+Publish = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    model: str
+    request_id: str
+    outcome: str  # promoted | rejected | awaiting_approval | failed
+    version: str | None = None
+    previous_version: str | None = None
+    duration: float = 0.0
+    error: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def audit_log(settings: RetrainSettings) -> AuditLog:
+    return AuditLog(settings.registry / "audit.jsonl")
+
+
+class RetrainJob:
+    def __init__(
+        self, settings: RetrainSettings, publish: Publish, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.settings = settings
+        self.registry = ModelRegistry(settings.registry)
+        self.governance = Governance(self.registry, audit_log(settings))
+        self._publish = publish
+        self._clock = clock
+
+    def run(self, request: RetrainRequest) -> RunOutcome:
+        started = self._clock()
+        audit = self.governance.audit
+        audit.append(
+            "run_started",
+            request.model,
+            request.version,
+            ACTOR,
+            {
+                "request_id": request.request_id,
+                "reason": request.reason,
+                "evidence": request.evidence,
+            },
+        )
+        try:
+            outcome = self._run(request, self.settings.model(request.model))
+        except Exception as exc:  # noqa: BLE001 - any failure ends the run as failed
+            log.exception("retrain of %s failed", request.model)
+            audit.append(
+                "run_failed",
+                request.model,
+                None,
+                ACTOR,
+                {"request_id": request.request_id, "error": str(exc)},
+            )
+            outcome = RunOutcome(request.model, request.request_id, "failed", error=str(exc))
+        outcome = RunOutcome(**{**outcome.__dict__, "duration": self._clock() - started})
+        self._announce(outcome)
+        return outcome
+
+    def _run(self, request: RetrainRequest, model: ModelTraining) -> RunOutcome:
+        training_set = load_training_set(self.settings, model)
+        trained = train(model.training, training_set)
+        champion_info = self.registry.production(model.name)
+        champion = (
+            self.registry.load_artifact(model.name, champion_info.version)
+            if champion_info
+            else None
+        )
+        challenger_metrics = evaluate(
+            trained.pipeline, trained.holdout, model.task, model.positive_label
+        )
+        champion_metrics = (
+            evaluate(champion, trained.holdout, model.task, model.positive_label)
+            if champion is not None
+            else None
+        )
+        report = evaluate_gates(
+            model.training.gate,
+            champion_metrics=champion_metrics,
+            challenger_metrics=challenger_metrics,
+            holdout=trained.holdout,
+            champion=champion,
+            challenger=trained.pipeline,
+            task=model.task,
+            positive_label=model.positive_label,
+        )
+        self.governance.audit.append(
+            "gate_evaluated",
+            model.name,
+            None,
+            ACTOR,
+            {"request_id": request.request_id, **report.to_dict()},
+        )
+        metrics = {"challenger": challenger_metrics, "champion": champion_metrics}
+        metadata = _metadata(
+            request,
+            model,
+            training_set,
+            trained,
+            metrics,
+            report.to_dict(),
+            champion_info.version if champion_info else None,
+        )
+        info = self.registry.register(
+            model.name,
+            trained.pipeline,
+            metadata,
+            _profile(model, trained, training_set),
+            lambda version: render_model_card(
+                model.name, version, metadata, model.training.risk_tier, []
+            ),
+            by=ACTOR,
+            reason=f"retrain ({request.reason})",
+        )
+        decision = self.governance.decide(
+            model.name,
+            info.version,
+            model.training.risk_tier,
+            report.passed,
+            ACTOR,
+            request.request_id,
+        )
+        return RunOutcome(
+            model.name,
+            request.request_id,
+            decision.stage.value,
+            info.version,
+            champion_info.version if champion_info else None,
+            metrics=metrics,
+        )
+
+    def _announce(self, outcome: RunOutcome) -> None:
+        base = {
+            "schema": 1,
+            "model": outcome.model,
+            "version": outcome.version,
+            "request_id": outcome.request_id,
+            "timestamp": _iso(self._clock()),
+        }
+        self._publish(
+            {
+                **base,
+                "type": "retrain_completed",
+                "outcome": outcome.outcome,
+                "duration_seconds": round(outcome.duration, 3),
+                "error": outcome.error,
+                "metrics": outcome.metrics,
+            }
+        )
+        follow_up = {
+            "production": "model_promoted",
+            "awaiting_approval": "approval_required",
+            "rejected": "model_rejected",
+        }.get(outcome.outcome)
+        if follow_up == "model_promoted":
+            self._publish(
+                {
+                    **base,
+                    "type": follow_up,
+                    "previous_version": outcome.previous_version,
+                    "by": ACTOR,
+                }
+            )
+        elif follow_up is not None:
+            self._publish({**base, "type": follow_up})
+
+
+def load_training_set(
+    settings: RetrainSettings, model: ModelTraining, ranges: list[dict[str, int]] | None = None
+) -> TrainingSet:
+    """Base table plus the newest examples from the topic (or exactly ``ranges`` of it)."""
+    data = model.training.data
+    base: list[Example] = []
+    lineage: dict[str, Any] = {
+        "examples_topic": settings.examples_topic,
+        "limit": data.examples,
+        "base": None,
+    }
+    if data.base:
+        base, digest = read_base_table(data.base, data.label_column)
+        lineage["base"] = {"path": data.base, "sha256": digest, "rows": len(base)}
+    wanted = [OffsetRange(**r) for r in ranges] if ranges is not None else None
+    records, used = read_examples(
+        settings.consumer_options, settings.examples_topic, model.name, data.examples, wanted
+    )
+    lineage["partitions"] = [r.to_dict() for r in used]
+    training_set = build_training_set(base, examples_from_records(records), lineage)
+    if len(training_set.examples) < MIN_EXAMPLES:
+        raise ValueError(
+            f"only {len(training_set.examples)} examples for {model.name!r}; "
+            f"a run needs at least {MIN_EXAMPLES} (base table or joined examples)"
+        )
+    return training_set
+
+
+def _metadata(
+    request: RetrainRequest,
+    model: ModelTraining,
+    training_set: TrainingSet,
+    trained: TrainedModel,
+    metrics: dict[str, Any],
+    gates: dict[str, Any],
+    parent: str | None,
+) -> dict[str, Any]:
+    return {
+        "parent_version": parent,
+        "trigger": request.reason,
+        "request_id": request.request_id,
+        "estimator": model.training.estimator,
+        "params": dict(model.training.params),
+        "seed": trained.seed,
+        "training": model.training.model_dump(mode="json"),
+        "task": model.task,
+        "data": {
+            **training_set.lineage,
+            "rows": len(training_set.examples),
+            "train_rows": trained.train_size,
+            "holdout_rows": len(trained.holdout),
+            "sha256": canonical_sha256(training_set),
+        },
+        "metrics": metrics,
+        "gates": gates,
+        "risk_tier": model.training.risk_tier.value,
+    }
+
+
+def _profile(
+    model: ModelTraining, trained: TrainedModel, training_set: TrainingSet
+) -> dict[str, Any]:
+    """The reference profile the monitor's drift checks use for this version."""
+    examples = training_set.examples[: trained.train_size]
+    rows = [dict(e.features) for e in examples]
+    names = sorted({name for row in rows for name in row})
+    columns: dict[str, list[object]] = {n: [row.get(n) for row in rows] for n in names}
+    columns[PREDICTION] = list(trained.pipeline.predict(rows))
+    columns[LABEL] = [e.label for e in examples]
+    feature_types = dict(model.features) or None
+    profile = build_profile(
+        model.name, columns, feature_types, label=LABEL, prediction=PREDICTION, task=model.task
+    )
+    return profile.to_dict()
+
+
+def _iso(epoch_seconds: float) -> str:
+    return datetime.fromtimestamp(epoch_seconds, UTC).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,205 @@
+"""``driftwarden retrain worker``: takes retrain requests and cron schedules, runs them.
+
+Requests come from the requests topic (the worker's own consumer group); schedules are cron jobs
+in a persistent APScheduler job store in the state directory, so they survive restarts. Runs go
+to a bounded process pool, at most one per model at a time (a request for a model whose run is
+pending or running is coalesced into it), so training never blocks consumption.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import threading
+import time
+from typing import Any
+
+import orjson
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
+from apscheduler.executors.pool import ProcessPoolExecutor
+from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from kafka import KafkaConsumer, KafkaProducer
+from prometheus_client import CollectorRegistry
+
+from retrain.governance import Governance
+from retrain.http import HealthServer
+from retrain.metrics import RegistryCollector, WorkerMetrics
+from retrain.registry import ModelRegistry
+from retrain.requests import InvalidRequest, RetrainRequest
+from retrain.run import RetrainJob, RunOutcome, audit_log
+from retrain.settings import RetrainSettings
+
+__all__ = ["RetrainWorker", "run_request"]
+
+log = logging.getLogger(__name__)
+
+
+def run_request(settings: RetrainSettings, request_json: bytes) -> RunOutcome:
+    """Run one request to completion (in a pool process, or in the foreground)."""
+    request = RetrainRequest.from_json(request_json)
+    if settings.executor == "command":
+        return _hand_off(settings, request, request_json)
+    producer = KafkaProducer(**settings.producer_options)
+    try:
+
+        def publish(event: dict[str, Any]) -> None:
+            producer.send(
+                settings.events_topic, key=request.model.encode(), value=orjson.dumps(event)
+            )
+
+        return RetrainJob(settings, publish).run(request)
+    finally:
+        producer.flush()
+        producer.close()
+
+
+def _hand_off(settings: RetrainSettings, request: RetrainRequest, raw: bytes) -> RunOutcome:
+    """The ``command`` executor: the request JSON on stdin; the exit status decides."""
+    started = time.time()
+    done = subprocess.run(  # noqa: S603 - the operator's configured command, no shell
+        list(settings.command),
+        input=raw,
+        capture_output=True,
+        check=False,
+        timeout=24 * 3600,
+    )
+    outcome = "completed" if done.returncode == 0 else "failed"
+    error = None if done.returncode == 0 else done.stderr.decode(errors="replace")[-2000:]
+    return RunOutcome(
+        request.model, request.request_id, outcome, duration=time.time() - started, error=error
+    )
+
+
+class RetrainWorker:
+    def __init__(
+        self, settings: RetrainSettings, registry: CollectorRegistry | None = None
+    ) -> None:
+        self.settings = settings
+        self.registry = registry or CollectorRegistry()
+        self.metrics = WorkerMetrics(self.registry)
+        governance = Governance(ModelRegistry(settings.registry), audit_log(settings))
+        self.registry.register(RegistryCollector(governance, sorted(settings.models)))
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self.http: HealthServer | None = None
+        self.scheduler = self._scheduler()
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self) -> None:
+        self.http = HealthServer(
+            self.registry, self.settings.http_host, self.settings.http_port, lambda: self.ready
+        ).start()
+        ModelRegistry(self.settings.registry).cleanup()
+        self.scheduler.start()
+        self._install_schedules()
+        consumer = KafkaConsumer(
+            self.settings.requests_topic,
+            **self.settings.consumer_options,
+            group_id=self.settings.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
+        try:
+            self._ready.set()
+            while not self._stop.is_set():
+                for records in consumer.poll(timeout_ms=500).values():
+                    for record in records:
+                        self.submit(record.value)
+                    consumer.commit()
+        finally:
+            self._ready.clear()
+            consumer.close()
+            self.scheduler.shutdown(wait=True)
+            self.http.stop()
+
+    def submit(self, raw: bytes | None) -> bool:
+        """Queue a run for a request; False when invalid or coalesced into a pending run."""
+        try:
+            request = RetrainRequest.from_json(raw or b"")
+        except InvalidRequest as exc:
+            log.warning("ignoring an invalid retrain request: %s", exc)
+            return False
+        if request.model not in self.settings.models:
+            log.warning(
+                "no training config for model %r; request %s ignored",
+                request.model,
+                request.request_id,
+            )
+            return False
+        self.metrics.requests.labels(request.model, request.reason).inc()
+        job_id = f"run:{request.model}"
+        if self.scheduler.get_job(job_id) is not None or request.model in self._running:
+            log.info(
+                "a run of %s is already queued; request %s coalesced into it",
+                request.model,
+                request.request_id,
+            )
+            return False
+        self._running.add(request.model)
+        self.scheduler.add_job(
+            run_request,
+            args=(self.settings, request.to_json()),
+            id=job_id,
+            executor="training",
+            jobstore="runs",
+            misfire_grace_time=None,
+        )
+        return True
+
+    def _scheduler(self) -> BackgroundScheduler:
+        state = self.settings.state_dir / "worker"
+        state.mkdir(parents=True, exist_ok=True)
+        scheduler = BackgroundScheduler(
+            jobstores={
+                "default": SQLAlchemyJobStore(url=f"sqlite:///{state / 'schedules.db'}"),
+                "runs": MemoryJobStore(),
+            },
+            executors={"training": ProcessPoolExecutor(self.settings.max_workers)},
+            job_defaults={"coalesce": True, "max_instances": 1},
+            timezone="UTC",
+        )
+        scheduler.add_listener(self._finished, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
+        self._running: set[str] = set()
+        return scheduler
+
+    def _install_schedules(self) -> None:
+        wanted = {f"schedule:{m.name}": m for m in self.settings.models.values() if m.schedule}
+        for job in self.scheduler.get_jobs(jobstore="default"):
+            if job.id not in wanted:
+                job.remove()
+        for job_id, model in wanted.items():
+            self.scheduler.add_job(
+                _scheduled,
+                CronTrigger.from_crontab(str(model.schedule), timezone="UTC"),
+                args=(self.settings, model.name),
+                id=job_id,
+                jobstore="default",
+                executor="training",
+                replace_existing=True,
+                misfire_grace_time=3600,
+                name=f"scheduled retrain of {model.name}",
+            )
+
+    def _finished(self, event: JobExecutionEvent) -> None:
+        model = event.job_id.split(":", 1)[1]
+        self._running.discard(model)
+        if event.exception is not None:
+            log.error("retrain job %s crashed: %s", event.job_id, event.exception)
+            outcome = RunOutcome(model, event.job_id, "failed", error=str(event.exception))
+        else:
+            outcome = event.retval
+        self.metrics.finished(outcome, time.time())
+
+
+def _scheduled(settings: RetrainSettings, model: str) -> RunOutcome:
+    request = RetrainRequest.new(model, None, "schedule", timestamp=time.time())
+    return run_request(settings, request.to_json())
