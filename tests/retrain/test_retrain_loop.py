@@ -18,7 +18,6 @@ from retrain.audit import AuditLog
 from retrain.registry import ModelRegistry
 from tests.conftest import TopicNames
 from tests.monitor.harness import (
-    MonitorProcess,
     ThreadedMonitor,
     free_port,
     monitor_config,
