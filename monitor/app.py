@@ -22,14 +22,14 @@ from prometheus_client import CollectorRegistry
 
 from monitor.checkpoint import CheckpointStore
 from monitor.config import MonitorConfig
-from monitor.errors import ConfigError, StartupError
+from monitor.errors import StartupError
 from monitor.exporter import MetricsSnapshot, MonitorCollector
 from monitor.processor import StreamProcessor
+from monitor.profiles import ProfileSource
 from monitor.sink import OutputSink
 from monitor.state import MonitorState
 from monitor.topics import prepare_topics
 from retrain.http import HealthServer
-from retrain.profile import ProfileError, ReferenceProfile
 
 __all__ = ["MonitorService"]
 
@@ -86,7 +86,7 @@ class MonitorService:
             ).start()
             stack.callback(self.http.stop)
             log.info("serving /metrics on %s:%d", self.config.http.host, self.http.port)
-            profiles = load_profiles(self.config)
+            profiles = ProfileSource.from_config(self.config)
             partitions = self._prepare_topics()
             state = self._store.load() or MonitorState()
             self._processor = StreamProcessor(self.config, state, partitions, profiles=profiles)
@@ -238,19 +238,6 @@ class MonitorService:
             session_timeout_ms=kafka.session_timeout_ms,
             heartbeat_interval_ms=kafka.heartbeat_interval_ms,
         )
-
-
-def load_profiles(config: MonitorConfig) -> dict[str, ReferenceProfile]:
-    """The reference profile of every model that names one; a bad file is a config error."""
-    profiles = {}
-    for index, model in enumerate(config.models):
-        if model.reference is None:
-            continue
-        try:
-            profiles[model.name] = ReferenceProfile.load(model.reference)
-        except ProfileError as exc:
-            raise ConfigError(f"models.{index}.reference: {exc}") from exc
-    return profiles
 
 
 class _Rebalance(ConsumerRebalanceListener):

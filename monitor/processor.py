@@ -9,7 +9,7 @@ then rebuild state without publishing the same output twice.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -96,10 +96,10 @@ class StreamProcessor:
         state: MonitorState,
         partition_count: int = 1,
         delivered: Mapping[TopicPartition, int] | None = None,
-        profiles: Mapping[str, ReferenceProfile] | None = None,
+        profiles: Callable[[str, str], ReferenceProfile | None] | None = None,
     ) -> None:
         self._models = {m.name: m for m in config.models}
-        self._profiles = dict(profiles or {})
+        self._profiles = profiles or (lambda model, version: None)
         self._policy = RetrainPolicy(policy_rules(config), state.policy)
         self._predictions_topic = config.topics.predictions
         self._labels_topic = config.topics.labels
@@ -269,7 +269,7 @@ class StreamProcessor:
         if key in self.state.drift:
             return self.state.drift[key]
         model = self._models[key[0]]
-        profile = self._profiles.get(model.name)
+        profile = self._profiles(model.name, key[1])
         drift = None
         if profile is not None:
             drift = VersionDrift(

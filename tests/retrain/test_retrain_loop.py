@@ -188,6 +188,9 @@ def test_drop_in_accuracy_retrains_and_promotes_a_better_version(
 
     assert accuracy("1") < 0.7 < 0.85 < accuracy("2")
     assert total(samples, "driftwarden_retrain_requests_total", reason="performance_below") == 1
+    # Each version is checked against the profile the registry holds for it.
+    assert total(samples, "driftwarden_reference_missing", version="1") == 0
+    assert total(samples, "driftwarden_reference_missing", version="2") == 0
     assert total(worker_samples, "driftwarden_retrain_runs_total", outcome="promoted") == 1
     assert total(worker_samples, "driftwarden_model_info", version="2", stage="production") == 1
     assert total(worker_samples, "driftwarden_model_info", version="1", stage="archived") == 1

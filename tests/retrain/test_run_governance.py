@@ -1,0 +1,122 @@
+"""Risk tiers, rejection and schedules through the real commands, broker and registry."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from monitor.cli import main
+from monitor.cli_retrain import settings_from_config
+from monitor.config import parse_config
+from monitor.embedded_broker import TansuBroker
+from retrain.audit import AuditLog
+from retrain.registry import ModelRegistry
+from retrain.worker import RetrainWorker
+from tests.conftest import TopicNames
+from tests.monitor.harness import read_topic, write_config
+from tests.retrain.test_retrain_loop import loop_config
+
+pytestmark = pytest.mark.kafka
+
+
+def configure(
+    broker: TansuBroker, topic_names: TopicNames, tmp_path: Path, **training: Any
+) -> tuple[dict[str, Any], Path]:
+    config = loop_config(broker, topic_names, tmp_path)
+    config["models"][0]["training"].update(training)
+    return config, write_config(tmp_path / "driftwarden.yaml", config)
+
+
+def test_high_risk_tier_waits_for_an_approval(
+    broker: TansuBroker,
+    topic_names: TopicNames,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config, path = configure(broker, topic_names, tmp_path, risk_tier="high")
+    assert main(["retrain", "run", "--config", str(path), "--model", "churn"]) == 0
+    registry = ModelRegistry(tmp_path / "registry")
+    assert registry.production("churn") is None
+    assert registry.get("churn", "1").stage.value == "awaiting_approval"
+    # Approving needs a name and a reason.
+    with pytest.raises(SystemExit):
+        main(["models", "approve", "churn", "1", "--config", str(path)])
+    assert (
+        main(
+            [
+                "models",
+                "approve",
+                "churn",
+                "1",
+                "--by",
+                "alice",
+                "--reason",
+                "reviewed card",
+                "--config",
+                str(path),
+            ]
+        )
+        == 0
+    )
+    assert registry.production("churn").version == "1"  # type: ignore[union-attr]
+    actions = [(e.action, e.actor) for e in AuditLog(tmp_path / "registry/audit.jsonl").entries()]
+    assert ("approved", "alice") in actions
+    events = [
+        orjson.loads(r.value)["type"]
+        for r in read_topic(broker.bootstrap, config["topics"]["events"], 2)
+    ]
+    assert events == ["retrain_completed", "approval_required"]
+    capsys.readouterr()
+    assert main(["models", "audit", "--verify", "--config", str(path)]) == 0
+    assert "audit log intact" in capsys.readouterr().out
+
+
+def test_a_challenger_that_is_not_better_is_rejected(
+    broker: TansuBroker, topic_names: TopicNames, tmp_path: Path
+) -> None:
+    _, path = configure(
+        broker, topic_names, tmp_path, gate={"metric": "accuracy", "min_improvement": 0.01}
+    )
+    assert main(["retrain", "run", "--config", str(path), "--model", "churn"]) == 0
+    # The same data and seed again: the challenger ties the champion, short of the improvement.
+    assert main(["retrain", "run", "--config", str(path), "--model", "churn"]) == 0
+    registry = ModelRegistry(tmp_path / "registry")
+    assert registry.production("churn").version == "1"  # type: ignore[union-attr]
+    rejected = registry.get("churn", "2")
+    assert rejected.stage.value == "rejected"
+    primary = [c for c in rejected.metadata["gates"]["checks"] if c["name"] == "primary:accuracy"]
+    assert primary and primary[0]["passed"] is False
+
+
+def test_a_cron_schedule_runs_a_retrain_and_survives_a_restart(
+    broker: TansuBroker, topic_names: TopicNames, tmp_path: Path
+) -> None:
+    config, _ = configure(broker, topic_names, tmp_path)
+    config["models"][0]["retrain"]["when"]["schedule"] = "0 3 * * *"
+    settings = settings_from_config(parse_config(config))
+    first = RetrainWorker(settings)
+    first.scheduler.start()
+    first._install_schedules()
+    job = first.scheduler.get_job("schedule:churn")
+    assert job is not None and str(job.trigger).startswith("cron[")
+    first.scheduler.shutdown()
+    # A new worker finds the schedule in the persistent store and fires it now.
+    second = RetrainWorker(settings)
+    second.scheduler.start()
+    try:
+        job = second.scheduler.get_job("schedule:churn")
+        assert job is not None
+        job.modify(next_run_time=datetime.now(UTC))
+        registry = ModelRegistry(tmp_path / "registry")
+        deadline = time.monotonic() + 90
+        while registry.production("churn") is None:
+            assert time.monotonic() < deadline, "the scheduled run did not promote a version"
+            time.sleep(0.2)
+        assert registry.production("churn").metadata["trigger"] == "schedule"  # type: ignore[union-attr]
+    finally:
+        second.scheduler.shutdown()
