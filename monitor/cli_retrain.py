@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -120,6 +121,21 @@ def _add_models(commands: Any) -> None:
         parser.add_argument("model")
         parser.add_argument("version")
         _actor(parser)
+    register = actions.add_parser(
+        "register",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="import a fitted model (skops file) with its training table",
+        description="Register a scikit-learn model fitted elsewhere: a .skops file of a pipeline "
+        "that scores raw feature dicts, with the table it was trained on (its profile and "
+        "reference metrics). Promoted per the model's risk tier.\n\nexample:\n  driftwarden "
+        "models register --model churn --artifact churn.skops --data train.parquet --config "
+        "monitor.yaml",
+    )
+    register.add_argument("--model", required=True)
+    register.add_argument("--artifact", required=True, type=Path)
+    register.add_argument("--data", required=True, type=Path)
+    register.add_argument("--by", default="driftwarden", help="who imports it (audited)")
+    register.add_argument("--config", required=True)
     rollback = actions.add_parser("rollback", help="go back to the previous production version")
     rollback.add_argument("model")
     rollback.add_argument("--to", dest="to_version", help="a version that was in production")
@@ -192,6 +208,13 @@ def _models(args: argparse.Namespace) -> int:
         else:
             for entry in governance.audit.entries():
                 print(entry.to_line().decode().rstrip())
+    elif command == "register":
+        from retrain.importer import import_model
+
+        info, decision = import_model(
+            governance, settings.model(args.model), args.artifact, args.data, args.by
+        )
+        print(f"{args.model} {info.version}: {decision.stage.value}")
     elif command == "rollback":
         info = governance.rollback(args.model, args.by, args.reason, args.to_version)
         print(f"{args.model} {info.version} is in production")

@@ -120,3 +120,94 @@ def test_a_cron_schedule_runs_a_retrain_and_survives_a_restart(
         assert registry.production("churn").metadata["trigger"] == "schedule"  # type: ignore[union-attr]
     finally:
         second.scheduler.shutdown()
+
+
+def test_models_register_imports_a_fitted_pipeline(
+    broker: TansuBroker,
+    topic_names: TopicNames,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import skops.io as sio
+    from sklearn.linear_model import LogisticRegression
+
+    from retrain.dataset import read_base_table
+    from retrain.features import make_pipeline
+
+    config, path = configure(broker, topic_names, tmp_path, risk_tier="medium")
+    table = Path(config["models"][0]["training"]["data"]["base"])
+    examples, _ = read_base_table(table, "label")
+    pipeline = make_pipeline(LogisticRegression()).fit(
+        [dict(e.features) for e in examples], [e.label for e in examples]
+    )
+    sio.dump(pipeline, tmp_path / "churn.skops")
+    assert (
+        main(
+            [
+                "models",
+                "register",
+                "--model",
+                "churn",
+                "--artifact",
+                str(tmp_path / "churn.skops"),
+                "--data",
+                str(table),
+                "--by",
+                "bob",
+                "--config",
+                str(path),
+            ]
+        )
+        == 0
+    )
+    assert "churn 1: production" in capsys.readouterr().out
+    info = ModelRegistry(tmp_path / "registry").get("churn", "1")
+    assert info.metadata["trigger"] == "import"
+    assert info.metadata["metrics"]["challenger"]["accuracy"] > 0.9
+    assert ModelRegistry(tmp_path / "registry").profile("churn", "1")["rows"] == 1500  # type: ignore[index]
+
+    pickled = tmp_path / "evil.skops"
+    pickled.write_bytes(b"not a skops file")
+    assert (
+        main(
+            [
+                "models",
+                "register",
+                "--model",
+                "churn",
+                "--artifact",
+                str(pickled),
+                "--data",
+                str(table),
+                "--config",
+                str(path),
+            ]
+        )
+        == 1
+    )
+
+
+def test_requests_for_a_model_with_a_run_in_flight_are_coalesced(
+    broker: TansuBroker, topic_names: TopicNames, tmp_path: Path
+) -> None:
+    from retrain.requests import RetrainRequest
+
+    config, _ = configure(broker, topic_names, tmp_path)
+    worker = RetrainWorker(settings_from_config(parse_config(config)))
+    worker.scheduler.start()
+    try:
+        storm = [
+            RetrainRequest.new("churn", "1", "drift", timestamp=float(i)).to_json()
+            for i in range(5)
+        ]
+        assert [worker.submit(raw) for raw in storm] == [True, False, False, False, False]
+        assert worker.submit(b"{not json") is False
+        registry = ModelRegistry(tmp_path / "registry")
+        deadline = time.monotonic() + 90
+        while registry.production("churn") is None or worker._running:
+            assert time.monotonic() < deadline, "the run did not finish"
+            time.sleep(0.1)
+        assert len(registry.versions("churn")) == 1
+        assert worker.submit(storm[0]) is True  # the model is free again
+    finally:
+        worker.scheduler.shutdown()

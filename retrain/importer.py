@@ -1,0 +1,99 @@
+"""``driftwarden models register``: import a model fitted elsewhere, with its training table.
+
+The artifact is a skops file (never a pickle); its types are checked against the registry's
+allow-list before anything is loaded. It must score raw feature dicts (for example a pipeline
+built with :func:`retrain.features.make_pipeline`). Its reference profile and reference metrics
+come from the training table, and it goes through the same risk-tier governance as a retrained
+version.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import skops.io as sio
+
+from retrain.dataset import read_base_table
+from retrain.errors import RegistryError
+from retrain.governance import Decision, Governance
+from retrain.model_card import render_model_card
+from retrain.profile import build_profile
+from retrain.registry import DEFAULT_TRUSTED_PREFIXES, VersionInfo
+from retrain.settings import ModelTraining
+from retrain.trainer import evaluate
+
+__all__ = ["import_model"]
+
+PREDICTION, LABEL = "__prediction__", "__label__"
+
+
+def import_model(
+    governance: Governance, model: ModelTraining, artifact: Path, data: Path, by: str
+) -> tuple[VersionInfo, Decision]:
+    estimator = _load(artifact)
+    examples, digest = read_base_table(data, model.training.data.label_column)
+    rows = [dict(e.features) for e in examples]
+    try:
+        predictions = list(estimator.predict(rows))
+    except Exception as exc:  # noqa: BLE001 - any failure means it cannot score feature dicts
+        raise RegistryError(
+            f"{artifact} cannot score raw feature dicts ({exc}); save a pipeline that starts "
+            "with retrain.features.FeatureVectorizer (retrain.features.make_pipeline)"
+        ) from exc
+    columns: dict[str, list[Any]] = {n: [r.get(n) for r in rows] for n in sorted({*rows[0]})}
+    columns[PREDICTION] = predictions
+    columns[LABEL] = [e.label for e in examples]
+    profile = build_profile(
+        model.name,
+        columns,
+        dict(model.features) or None,
+        label=LABEL,
+        prediction=PREDICTION,
+        task=model.task,
+    )
+    production = governance.registry.production(model.name)
+    metadata: dict[str, Any] = {
+        "parent_version": production.version if production else None,
+        "trigger": "import",
+        "request_id": None,
+        "estimator": f"{type(estimator).__module__}.{type(estimator).__qualname__}",
+        "imported_from": str(artifact),
+        "task": model.task,
+        "data": {"base": {"path": str(data), "sha256": digest, "rows": len(examples)}},
+        "metrics": {
+            "challenger": evaluate(estimator, tuple(examples), model.task, model.positive_label),
+            "champion": None,
+        },
+        "gates": {"checks": []},
+        "risk_tier": model.training.risk_tier.value,
+    }
+    info = governance.registry.register(
+        model.name,
+        estimator,
+        metadata,
+        profile.to_dict(),
+        lambda version: render_model_card(
+            model.name, version, metadata, model.training.risk_tier, []
+        ),
+        by=by,
+        reason=f"imported from {artifact}",
+    )
+    decision = governance.decide(model.name, info.version, model.training.risk_tier, True, by)
+    return info, decision
+
+
+def _load(artifact: Path) -> Any:
+    try:
+        blob = artifact.read_bytes()
+    except OSError as exc:
+        raise RegistryError(f"cannot read {artifact}: {exc.strerror}") from exc
+    try:
+        untrusted = sio.get_untrusted_types(data=blob)
+    except (zipfile.BadZipFile, ValueError, KeyError) as exc:
+        raise RegistryError(f"{artifact} is not a skops file ({exc})") from exc
+    refused = [name for name in untrusted if not name.startswith(DEFAULT_TRUSTED_PREFIXES)]
+    if refused:
+        raise RegistryError(f"{artifact} holds types outside the allow-list: {refused}")
+    return sio.loads(blob, trusted=untrusted)
