@@ -216,13 +216,40 @@ def _models(args: argparse.Namespace) -> int:
         )
         print(f"{args.model} {info.version}: {decision.stage.value}")
     elif command == "rollback":
+        before = registry.production(args.model)
         info = governance.rollback(args.model, args.by, args.reason, args.to_version)
         print(f"{args.model} {info.version} is in production")
+        _announce_promotion(settings, info.model, info.version, before, args.by)
     else:
+        before = registry.production(args.model)
         action = getattr(governance, command)
         info = action(args.model, args.version, args.by, args.reason)
         print(f"{args.model} {info.version}: {info.stage.value}")
+        if info.stage.value == "production":
+            _announce_promotion(settings, info.model, info.version, before, args.by)
     return 0
+
+
+def _announce_promotion(
+    settings: RetrainSettings, model: str, version: str, before: Any, by: str
+) -> None:
+    """``model_promoted`` on the events topic for a promotion made by hand."""
+    from kafka import KafkaProducer
+    from kafka.errors import KafkaError
+
+    from retrain.run import promotion_event
+
+    event = promotion_event(model, version, before.version if before else None, by, None, _now())
+    try:
+        producer = KafkaProducer(**settings.producer_options)
+        producer.send(settings.events_topic, key=model.encode(), value=orjson.dumps(event))
+        producer.flush(timeout=10)
+        producer.close()
+    except KafkaError as exc:
+        print(
+            f"warning: promoted, but the model_promoted event was not published: {exc}",
+            file=sys.stderr,
+        )
 
 
 def _stop_on_signals(stop: Callable[[], None]) -> None:

@@ -33,7 +33,7 @@ from retrain.requests import RetrainRequest
 from retrain.settings import ModelTraining, RetrainSettings
 from retrain.trainer import TrainedModel, evaluate, train
 
-__all__ = ["RunOutcome", "RetrainJob", "audit_log", "load_training_set"]
+__all__ = ["RunOutcome", "RetrainJob", "audit_log", "load_training_set", "promotion_event"]
 
 log = logging.getLogger(__name__)
 
@@ -194,17 +194,34 @@ class RetrainJob:
             "awaiting_approval": "approval_required",
             "rejected": "model_rejected",
         }.get(outcome.outcome)
-        if follow_up == "model_promoted":
+        if follow_up == "model_promoted" and outcome.version is not None:
             self._publish(
-                {
-                    **base,
-                    "type": follow_up,
-                    "previous_version": outcome.previous_version,
-                    "by": ACTOR,
-                }
+                promotion_event(
+                    outcome.model,
+                    outcome.version,
+                    outcome.previous_version,
+                    ACTOR,
+                    outcome.request_id,
+                    self._clock(),
+                )
             )
         elif follow_up is not None:
             self._publish({**base, "type": follow_up})
+
+
+def promotion_event(
+    model: str, version: str, previous: str | None, by: str, request_id: str | None, now: float
+) -> dict[str, Any]:
+    return {
+        "schema": 1,
+        "type": "model_promoted",
+        "model": model,
+        "version": version,
+        "previous_version": previous,
+        "by": by,
+        "request_id": request_id,
+        "timestamp": _iso(now),
+    }
 
 
 def load_training_set(

@@ -80,7 +80,8 @@ class RetrainWorker:
         self.settings = settings
         self.registry = registry or CollectorRegistry()
         self.metrics = WorkerMetrics(self.registry)
-        governance = Governance(ModelRegistry(settings.registry), audit_log(settings))
+        self._audit = audit_log(settings)
+        governance = Governance(ModelRegistry(settings.registry), self._audit)
         self.registry.register(RegistryCollector(governance, sorted(settings.models)))
         self._stop = threading.Event()
         self._ready = threading.Event()
@@ -137,7 +138,20 @@ class RetrainWorker:
             return False
         self.metrics.requests.labels(request.model, request.reason).inc()
         job_id = f"run:{request.model}"
-        if self.scheduler.get_job(job_id) is not None or request.model in self._running:
+        busy = self.scheduler.get_job(job_id) is not None or request.model in self._running
+        self._audit.append(
+            "retrain_requested",
+            request.model,
+            request.version,
+            "driftwarden",
+            {
+                "request_id": request.request_id,
+                "reason": request.reason,
+                "evidence": request.evidence,
+                "coalesced": busy,
+            },
+        )
+        if busy:
             log.info(
                 "a run of %s is already queued; request %s coalesced into it",
                 request.model,

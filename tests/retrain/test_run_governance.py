@@ -67,10 +67,18 @@ def test_high_risk_tier_waits_for_an_approval(
     actions = [(e.action, e.actor) for e in AuditLog(tmp_path / "registry/audit.jsonl").entries()]
     assert ("approved", "alice") in actions
     events = [
-        orjson.loads(r.value)["type"]
-        for r in read_topic(broker.bootstrap, config["topics"]["events"], 2)
+        orjson.loads(r.value) for r in read_topic(broker.bootstrap, config["topics"]["events"], 3)
     ]
-    assert events == ["retrain_completed", "approval_required"]
+    assert [e["type"] for e in events] == [
+        "retrain_completed",
+        "approval_required",
+        "model_promoted",
+    ]
+    assert (events[2]["version"], events[2]["by"], events[2]["previous_version"]) == (
+        "1",
+        "alice",
+        None,
+    )
     capsys.readouterr()
     assert main(["models", "audit", "--verify", "--config", str(path)]) == 0
     assert "audit log intact" in capsys.readouterr().out
