@@ -15,6 +15,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from types import FrameType
 
+import orjson
 from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer
 from kafka.errors import KafkaError
 from kafka.structs import TopicPartition
@@ -24,12 +25,13 @@ from monitor.checkpoint import CheckpointStore
 from monitor.config import MonitorConfig
 from monitor.errors import StartupError
 from monitor.exporter import MetricsSnapshot, MonitorCollector
-from monitor.processor import StreamProcessor
+from monitor.processor import BatchOutput, StreamProcessor
 from monitor.profiles import ProfileSource
 from monitor.sink import OutputSink
 from monitor.state import MonitorState
 from monitor.topics import prepare_topics
 from retrain.http import HealthServer
+from retrain.notify import NotificationDispatcher
 
 __all__ = ["MonitorService"]
 
@@ -60,6 +62,7 @@ class MonitorService:
         self._consumer: KafkaConsumer | None = None
         self._sink: OutputSink | None = None
         self.http: HealthServer | None = None
+        self._notifications: NotificationDispatcher | None = None
 
     @property
     def ready(self) -> bool:
@@ -94,6 +97,10 @@ class MonitorService:
             stack.callback(self._consumer.close)
             self._sink = OutputSink(self.config, self._consumer)
             stack.callback(self._sink.close)
+            self._notifications = NotificationDispatcher(
+                self.config.notifiers, registry=self.registry
+            )
+            stack.callback(self._notifications.close)  # drains for at most 10s
             self._consumer.subscribe(
                 [self.config.topics.predictions, self.config.topics.labels],
                 listener=_Rebalance(self),
@@ -115,13 +122,23 @@ class MonitorService:
                 positioned = self._resume_assigned()
                 polled = {tp: rs for tp, rs in polled.items() if tp not in positioned}
             for records in polled.values():
-                sink.publish(processor.process(records))
+                output = processor.process(records)
+                sink.publish(output)
+                self._notify(output)
             now = time.monotonic()
             if now - self._last_checkpoint_mono >= every:
                 self.checkpoint()
             elif now - last_snapshot >= _SNAPSHOT_EVERY:
                 self._publish_snapshot()
                 last_snapshot = now
+
+    def _notify(self, output: BatchOutput) -> None:
+        """Hand the events just published to the direct notifiers; never blocks."""
+        if self._notifications is None or not self.config.notifiers:
+            return
+        for record in output.events:
+            if record.value is not None:
+                self._notifications.submit(orjson.loads(record.value))
 
     def checkpoint(self) -> None:
         """Commit outputs and offsets to Kafka, then write the state file."""

@@ -39,7 +39,11 @@ def settings_from_config(config: MonitorConfig) -> RetrainSettings:
     return RetrainSettings(
         registry=config.registry,
         state_dir=config.state.dir,
-        consumer_options=kafka.client_options("consumer"),
+        consumer_options={
+            **kafka.client_options("consumer"),
+            "session_timeout_ms": kafka.session_timeout_ms,
+            "heartbeat_interval_ms": kafka.heartbeat_interval_ms,
+        },
         producer_options=kafka.client_options("producer"),
         examples_topic=config.topics.examples,
         events_topic=config.topics.events,
@@ -51,6 +55,7 @@ def settings_from_config(config: MonitorConfig) -> RetrainSettings:
         max_workers=worker.max_workers,
         http_host=worker.http.host,
         http_port=worker.http.port,
+        notifiers=tuple(config.notifiers),
     )
 
 
@@ -153,7 +158,11 @@ def _settings(args: argparse.Namespace) -> RetrainSettings:
 
 
 def _retrain(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    from monitor.logs import configure_logging
+
+    config = load_config(args.config)
+    configure_logging(config.logging.level, config.logging.json_format)
+    settings = settings_from_config(config)
     if args.retrain_command == "worker":
         from retrain.worker import RetrainWorker
 

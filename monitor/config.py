@@ -27,7 +27,7 @@ from pydantic import (
 
 from monitor.errors import ConfigError
 from monitor.performance import METRICS_BY_TASK
-from retrain.config import TrainingConfig
+from retrain.config import Notifiers, TrainingConfig
 from retrain.targets import FeatureType, Task
 
 __all__ = [
@@ -369,6 +369,7 @@ class MonitorConfig(_Strict):
     models: list[ModelConfig] = Field(min_length=1)
     registry: Path = Path("./registry")
     worker: WorkerConfig = Field(default_factory=WorkerConfig)
+    notifiers: Notifiers = Field(default_factory=list)
 
     @field_validator("models")
     @classmethod

@@ -1,20 +1,38 @@
-"""Per-model training settings (``models[].training`` in the shared YAML config)."""
+"""The retraining side's part of the shared YAML config: per-model training settings
+(``models[].training``) and direct notifiers (``notifiers[]``)."""
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
-from typing import Any, Literal
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
 __all__ = [
     "DEFAULT_ESTIMATOR_PREFIXES",
+    "EVENT_TYPES",
+    "PAGERDUTY_EVENTS_URL",
+    "EventType",
     "FairnessGate",
     "GateConfig",
+    "NotifierConfig",
+    "Notifiers",
     "RiskTier",
     "SegmentGate",
     "TrainingConfig",
     "TrainingData",
+    "resolve_secret",
 ]
 
 DEFAULT_ESTIMATOR_PREFIXES = ("sklearn.",)
@@ -87,3 +105,92 @@ class TrainingConfig(_Strict):
                 "'allowed_estimator_prefixes' to allow it"
             )
         return self
+
+
+PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
+EventType = Literal[
+    "drift_detected",
+    "drift_resolved",
+    "retrain_completed",
+    "model_promoted",
+    "approval_required",
+    "model_rejected",
+]
+EVENT_TYPES: tuple[str, ...] = get_args(EventType)
+
+
+def resolve_secret(value: object) -> object:
+    """``{env: NAME}`` or ``{file: PATH}`` become the variable's or file's content.
+
+    >>> resolve_secret({"env": "PATH"}) == os.environ["PATH"], resolve_secret("plain")
+    (True, 'plain')
+    """
+    if isinstance(value, dict) and set(value) == {"env"}:
+        name = value["env"]
+        if name not in os.environ:
+            raise ValueError(f"environment variable {name!r} is not set")
+        return os.environ[name]
+    if isinstance(value, dict) and set(value) == {"file"}:
+        try:
+            return Path(value["file"]).read_text().strip()
+        except OSError as exc:
+            raise ValueError(f"cannot read secret file {value['file']!r}: {exc.strerror}") from exc
+    return value
+
+
+class NotifierConfig(_Strict):
+    """One direct notifier (``notifiers[]``): events sent without Alertmanager.
+
+    ``url`` and ``routing_key`` may be given as ``{env: NAME}`` or ``{file: PATH}``; both are
+    held as secrets (a Slack webhook URL is a credential) and masked when the config is shown.
+    ``events`` and ``models`` left out mean every event type and every model.
+    """
+
+    name: str = Field(min_length=1)
+    type: Literal["webhook", "slack", "pagerduty"]
+    url: SecretStr | None = None  # pagerduty: PAGERDUTY_EVENTS_URL
+    routing_key: SecretStr | None = None  # pagerduty only: the integration key
+    events: list[EventType] | None = Field(default=None, min_length=1)
+    models: list[str] | None = Field(default=None, min_length=1)
+    rate_per_minute: float = Field(default=30.0, gt=0)
+    max_retries: int = Field(default=3, ge=0, le=10)
+    timeout: float = Field(default=5.0, gt=0, le=120)  # seconds per HTTP request
+
+    @field_validator("url", "routing_key", mode="before")
+    @classmethod
+    def _resolve(cls, value: object) -> object:
+        return resolve_secret(value)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parts = urlsplit(value.get_secret_value())
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _fits_the_type(self) -> NotifierConfig:
+        if self.type == "pagerduty" and not self.routing_key:
+            raise ValueError("type 'pagerduty' needs 'routing_key' (the integration key)")
+        if self.type != "pagerduty" and self.routing_key is not None:
+            raise ValueError("'routing_key' applies only to type 'pagerduty'")
+        if self.type != "pagerduty" and self.url is None:
+            raise ValueError(f"type {self.type!r} needs 'url'")
+        return self
+
+    def endpoint(self) -> str:
+        """The URL to post to, revealed."""
+        return self.url.get_secret_value() if self.url is not None else PAGERDUTY_EVENTS_URL
+
+
+def _unique_names(notifiers: list[NotifierConfig]) -> list[NotifierConfig]:
+    names = [n.name for n in notifiers]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"notifier names must be unique, repeated: {', '.join(duplicates)}")
+    return notifiers
+
+
+Notifiers = Annotated[list[NotifierConfig], AfterValidator(_unique_names)]

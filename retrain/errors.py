@@ -7,6 +7,7 @@ __all__ = [
     "AuditLogBroken",
     "GovernanceError",
     "ModelNotFound",
+    "NotificationFailed",
     "RegistryError",
     "RetrainError",
     "TrainingError",
@@ -39,3 +40,12 @@ class AuditLogBroken(RetrainError, ValueError):
 
 class TrainingError(RetrainError, RuntimeError):
     """Training or evaluating a challenger failed."""
+
+
+class NotificationFailed(RetrainError, RuntimeError):
+    """A notifier could not deliver an event; ``retryable`` when trying again may help."""
+
+    def __init__(self, notifier: str, reason: str, *, retryable: bool) -> None:
+        super().__init__(f"notifier {notifier!r}: {reason}")
+        self.notifier = notifier
+        self.retryable = retryable

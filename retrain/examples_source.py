@@ -44,7 +44,12 @@ def read_examples(
 ) -> tuple[list[bytes], list[OffsetRange]]:
     """The newest ``limit`` examples of ``model`` (by prediction time, then id) and the offset
     ranges they came from; with ``ranges``, only those ranges are read."""
-    consumer = KafkaConsumer(**consumer_options, group_id=None, enable_auto_commit=False)
+    consumer = KafkaConsumer(
+        **consumer_options,
+        group_id=None,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+    )
     try:
         bounds = _assign(consumer, topic, ranges, timeout)
         newest: list[tuple[float, str, int, int, bytes]] = []

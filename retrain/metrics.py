@@ -48,8 +48,7 @@ class WorkerMetrics:
         )
 
     def finished(self, outcome: RunOutcome, now: float) -> None:
-        label = "promoted" if outcome.outcome == "production" else outcome.outcome
-        self.runs.labels(outcome.model, label).inc()
+        self.runs.labels(outcome.model, outcome.outcome).inc()
         self.duration.labels(outcome.model).observe(outcome.duration)
         self.last.labels(outcome.model).set(now)
 

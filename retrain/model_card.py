@@ -101,6 +101,8 @@ def _metrics_section(metrics: object) -> str:
 
 
 def _gates_section(gates: object) -> str:
+    if isinstance(gates, Mapping) and "checks" in gates:  # a GateReport.to_dict()
+        gates = gates["checks"]
     if isinstance(gates, Sequence) and not isinstance(gates, str):
         gates = {check.get("name", _NONE): check for check in gates if isinstance(check, Mapping)}
     if not isinstance(gates, Mapping) or not gates:

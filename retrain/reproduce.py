@@ -35,6 +35,15 @@ def reproduce(settings: RetrainSettings, model: str, version: str) -> ReproduceR
     registry = ModelRegistry(settings.registry)
     info = registry.get(model, version)
     meta = info.metadata
+    if "training" not in meta:
+        return ReproduceReport(
+            model,
+            version,
+            [
+                f"{model} {version} was not trained by driftwarden (trigger "
+                f"{meta.get('trigger')!r}): there is no recorded training to reproduce"
+            ],
+        )
     recorded = TrainingConfig.model_validate(meta["training"])
     data = meta["data"]
     spec = replace(settings.model(model), training=recorded, task=meta["task"])

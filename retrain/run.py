@@ -162,10 +162,11 @@ class RetrainJob:
             ACTOR,
             request.request_id,
         )
+        stage = decision.stage.value
         return RunOutcome(
             model.name,
             request.request_id,
-            decision.stage.value,
+            "promoted" if stage == "production" else stage,
             info.version,
             champion_info.version if champion_info else None,
             metrics=metrics,
@@ -190,7 +191,7 @@ class RetrainJob:
             }
         )
         follow_up = {
-            "production": "model_promoted",
+            "promoted": "model_promoted",
             "awaiting_approval": "approval_required",
             "rejected": "model_rejected",
         }.get(outcome.outcome)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from retrain.config import TrainingConfig
+from retrain.config import NotifierConfig, TrainingConfig
 
 __all__ = ["ModelTraining", "RetrainSettings"]
 
@@ -42,6 +42,7 @@ class RetrainSettings:
     max_workers: int = 2
     http_host: str = "0.0.0.0"  # noqa: S104 - a service in a container listens on all interfaces
     http_port: int = 9109
+    notifiers: tuple[NotifierConfig, ...] = ()  # direct notifiers for run outcomes
 
     def model(self, name: str) -> ModelTraining:
         try:

@@ -16,23 +16,24 @@ from typing import Any
 
 import orjson
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
-from apscheduler.executors.pool import ProcessPoolExecutor
+from apscheduler.executors.pool import ProcessPoolExecutor, ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer
 from prometheus_client import CollectorRegistry
 
 from retrain.governance import Governance
 from retrain.http import HealthServer
 from retrain.metrics import RegistryCollector, WorkerMetrics
+from retrain.notify import NotificationDispatcher
 from retrain.registry import ModelRegistry
 from retrain.requests import InvalidRequest, RetrainRequest
 from retrain.run import RetrainJob, RunOutcome, audit_log
 from retrain.settings import RetrainSettings
 
-__all__ = ["RetrainWorker", "run_request"]
+__all__ = ["RetrainWorker", "fire_schedule", "run_request"]
 
 log = logging.getLogger(__name__)
 
@@ -43,17 +44,20 @@ def run_request(settings: RetrainSettings, request_json: bytes) -> RunOutcome:
     if settings.executor == "command":
         return _hand_off(settings, request, request_json)
     producer = KafkaProducer(**settings.producer_options)
+    notifications = NotificationDispatcher(settings.notifiers)
     try:
 
         def publish(event: dict[str, Any]) -> None:
             producer.send(
                 settings.events_topic, key=request.model.encode(), value=orjson.dumps(event)
             )
+            notifications.submit(event)
 
         return RetrainJob(settings, publish).run(request)
     finally:
         producer.flush()
         producer.close()
+        notifications.close()  # sends what is queued, for at most 10s
 
 
 def _hand_off(settings: RetrainSettings, request: RetrainRequest, raw: bytes) -> RunOutcome:
@@ -81,6 +85,7 @@ class RetrainWorker:
         self.registry = registry or CollectorRegistry()
         self.metrics = WorkerMetrics(self.registry)
         self._audit = audit_log(settings)
+        self._registry = ModelRegistry(settings.registry)
         governance = Governance(ModelRegistry(settings.registry), self._audit)
         self.registry.register(RegistryCollector(governance, sorted(settings.models)))
         self._stop = threading.Event()
@@ -92,6 +97,11 @@ class RetrainWorker:
     def ready(self) -> bool:
         return self._ready.is_set()
 
+    @property
+    def idle(self) -> bool:
+        """No run queued or in progress."""
+        return not self._running and not self.scheduler.get_jobs(jobstore="runs")
+
     def stop(self) -> None:
         self._stop.set()
 
@@ -100,17 +110,15 @@ class RetrainWorker:
             self.registry, self.settings.http_host, self.settings.http_port, lambda: self.ready
         ).start()
         ModelRegistry(self.settings.registry).cleanup()
-        self.scheduler.start()
-        self._install_schedules()
+        self.start_scheduler()
         consumer = KafkaConsumer(
-            self.settings.requests_topic,
             **self.settings.consumer_options,
             group_id=self.settings.group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
         )
+        consumer.subscribe([self.settings.requests_topic], listener=_ReadyOnAssignment(self._ready))
         try:
-            self._ready.set()
             while not self._stop.is_set():
                 for records in consumer.poll(timeout_ms=500).values():
                     for record in records:
@@ -121,6 +129,13 @@ class RetrainWorker:
             consumer.close()
             self.scheduler.shutdown(wait=True)
             self.http.stop()
+
+    def start_scheduler(self) -> None:
+        """Start the scheduler and (re)install the cron schedules from the config."""
+        global _active  # noqa: PLW0603 - the one worker of this process fires the schedules
+        _active = self
+        self.scheduler.start()
+        self._install_schedules()
 
     def submit(self, raw: bytes | None) -> bool:
         """Queue a run for a request; False when invalid or coalesced into a pending run."""
@@ -139,6 +154,12 @@ class RetrainWorker:
         self.metrics.requests.labels(request.model, request.reason).inc()
         job_id = f"run:{request.model}"
         busy = self.scheduler.get_job(job_id) is not None or request.model in self._running
+        production = self._registry.production(request.model)
+        stale = (
+            request.version is not None
+            and production is not None
+            and (production.version != request.version)
+        )
         self._audit.append(
             "retrain_requested",
             request.model,
@@ -149,8 +170,17 @@ class RetrainWorker:
                 "reason": request.reason,
                 "evidence": request.evidence,
                 "coalesced": busy,
+                "stale": stale,
             },
         )
+        if stale:
+            log.info(
+                "request %s is about %s v%s, no longer in production; ignored",
+                request.request_id,
+                request.model,
+                request.version,
+            )
+            return False
         if busy:
             log.info(
                 "a run of %s is already queued; request %s coalesced into it",
@@ -177,7 +207,10 @@ class RetrainWorker:
                 "default": SQLAlchemyJobStore(url=f"sqlite:///{state / 'schedules.db'}"),
                 "runs": MemoryJobStore(),
             },
-            executors={"training": ProcessPoolExecutor(self.settings.max_workers)},
+            executors={
+                "training": ProcessPoolExecutor(self.settings.max_workers),
+                "default": ThreadPoolExecutor(1),
+            },
             job_defaults={"coalesce": True, "max_instances": 1},
             timezone="UTC",
         )
@@ -191,19 +224,22 @@ class RetrainWorker:
             if job.id not in wanted:
                 job.remove()
         for job_id, model in wanted.items():
+            # Only the model name is stored: no settings (and so no secrets) in the job store.
             self.scheduler.add_job(
-                _scheduled,
+                fire_schedule,
                 CronTrigger.from_crontab(str(model.schedule), timezone="UTC"),
-                args=(self.settings, model.name),
+                args=(model.name,),
                 id=job_id,
                 jobstore="default",
-                executor="training",
+                executor="default",
                 replace_existing=True,
                 misfire_grace_time=3600,
                 name=f"scheduled retrain of {model.name}",
             )
 
     def _finished(self, event: JobExecutionEvent) -> None:
+        if not event.job_id.startswith("run:"):
+            return
         model = event.job_id.split(":", 1)[1]
         self._running.discard(model)
         if event.exception is not None:
@@ -214,6 +250,25 @@ class RetrainWorker:
         self.metrics.finished(outcome, time.time())
 
 
-def _scheduled(settings: RetrainSettings, model: str) -> RunOutcome:
-    request = RetrainRequest.new(model, None, "schedule", timestamp=time.time())
-    return run_request(settings, request.to_json())
+_active: RetrainWorker | None = None
+
+
+def fire_schedule(model: str) -> None:
+    """A cron schedule fired: request a run like any other request (coalesced, audited)."""
+    if _active is None:
+        log.error("schedule of %s fired with no worker running", model)
+        return
+    _active.submit(RetrainRequest.new(model, None, "schedule", timestamp=time.time()).to_json())
+
+
+class _ReadyOnAssignment(ConsumerRebalanceListener):
+    """Ready once the worker's consumer has joined its group (runs on kafka's IO thread)."""
+
+    def __init__(self, ready: threading.Event) -> None:
+        self._ready = ready
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        self._ready.clear()
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        self._ready.set()

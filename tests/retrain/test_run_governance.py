@@ -104,18 +104,34 @@ def test_a_challenger_that_is_not_better_is_rejected(
 def test_a_cron_schedule_runs_a_retrain_and_survives_a_restart(
     broker: TansuBroker, topic_names: TopicNames, tmp_path: Path
 ) -> None:
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+    from apscheduler.schedulers.background import BackgroundScheduler
+
     config, _ = configure(broker, topic_names, tmp_path)
     config["models"][0]["retrain"]["when"]["schedule"] = "0 3 * * *"
     settings = settings_from_config(parse_config(config))
     first = RetrainWorker(settings)
-    first.scheduler.start()
-    first._install_schedules()
-    job = first.scheduler.get_job("schedule:churn")
-    assert job is not None and str(job.trigger).startswith("cron[")
+    first.start_scheduler()
     first.scheduler.shutdown()
-    # A new worker finds the schedule in the persistent store and fires it now.
+    # The schedule is in the persistent store, holding nothing but the model's name.
+    store = BackgroundScheduler(
+        jobstores={
+            "default": SQLAlchemyJobStore(
+                url=f"sqlite:///{settings.state_dir / 'worker' / 'schedules.db'}"
+            )
+        }
+    )
+    store.start(paused=True)
+    [job] = store.get_jobs()
+    assert (job.id, job.args, str(job.trigger)) == (
+        "schedule:churn",
+        ("churn",),
+        "cron[month='*', day='*', day_of_week='*', hour='3', minute='0']",
+    )
+    store.shutdown()
+    # A new worker fires it like a request.
     second = RetrainWorker(settings)
-    second.scheduler.start()
+    second.start_scheduler()
     try:
         job = second.scheduler.get_job("schedule:churn")
         assert job is not None
@@ -125,7 +141,8 @@ def test_a_cron_schedule_runs_a_retrain_and_survives_a_restart(
         while registry.production("churn") is None:
             assert time.monotonic() < deadline, "the scheduled run did not promote a version"
             time.sleep(0.2)
-        assert registry.production("churn").metadata["trigger"] == "schedule"  # type: ignore[union-attr]
+        production = registry.production("churn")
+        assert production is not None and production.metadata["trigger"] == "schedule"
     finally:
         second.scheduler.shutdown()
 
@@ -202,7 +219,7 @@ def test_requests_for_a_model_with_a_run_in_flight_are_coalesced(
 
     config, _ = configure(broker, topic_names, tmp_path)
     worker = RetrainWorker(settings_from_config(parse_config(config)))
-    worker.scheduler.start()
+    worker.start_scheduler()
     try:
         storm = [
             RetrainRequest.new("churn", "1", "drift", timestamp=float(i)).to_json()
