@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import yaml
 
@@ -92,15 +93,40 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser(
         "demo",
-        help="replay a generated stream through the monitor on an embedded broker",
-        description="Start an embedded Kafka-compatible broker on a free loopback port, replay a "
-        "generated prediction and label stream through the monitor and print its metrics.\n\n"
-        "example:\n  driftwarden demo --events 5000",
+        help="the whole loop on an embedded broker: drift, retrain, promotion",
+        description="Start an embedded Kafka-compatible broker on a free loopback port (or use "
+        "--bootstrap-servers), train and register version 1 of a loan-approval model, run the "
+        "monitor and the retrain worker, and replay a stream in which the world changes at "
+        "--change-at. Shows live progress, then a summary, the audit trail, the /metrics URL and "
+        "a plot (DIR/accuracy.png). Exits 0 only when the loop closed: a new version was "
+        "promoted and accuracy after the promotion beats accuracy between the change and the "
+        "promotion.\n\nexamples:\n  driftwarden demo\n  driftwarden demo --events 6000 "
+        "--change-at 2000 --summary-json summary.json\n  driftwarden demo --keep-running   "
+        "# then curl the printed /metrics URL",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    demo.add_argument("--events", type=int, default=5000, help="predictions to replay")
-    demo.add_argument("--seed", type=int, default=0, help="random seed of the stream")
-    demo.add_argument("--bootstrap-servers", help="use this Kafka instead of the embedded broker")
+    demo.add_argument("--events", type=int, default=20_000, help="applications to replay")
+    demo.add_argument(
+        "--change-at", type=int, default=8_000, help="event index where the world changes"
+    )
+    demo.add_argument("--seed", type=int, default=7, help="random seed of the world")
+    demo.add_argument(
+        "--out",
+        type=Path,
+        default=Path("demo-out"),
+        help="directory for the plot, summary, registry and audit log",
+    )
+    demo.add_argument("--summary-json", type=Path, help="also write the summary JSON here")
+    demo.add_argument(
+        "--keep-running",
+        action="store_true",
+        help="keep the services up after the replay until Ctrl+C",
+    )
+    demo.add_argument("--rate", type=float, default=400.0, help="events per second to replay")
+    demo.add_argument(
+        "--bootstrap-servers",
+        help="use this Kafka instead of the embedded broker (topics are namespaced)",
+    )
     return parser
 
 
@@ -115,16 +141,34 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _profile_build(args)
         if hasattr(args, "handler"):
             return int(args.handler(args))
-        from monitor.demo import run_demo
-
-        configure_logging("WARNING")
-        return run_demo(events=args.events, seed=args.seed, bootstrap=args.bootstrap_servers)
+        return _demo(args)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except (MonitorError, RetrainError, LookupError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILURE
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from monitor.demo.runner import DemoOptions, run_demo
+
+    configure_logging("WARNING")
+    options = DemoOptions(
+        events=args.events,
+        change_at=args.change_at,
+        seed=args.seed,
+        out=args.out,
+        summary_json=args.summary_json,
+        keep_running=args.keep_running,
+        bootstrap=args.bootstrap_servers,
+        rate=args.rate,
+    )
+    try:
+        return run_demo(options)
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
 
 
 def _config_check(path: str) -> int:

@@ -1,29 +1,18 @@
-"""``driftwarden demo``: a generated stream replayed through the monitor on an embedded broker."""
+"""Generated prediction/label streams and a ready-made config, for tests and benchmarks."""
 
 from __future__ import annotations
 
 import heapq
 import random
-import tempfile
-import threading
-import time
-import urllib.request
-import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import orjson
-from kafka import KafkaProducer
 
-from monitor.app import MonitorService
 from monitor.config import MonitorConfig, parse_config
-from monitor.embedded_broker import TansuBroker, create_topics
-from monitor.errors import MonitorError
 
-__all__ = ["StreamEvent", "generate_stream", "run_demo"]
+__all__ = ["StreamEvent", "demo_config", "generate_stream"]
 
 _START = 1_795_600_000.0  # 2026-11-25T08:26:40Z
 
@@ -135,61 +124,3 @@ def demo_config(bootstrap: str, prefix: str, state_dir: Path) -> MonitorConfig:
         },
         source="demo",
     )
-
-
-def run_demo(events: int, seed: int, bootstrap: str | None) -> int:
-    with ExitStack() as stack:
-        if bootstrap is None:
-            bootstrap = stack.enter_context(TansuBroker()).bootstrap
-            print(f"embedded broker on {bootstrap}")
-        prefix = f"driftwarden-demo-{uuid.uuid4().hex[:8]}."
-        state_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="driftwarden-")))
-        config = demo_config(bootstrap, prefix, state_dir)
-        create_topics(bootstrap, [config.topics.predictions, config.topics.labels], partitions=2)
-        sent = _replay(bootstrap, config, generate_stream(events, seed))
-        print(f"replayed {sent} messages ({events} predictions and their labels)")
-        service = MonitorService(config)
-        thread = threading.Thread(target=service.run, name="monitor", daemon=True)
-        started = time.monotonic()
-        thread.start()
-        stack.callback(thread.join, 30)
-        stack.callback(service.stop)
-        _wait_consumed(service, sent, timeout=120)
-        elapsed = time.monotonic() - started
-        assert service.http is not None  # noqa: S101 - set before the loop runs
-        url = f"http://127.0.0.1:{service.http.port}/metrics"
-        print(f"monitor consumed everything in {elapsed:.1f}s; metrics at {url}:\n")
-        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback
-            for line in response.read().decode().splitlines():
-                if line.startswith("driftwarden_") and "_bucket" not in line:
-                    print(f"  {line}")
-    return 0
-
-
-def _replay(bootstrap: str, config: MonitorConfig, stream: Iterator[StreamEvent]) -> int:
-    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=10, batch_size=262144)
-    topics = {"predictions": config.topics.predictions, "labels": config.topics.labels}
-    count = 0
-    for event in stream:
-        producer.send(topics[event.topic], key=event.key, value=event.value)
-        count += 1
-    producer.flush()
-    producer.close()
-    return count
-
-
-def _wait_consumed(service: MonitorService, expected: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if _consumed(service) >= expected:
-            return
-        time.sleep(0.2)
-    raise MonitorError(
-        f"the monitor consumed {_consumed(service)} of {expected} messages in {timeout:.0f}s"
-    )
-
-
-def _consumed(service: MonitorService) -> int:
-    counters = service.collector.snapshot.counters
-    total: Any = sum(counters.predictions.values()) + sum(counters.labels.values())
-    return int(total + sum(counters.invalid.values()))

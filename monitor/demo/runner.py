@@ -1,0 +1,289 @@
+"""``driftwarden demo``: the whole loop on an embedded broker, in about a minute.
+
+Version 1 of a loan-approval model is trained on the world before a change and registered; the
+monitor and the retrain worker run in this process; a model server replays a stream through
+Kafka in which, at ``change_at``, the approval rule changes and applicants shift. Drift and the
+accuracy drop are detected, a retrain is requested, a new version is trained on post-change
+data, passes the gate and is promoted, and accuracy recovers.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import skops.io as sio
+from kafka import KafkaProducer
+from sklearn.ensemble import HistGradientBoostingClassifier
+
+from monitor.app import MonitorService
+from monitor.cli_retrain import settings_from_config
+from monitor.config import MonitorConfig, parse_config
+from monitor.demo.report import EventWatcher, plot_accuracy, print_audit, progress_line, summarize
+from monitor.demo.serving import ModelServer, pace
+from monitor.demo.world import FEATURES, LoanWorld, write_table
+from monitor.embedded_broker import TansuBroker, create_topics
+from monitor.errors import MonitorError
+from retrain.features import make_pipeline
+from retrain.governance import Governance
+from retrain.importer import import_model
+from retrain.registry import ModelRegistry
+from retrain.run import audit_log
+from retrain.worker import RetrainWorker
+
+__all__ = ["DemoOptions", "run_demo"]
+
+MODEL = "loan"
+CHUNK = 100
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    events: int = 20_000
+    change_at: int = 8_000
+    seed: int = 7
+    out: Path = Path("demo-out")
+    summary_json: Path | None = None
+    keep_running: bool = False
+    bootstrap: str | None = None
+    rate: float = 400.0  # events per second
+
+
+def run_demo(options: DemoOptions) -> int:
+    if not 0 < options.change_at < options.events:
+        raise MonitorError("--change-at must fall inside the stream (0 < change-at < events)")
+    started = time.monotonic()
+    with ExitStack() as stack:
+        bootstrap = options.bootstrap
+        if bootstrap is None:
+            bootstrap = stack.enter_context(TansuBroker()).bootstrap
+            print(f"embedded Kafka-compatible broker on {bootstrap}")
+        out = _fresh(options.out)
+        config = loan_config(
+            bootstrap, f"driftwarden-demo-{uuid.uuid4().hex[:8]}.", out, options.seed
+        )
+        _create_topics(bootstrap, config)
+        world = LoanWorld(options.events, options.change_at, options.seed)
+        _train_first_version(config, world, out, options.seed)
+        monitor, worker = _start_services(config, stack)
+        watcher = EventWatcher(
+            config.kafka.client_options("consumer"), config.topics.events
+        ).start()
+        stack.callback(watcher.stop)
+        server = _replay(config, world, options, monitor, watcher)
+        _wait_until_done(monitor, worker, 2 * options.events, watcher)
+        assert monitor.http is not None  # noqa: S101 - set when the service started
+        url = f"http://127.0.0.1:{monitor.http.port}/metrics"
+        summary = summarize(
+            options.events,
+            options.change_at,
+            server.correct,
+            server.served_by,
+            watcher,
+            time.monotonic() - started,
+            url,
+        )
+        _report(summary, server.correct, out, options.summary_json, config)
+        if options.keep_running:
+            _serve_until_interrupted(url)
+    return 0 if summary.loop_closed else 1
+
+
+def loan_config(bootstrap: str, prefix: str, out: Path, seed: int) -> MonitorConfig:
+    topics = ("predictions", "labels", "events", "examples", "retrain_requests", "dead_letter")
+    return parse_config(
+        {
+            "kafka": {
+                "bootstrap_servers": bootstrap,
+                "group_id": f"{prefix}monitor",
+                "session_timeout_ms": 6000,
+                "heartbeat_interval_ms": 1500,
+            },
+            "topics": {name: f"{prefix}{name}" for name in topics},
+            "http": {"host": "127.0.0.1", "port": 0},
+            "state": {"dir": str(out / "state"), "checkpoint_every": "1s"},
+            "registry": str(out / "registry"),
+            "worker": {
+                "group_id": f"{prefix}worker",
+                "max_workers": 1,
+                "http": {"host": "127.0.0.1", "port": 0},
+            },
+            "models": [
+                {
+                    "name": MODEL,
+                    "task": "binary",
+                    "positive_label": 1,
+                    "features": FEATURES,
+                    "label_ttl": "1h",
+                    "window": 500,
+                    "drift": {"window": 1000, "every": 250},
+                    "training": {
+                        "estimator": "sklearn.ensemble.HistGradientBoostingClassifier",
+                        "params": {"max_iter": 100},
+                        "data": {"examples": 1000},
+                        "holdout": 0.25,
+                        "seed": seed,
+                        "gate": {"metric": "accuracy", "guards": {"log_loss": 0.1}},
+                        "risk_tier": "low",
+                    },
+                    "retrain": {
+                        "when": {
+                            "performance_below": {
+                                "metric": "accuracy",
+                                "value": 0.8,
+                                "min_examples": 300,
+                            },
+                            "drift": {"kinds": ["concept", "data"], "min_features": 2},
+                        },
+                        "cooldown": "30m",
+                    },
+                }
+            ],
+        },
+        source="demo",
+    )
+
+
+def _fresh(out: Path) -> Path:
+    for part in ("state", "registry"):
+        shutil.rmtree(out / part, ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _create_topics(bootstrap: str, config: MonitorConfig) -> None:
+    topics = config.topics
+    create_topics(
+        bootstrap,
+        [
+            topics.predictions,
+            topics.labels,
+            topics.examples,
+            topics.events,
+            topics.retrain_requests,
+            topics.dead_letter,
+        ],
+        partitions=1,
+    )
+
+
+def _train_first_version(config: MonitorConfig, world: LoanWorld, out: Path, seed: int) -> None:
+    table = write_table(out / "training.csv", world.training_table(3000, seed))
+    applicants = world.training_table(3000, seed)
+    pipeline = make_pipeline(HistGradientBoostingClassifier(max_iter=100, random_state=seed))
+    pipeline.fit([a.features for a in applicants], [a.approved for a in applicants])
+    sio.dump(pipeline, out / "loan-v1.skops")
+    settings = settings_from_config(config)
+    governance = Governance(ModelRegistry(settings.registry), audit_log(settings))
+    info, decision = import_model(
+        governance, settings.model(MODEL), out / "loan-v1.skops", table, by="demo"
+    )
+    print(f"trained and registered {MODEL} v{info.version} on {table.name}: {decision.stage.value}")
+
+
+def _start_services(
+    config: MonitorConfig, stack: ExitStack
+) -> tuple[MonitorService, RetrainWorker]:
+    monitor = MonitorService(config)
+    worker = RetrainWorker(settings_from_config(config))
+    for name, service in (("monitor", monitor), ("worker", worker)):
+        thread = threading.Thread(target=service.run, name=name, daemon=True)
+        thread.start()
+        stack.callback(thread.join, 30)
+        stack.callback(service.stop)
+    _wait(lambda: monitor.ready and worker.ready, 60, "the monitor and the worker to start")
+    return monitor, worker
+
+
+def _replay(
+    config: MonitorConfig,
+    world: LoanWorld,
+    options: DemoOptions,
+    monitor: MonitorService,
+    watcher: EventWatcher,
+) -> ModelServer:
+    producer = KafkaProducer(**config.kafka.client_options("producer"), linger_ms=5)
+    server = ModelServer(
+        ModelRegistry(config.registry),
+        MODEL,
+        producer,
+        config.topics.predictions,
+        config.topics.labels,
+    )
+    started, shown = time.monotonic(), 0.0
+    for start in range(0, options.events, CHUNK):
+        server.serve(start, world.stream[start : start + CHUNK])
+        done = min(start + CHUNK, options.events)
+        pace(started, done, options.rate)
+        if time.monotonic() - shown > 0.5 or done == options.events:
+            rate = done / max(time.monotonic() - started, 1e-9)
+            _show(progress_line(done, options.events, rate, monitor.collector.snapshot, watcher))
+            shown = time.monotonic()
+    server.finish()
+    producer.close()
+    print(file=sys.stderr)
+    return server
+
+
+def _wait_until_done(
+    monitor: MonitorService, worker: RetrainWorker, messages: int, watcher: EventWatcher
+) -> None:
+    def consumed() -> bool:
+        counters = monitor.collector.snapshot.counters
+        applied = sum(counters.predictions.values()) + sum(counters.labels.values())
+        return applied + sum(counters.invalid.values()) >= messages
+
+    _wait(consumed, 120, "the monitor to catch up")
+    _wait(lambda: worker.idle, 300, "the retrain worker to finish")
+    _wait(watcher.caught_up, 30, "the last events")
+
+
+def _report(
+    summary: Any, correct: list[bool], out: Path, summary_json: Path | None, config: MonitorConfig
+) -> None:
+    plot = plot_accuracy(out / "accuracy.png", correct, summary)
+    for path in {out / "summary.json", *([summary_json] if summary_json else [])}:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(summary.to_json())
+    print("\nsummary:")
+    print(summary.table())
+    audit = [
+        orjson.loads(line)
+        for line in (config.registry / "audit.jsonl").read_bytes().splitlines()
+        if line.strip()
+    ]
+    print_audit(audit)
+    print(f"plot: {plot}\nsummary: {out / 'summary.json'}\nregistry: {config.registry}")
+
+
+def _serve_until_interrupted(url: str) -> None:
+    print(f"\nstill serving {url}; press Ctrl+C to stop")
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        print("stopping")
+
+
+def _show(line: str) -> None:
+    if sys.stderr.isatty():
+        print(f"\r{line}", end="", file=sys.stderr, flush=True)
+    else:
+        print(line, file=sys.stderr, flush=True)
+
+
+def _wait(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise MonitorError(f"gave up waiting {timeout:.0f}s for {what}")
+        time.sleep(0.1)

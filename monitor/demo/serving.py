@@ -1,0 +1,101 @@
+"""The demo's model server: scores applicants with the registry's production version, publishes
+predictions, and publishes each label a little later, as ground truth arrives in real life."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from kafka import KafkaProducer
+
+from monitor.demo.world import Applicant
+from retrain.registry import ModelRegistry
+
+__all__ = ["ModelServer", "START"]
+
+START = 1_795_600_000.0  # event time of the first application; one application per second
+
+
+@dataclass
+class ModelServer:
+    registry: ModelRegistry
+    model: str
+    producer: KafkaProducer
+    predictions_topic: str
+    labels_topic: str
+    label_delay: int = 60  # applications between a prediction and its label
+    version: str | None = None
+    correct: list[bool] = field(default_factory=list)
+    served_by: list[str] = field(default_factory=list)
+    _pipeline: Any = None
+    _labels: deque[tuple[int, bytes, bytes]] = field(default_factory=deque)
+
+    def serve(self, start: int, applicants: list[Applicant]) -> None:
+        """Score a chunk with the current production version and publish it."""
+        self._refresh()
+        rows = [a.features for a in applicants]
+        for offset, (applicant, predicted) in enumerate(
+            zip(applicants, self._pipeline.predict(rows), strict=True)
+        ):
+            index = start + offset
+            pid = f"loan-{index:07d}"
+            self.producer.send(
+                self.predictions_topic,
+                key=pid.encode(),
+                value=orjson.dumps(
+                    {
+                        "schema": 1,
+                        "prediction_id": pid,
+                        "model": self.model,
+                        "model_version": self.version,
+                        "timestamp": START + index,
+                        "features": applicant.features,
+                        "prediction": int(predicted),
+                    }
+                ),
+            )
+            self.correct.append(int(predicted) == applicant.approved)
+            self.served_by.append(str(self.version))
+            self._labels.append(
+                (
+                    index + self.label_delay,
+                    pid.encode(),
+                    orjson.dumps(
+                        {
+                            "schema": 1,
+                            "prediction_id": pid,
+                            "model": self.model,
+                            "label": applicant.approved,
+                            "timestamp": START + index + self.label_delay,
+                        }
+                    ),
+                )
+            )
+        self._release(start + len(applicants))
+
+    def finish(self) -> None:
+        self._release(None)
+        self.producer.flush()
+
+    def _release(self, until: int | None) -> None:
+        while self._labels and (until is None or self._labels[0][0] <= until):
+            _, key, value = self._labels.popleft()
+            self.producer.send(self.labels_topic, key=key, value=value)
+
+    def _refresh(self) -> None:
+        production = self.registry.production(self.model)
+        if production is None:
+            raise RuntimeError(f"no production version of {self.model} to serve")
+        if production.version != self.version:
+            self._pipeline = self.registry.load_artifact(self.model, production.version)
+            self.version = production.version
+
+
+def pace(started: float, done: int, rate: float) -> None:
+    """Sleep so that ``done`` events take ``done / rate`` seconds since ``started``."""
+    ahead = started + done / rate - time.monotonic()
+    if ahead > 0:
+        time.sleep(ahead)
