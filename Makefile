@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-SRC := monitor retrain tests benchmarks
+SRC := monitor retrain tests benchmarks deploy
 
 .PHONY: venv system-deps demo test lint bench bench-ingest bench-drift clean
 

@@ -6,7 +6,7 @@ from the registry at scrape time, so they are right whoever changed them (worker
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -19,8 +19,11 @@ __all__ = ["RegistryCollector", "WorkerMetrics"]
 _DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200)
 
 
+OUTCOMES = ("promoted", "rejected", "awaiting_approval", "failed")
+
+
 class WorkerMetrics:
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, models: Sequence[str] = ()) -> None:
         self.requests = Counter(
             "driftwarden_retrain_requests",
             "Retrain requests the worker took.",
@@ -46,6 +49,11 @@ class WorkerMetrics:
             ["model"],
             registry=registry,
         )
+        # Series start at zero, so rate() and increase() see a fresh worker's first run.
+        for model in models:
+            for outcome in OUTCOMES:
+                self.runs.labels(model, outcome)
+            self.duration.labels(model)
 
     def finished(self, outcome: RunOutcome, now: float) -> None:
         self.runs.labels(outcome.model, outcome.outcome).inc()

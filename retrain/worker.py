@@ -83,7 +83,7 @@ class RetrainWorker:
     ) -> None:
         self.settings = settings
         self.registry = registry or CollectorRegistry()
-        self.metrics = WorkerMetrics(self.registry)
+        self.metrics = WorkerMetrics(self.registry, sorted(settings.models))
         self._audit = audit_log(settings)
         self._registry = ModelRegistry(settings.registry)
         governance = Governance(ModelRegistry(settings.registry), self._audit)
