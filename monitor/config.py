@@ -311,6 +311,25 @@ class ModelConfig(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _training_fits_the_task(self) -> ModelConfig:
+        if self.training is None:
+            return self
+        regression = self.task is Task.REGRESSION
+        gate = self.training.gate.metric
+        allowed = {"mae", "rmse", "r2"} if regression else {"accuracy", "f1", "log_loss", "roc_auc"}
+        if gate not in allowed:
+            raise ValueError(
+                f"training.gate.metric {gate!r} does not fit task {self.task.value!r}: use one "
+                f"of {sorted(allowed)}"
+            )
+        if regression and self.training.estimator.endswith("Classifier"):
+            raise ValueError(
+                f"training.estimator {self.training.estimator!r} is a classifier but the task "
+                "is 'regression': set e.g. sklearn.ensemble.HistGradientBoostingRegressor"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _binary_detector_needs_classes(self) -> ModelConfig:
         from monitor.drift.concept import is_binary, make_detector
 

@@ -137,3 +137,26 @@ def test_unreadable_and_malformed_files_exit_2(
     bad.write_text("models: [unclosed\n")
     assert main(["config", "check", str(bad)]) == 2
     assert "invalid YAML" in capsys.readouterr().err
+
+
+def test_training_must_fit_the_task() -> None:
+    regression = {"name": "m", "task": "regression"}
+    with pytest.raises(ConfigError, match=r"training.gate.metric 'accuracy' does not fit"):
+        parse_config({"models": [{**regression, "training": {}}]})
+    with pytest.raises(ConfigError, match="is a classifier but the task is 'regression'"):
+        parse_config({"models": [{**regression, "training": {"gate": {"metric": "rmse"}}}]})
+    with pytest.raises(ConfigError, match="outside the allowed module prefixes"):
+        parse_config({"models": [{**MINIMAL["models"][0], "training": {"estimator": "os.system"}}]})
+    parse_config(
+        {
+            "models": [
+                {
+                    **regression,
+                    "training": {
+                        "estimator": "sklearn.ensemble.HistGradientBoostingRegressor",
+                        "gate": {"metric": "rmse"},
+                    },
+                }
+            ]
+        }
+    )
