@@ -316,7 +316,11 @@ class ModelConfig(_Strict):
             return self
         regression = self.task is Task.REGRESSION
         gate = self.training.gate.metric
-        allowed = {"mae", "rmse", "r2"} if regression else {"accuracy", "f1", "log_loss", "roc_auc"}
+        allowed = {
+            Task.REGRESSION: {"mae", "rmse", "r2"},
+            Task.MULTICLASS: {"accuracy", "f1", "log_loss"},
+            Task.BINARY: {"accuracy", "f1", "log_loss", "roc_auc"},
+        }[self.task]
         if gate not in allowed:
             raise ValueError(
                 f"training.gate.metric {gate!r} does not fit task {self.task.value!r}: use one "

@@ -39,7 +39,7 @@ ALERTS = {
     "WorkerDown",
 }
 JOBS = {"driftwarden-monitor": "monitor:9108", "driftwarden-worker": "worker:9109"}
-RUNBOOK = "https://github.com/driftwarden/driftwarden/blob/main/README.md#"
+RUNBOOK = "docs/runbooks.md#"
 
 _DRIFT = frozenset({"model", "version", "feature", "statistic"})
 _ALARM = frozenset({"model", "version", "kind", "feature"})

@@ -236,3 +236,40 @@ def test_requests_for_a_model_with_a_run_in_flight_are_coalesced(
         assert worker.submit(storm[0]) is True  # the model is free again
     finally:
         worker.scheduler.shutdown()
+
+
+def test_killing_a_run_at_any_point_leaves_only_whole_versions(
+    broker: TansuBroker, topic_names: TopicNames, tmp_path: Path
+) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    _, path = configure(broker, topic_names, tmp_path, params={"max_iter": 300})
+    registry = ModelRegistry(tmp_path / "registry")
+    command = [
+        sys.executable,
+        "-m",
+        "monitor.cli",
+        "retrain",
+        "run",
+        "--config",
+        str(path),
+        "--model",
+        "churn",
+    ]
+    for delay in (0.8, 1.2, 1.6, 2.0, 2.4, 2.8, 3.2):
+        run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        if run.poll() is None:
+            run.send_signal(signal.SIGKILL)
+        run.wait(30)
+        for info in registry.versions("churn"):
+            # Every listed version is whole: its artifact matches its metadata and loads.
+            assert registry.load_artifact("churn", info.version) is not None
+            assert (info.path / "profile.json").exists() and (info.path / "model_card.md").exists()
+    registry.cleanup()  # removes what a kill during registration left in staging
+    assert registry.cleanup() == []
+    assert subprocess.run(command, capture_output=True, check=False).returncode == 0
+    assert registry.production("churn") is not None
+    assert AuditLog(tmp_path / "registry" / "audit.jsonl").verify() > 0
