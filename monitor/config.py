@@ -7,7 +7,6 @@ Every error names the key path (``models.0.label_ttl``) and what is wrong with i
 from __future__ import annotations
 
 import functools
-import os
 import re
 import socket
 from pathlib import Path
@@ -27,7 +26,7 @@ from pydantic import (
 
 from monitor.errors import ConfigError
 from monitor.performance import METRICS_BY_TASK
-from retrain.config import Notifiers, TrainingConfig
+from retrain.config import Notifiers, TrainingConfig, resolve_secret
 from retrain.targets import FeatureType, Task
 
 __all__ = [
@@ -100,21 +99,6 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _secret_or_env(value: object) -> object:
-    """``{env: NAME}`` or ``{file: PATH}`` become the variable's or file's content."""
-    if isinstance(value, dict) and set(value) == {"env"}:
-        name = value["env"]
-        if name not in os.environ:
-            raise ValueError(f"environment variable {name!r} is not set")
-        return os.environ[name]
-    if isinstance(value, dict) and set(value) == {"file"}:
-        try:
-            return Path(value["file"]).read_text().strip()
-        except OSError as exc:
-            raise ValueError(f"cannot read secret file {value['file']!r}: {exc.strerror}") from exc
-    return value
-
-
 class KafkaConfig(_Strict):
     bootstrap_servers: list[str] = Field(default_factory=lambda: ["127.0.0.1:9092"])
     group_id: str = "driftwarden-monitor"
@@ -149,7 +133,7 @@ class KafkaConfig(_Strict):
             return value
         resolved: dict[str, Any] = {}
         for key, item in value.items():
-            item = _secret_or_env(item)
+            item = resolve_secret(item)
             resolved[key] = (
                 SecretStr(item) if _SECRET_KEY.search(key) and isinstance(item, str) else item
             )
