@@ -9,13 +9,12 @@ half-loaded. Only files this process wrote into its own state directory are ever
 from __future__ import annotations
 
 import hashlib
-import os
 import pickle
-import tempfile
 from pathlib import Path
 
 from monitor.errors import MonitorError
 from monitor.state import MonitorState
+from retrain.files import write_atomically
 
 __all__ = ["CheckpointCorrupt", "CheckpointStore"]
 
@@ -37,18 +36,7 @@ class CheckpointStore:
         self.directory.mkdir(parents=True, exist_ok=True)
         payload = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
         digest = hashlib.sha256(payload).hexdigest().encode()
-        fd, tmp = tempfile.mkstemp(prefix=".monitor.", suffix=".tmp", dir=self.directory)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(_MAGIC + digest + b"\n")
-                handle.write(payload)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        _fsync_directory(self.directory)
+        write_atomically(self.path, _MAGIC + digest + b"\n" + payload)
         return len(payload)
 
     def load(self) -> MonitorState | None:
@@ -68,11 +56,3 @@ class CheckpointStore:
         if not isinstance(state, MonitorState):
             raise CheckpointCorrupt(f"{self.path} holds {type(state).__name__}, not monitor state")
         return state
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +28,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any, NoReturn
 
+from retrain.files import write_atomically
 from retrain.profile import (
     SCHEMA_VERSION,
     CategoricalProfile,
@@ -73,7 +72,7 @@ def save_profile(profile: ReferenceProfile, path: Path) -> None:
     """Write the JSON document atomically (temporary file, fsync, rename)."""
     text = json.dumps(profile.to_dict(), indent=2, allow_nan=False) + "\n"
     try:
-        _write_atomically(path, text)
+        write_atomically(path, text.encode("utf-8"))
     except OSError as exc:
         raise ProfileError(f"cannot write profile {str(path)!r}: {exc.strerror}") from exc
 
@@ -89,19 +88,6 @@ def load_profile(path: Path) -> ReferenceProfile:
     except json.JSONDecodeError as exc:
         raise ProfileError(f"{path}: invalid JSON: {exc}") from exc
     return profile_from_dict(data, source=str(path))
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ import skops.io as sio
 
 from retrain.audit import utc_timestamp
 from retrain.errors import ArtifactTampered, ModelNotFound, RegistryError
+from retrain.files import fsync_directory, write_atomically, write_synced
 
 __all__ = [
     "DEFAULT_TRUSTED_PREFIXES",
@@ -148,7 +149,7 @@ class ModelRegistry:
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
                 raise
-            _fsync_directory(model_dir)
+            fsync_directory(model_dir)
         return self.get(model, version)
 
     def load_artifact(self, model: str, version: str) -> Any:
@@ -238,7 +239,7 @@ class ModelRegistry:
     def write_card(self, model: str, version: str, card: str) -> None:
         """Replace a version's model card atomically."""
         with self._locked(model):
-            _write_atomically(self.get(model, version).path / CARD, card.encode("utf-8"))
+            write_atomically(self.get(model, version).path / CARD, card.encode("utf-8"))
 
     def cleanup(self) -> list[Path]:
         """Remove staging directories left by interrupted registrations; return them.
@@ -283,7 +284,7 @@ class ModelRegistry:
         )
 
     def _rewrite(self, info: VersionInfo, metadata: dict[str, Any]) -> VersionInfo:
-        _write_atomically(info.path / METADATA, _json_bytes(metadata))
+        write_atomically(info.path / METADATA, _json_bytes(metadata))
         return self._read(info.model, info.version)
 
     def _refuse_untrusted(self, blob: bytes, what: str) -> list[str]:
@@ -338,39 +339,12 @@ def _write_version(
     profile: Mapping[str, Any] | None,
     card: str,
 ) -> None:
-    _write_file(directory / ARTIFACT, blob)
+    write_synced(directory / ARTIFACT, blob)
     if profile is not None:
-        _write_file(directory / PROFILE, _json_bytes(profile))
-    _write_file(directory / CARD, card.encode("utf-8"))
-    _write_file(directory / METADATA, _json_bytes(metadata))
-    _fsync_directory(directory)
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        _write_file(Path(tmp), data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_directory(path.parent)
-
-
-def _write_file(path: Path, data: bytes) -> None:
-    with path.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        write_synced(directory / PROFILE, _json_bytes(profile))
+    write_synced(directory / CARD, card.encode("utf-8"))
+    write_synced(directory / METADATA, _json_bytes(metadata))
+    fsync_directory(directory)
 
 
 def _json_bytes(document: Mapping[str, Any]) -> bytes:

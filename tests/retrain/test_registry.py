@@ -201,14 +201,14 @@ def test_a_crash_while_writing_leaves_no_version(
 ) -> None:
     register(registry, logistic)
     before = registry.versions("churn")
-    write_file = registry_module._write_file
+    write_file = registry_module.write_synced
 
     def disk_full_at_metadata(path: Path, data: bytes) -> None:
         if path.name == "metadata.json":
             raise OSError("No space left on device")
         write_file(path, data)
 
-    monkeypatch.setattr(registry_module, "_write_file", disk_full_at_metadata)
+    monkeypatch.setattr(registry_module, "write_synced", disk_full_at_metadata)
     with pytest.raises(OSError, match="No space left"):
         register(registry, logistic)
     monkeypatch.undo()
