@@ -11,20 +11,23 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from types import FrameType
 
 import orjson
 from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer
-from kafka.errors import KafkaError
+from kafka.coordinator.assignors.range import RangePartitionAssignor
+from kafka.errors import CommitFailedError, FencedInstanceIdError, KafkaError
 from kafka.structs import TopicPartition
 from prometheus_client import CollectorRegistry
 
+from monitor.changelog import PartitionSnapshot, SnapshotRecord, encode_snapshot, snapshot_offsets
 from monitor.checkpoint import CheckpointStore
 from monitor.config import MonitorConfig
 from monitor.errors import StartupError
 from monitor.exporter import MetricsSnapshot, MonitorCollector
+from monitor.handover import Resume, choose_resume, read_snapshots
 from monitor.processor import BatchOutput, StreamProcessor
 from monitor.profiles import ProfileSource
 from monitor.sink import OutputSink
@@ -56,6 +59,15 @@ class MonitorService:
         self._ready = threading.Event()
         self._assign_lock = threading.Lock()
         self._pending_assignment: list[TopicPartition] = []
+        self._rebalanced = False
+        self._lost = False  # evicted from the group: roll back before going on
+        self._final = False  # after the last checkpoint: revocations need no commit
+        self._profiles: ProfileSource | None = None
+        self._partition_count = 1
+        # Held while a batch is applied or checkpointed, so a revocation (on the consumer's IO
+        # thread) never checkpoints half a batch.
+        self._process_lock = threading.RLock()
+        self._snapshotted: dict[int, dict[tuple[str, int], int]] = {}  # partition -> offsets
         self._store = CheckpointStore(config.state.dir)
         self._last_checkpoint: float | None = None
         self._processor: StreamProcessor | None = None
@@ -89,10 +101,9 @@ class MonitorService:
             ).start()
             stack.callback(self.http.stop)
             log.info("serving /metrics on %s:%d", self.config.http.host, self.http.port)
-            profiles = ProfileSource.from_config(self.config)
-            partitions = self._prepare_topics()
-            state = self._store.load() or MonitorState()
-            self._processor = StreamProcessor(self.config, state, partitions, profiles=profiles)
+            self._profiles = ProfileSource.from_config(self.config)
+            self._partition_count = self._prepare_topics()
+            self._processor = self._restore({})
             self._consumer = self._make_consumer()
             stack.callback(self._consumer.close)
             self._sink = OutputSink(self.config, self._consumer)
@@ -107,27 +118,56 @@ class MonitorService:
             )
             self._loop()
             self.checkpoint()
+            self._final = True  # closing the consumer revokes; everything is committed already
             log.info("stopped after a final checkpoint")
 
+    def _restore(self, delivered: dict[tuple[str, int], int]) -> StreamProcessor:
+        """A processor over the last checkpoint (or an empty state)."""
+        state = self._store.load() or MonitorState()
+        self._snapshotted.clear()
+        return StreamProcessor(
+            self.config, state, self._partition_count, delivered, profiles=self._profiles
+        )
+
+    def _roll_back(self) -> None:
+        """After this member was evicted from the group (or fenced on commit): abort the open
+        transaction, go back to the last checkpoint and position every partition again."""
+        assert self._sink is not None and self._processor is not None  # noqa: S101
+        assert self._consumer is not None  # noqa: S101
+        with self._process_lock:
+            self._sink.abort()
+            self._processor = self._restore(self._processor.delivered)
+            self._lost = False
+        with self._assign_lock:
+            self._pending_assignment = list(self._consumer.assignment())
+            self._rebalanced = True
+        log.warning("evicted from the group: rolled back to the last checkpoint")
+
     def _loop(self) -> None:
-        assert self._consumer is not None and self._processor is not None  # noqa: S101
-        assert self._sink is not None  # noqa: S101
-        consumer, processor, sink = self._consumer, self._processor, self._sink
+        assert self._consumer is not None and self._sink is not None  # noqa: S101
+        consumer, sink = self._consumer, self._sink
         every = self.config.state.checkpoint_every
         last_snapshot = 0.0
         self._last_checkpoint_mono = time.monotonic()
         while not self._stop.is_set():
             polled = consumer.poll(timeout_ms=200, max_records=self.config.kafka.max_poll_records)
-            if self._pending_assignment:
+            if self._lost:
+                self._roll_back()
+                polled = {}  # fetched at positions the rollback moves back
+            if self._rebalanced:
                 positioned = self._resume_assigned()
                 polled = {tp: rs for tp, rs in polled.items() if tp not in positioned}
-            for records in polled.values():
-                output = processor.process(records)
-                sink.publish(output)
-                self._notify(output)
+            with self._process_lock:
+                processor = self._processor
+                assert processor is not None  # noqa: S101
+                for records in polled.values():
+                    output = processor.process(records)
+                    sink.publish(output)
+                    self._notify(output)
             now = time.monotonic()
             if now - self._last_checkpoint_mono >= every:
-                self.checkpoint()
+                with self._process_lock:
+                    self.checkpoint()
             elif now - last_snapshot >= _SNAPSHOT_EVERY:
                 self._publish_snapshot()
                 last_snapshot = now
@@ -140,19 +180,30 @@ class MonitorService:
             if record.value is not None:
                 self._notifications.submit(orjson.loads(record.value))
 
-    def checkpoint(self) -> None:
-        """Commit outputs and offsets to Kafka, then write the state file."""
+    def checkpoint(self, also: Iterable[TopicPartition] = ()) -> None:
+        """Commit outputs, offsets and changed partition snapshots to Kafka, then write the
+        state file. ``also``: partitions being revoked, still this instance's to commit."""
         if self._processor is None or self._sink is None:
             return
         state, delivered = self._processor.state, self._processor.delivered
-        assigned = self._assigned()
+        assigned = self._assigned() | {(tp.topic, tp.partition) for tp in also}
         # Never move Kafka's offsets behind what a run before a crash already delivered.
         offsets = {
             tp: max(offset, delivered.get(tp, 0))
             for tp, offset in state.offsets.items()
             if tp in assigned
         }
-        self._sink.commit(offsets)
+        snapshots = self._snapshots(assigned)
+        try:
+            self._sink.commit(offsets, [(p, r) for p, _, records in snapshots for r in records])
+        except (CommitFailedError, FencedInstanceIdError) as exc:
+            # The group moved on without this member: what it holds is no longer its to commit.
+            log.warning("checkpoint refused by the group coordinator: %s", exc)
+            self._ready.clear()
+            self._lost = True
+            return
+        for number, at, _ in snapshots:
+            self._snapshotted[number] = at
         self._store.save(state)
         if all(state.offsets.get(tp, 0) >= offset for tp, offset in delivered.items()):
             delivered.clear()  # the replay has caught up with what was published before
@@ -160,46 +211,137 @@ class MonitorService:
         self._last_checkpoint_mono = time.monotonic()
         self._publish_snapshot()
 
+    def _snapshots(
+        self, assigned: set[tuple[str, int]]
+    ) -> list[tuple[int, dict[tuple[str, int], int], list[SnapshotRecord]]]:
+        """Changelog records of every owned partition whose offsets moved since its last one."""
+        assert self._processor is not None  # noqa: S101
+        state, topics = self._processor.state, self.config.topics
+        inputs = (topics.predictions, topics.labels)
+        writer = self.config.kafka.transactional_prefix()
+        out = []
+        for number, partition_state in state.partitions.items():
+            if (topics.predictions, number) not in assigned:
+                continue
+            at = snapshot_offsets(state.offsets, inputs, number)
+            if self._snapshotted.get(number) == at:
+                continue
+            snapshot = PartitionSnapshot(number, at, partition_state, writer)
+            records = encode_snapshot(snapshot, f"{writer}:{time.time_ns()}")
+            out.append((number, at, records))
+        return out
+
     def _resume_assigned(self) -> set[TopicPartition]:
-        """Seek newly assigned partitions to their checkpointed offset (else Kafka's, else the
-        start) and resume them. Runs on the loop's thread: the rebalance listener only pauses."""
+        """Position newly assigned partitions (see :mod:`monitor.handover`) and resume them.
+
+        Runs on the loop's thread: the rebalance listener only pauses. State of partitions this
+        instance no longer owns is dropped, so its counters are no longer exported from here.
+        """
         assert self._consumer is not None and self._processor is not None  # noqa: S101
         with self._assign_lock:
             partitions, self._pending_assignment = self._pending_assignment, []
-        state = self._processor.state
+            self._rebalanced = False
         assigned = self._consumer.assignment()
         partitions = [tp for tp in partitions if tp in assigned]
-        for tp in partitions:
-            committed = self._consumer.committed(tp)
-            stored = state.offsets.get((tp.topic, tp.partition))
-            if stored is not None:
-                self._consumer.seek(tp, stored)
-                # Outputs of records before Kafka's committed offset were already published.
-                delivered = max(stored, committed or 0)
-                self._processor.delivered[(tp.topic, tp.partition)] = delivered
-            elif committed is not None:
-                self._consumer.seek(tp, committed)
-            else:
-                self._consumer.seek_to_beginning(tp)
+        self._drop_unowned({tp.partition for tp in assigned})
+        for resume in self._plan(sorted({tp.partition for tp in partitions})):
+            self._apply(resume)
         if partitions:
             self._consumer.resume(*partitions)
             log.info("resumed %s", ", ".join(f"{tp.topic}[{tp.partition}]" for tp in partitions))
         self._ready.set()
         return set(partitions)
 
+    def _plan(self, numbers: list[int]) -> list[Resume]:
+        """How each of ``numbers`` resumes; reads the changelog only where the local copy is
+        not exactly at Kafka's committed offsets."""
+        assert self._consumer is not None and self._processor is not None  # noqa: S101
+        state, topics = self._processor.state, self.config.topics
+        inputs = {p: ((topics.predictions, p), (topics.labels, p)) for p in numbers}
+        committed = {
+            tp: self._consumer.committed(TopicPartition(*tp)) for p in numbers for tp in inputs[p]
+        }
+        stale = [
+            p
+            for p in numbers
+            if p not in state.partitions
+            or any(state.offsets.get(tp, 0) != (committed[tp] or 0) for tp in inputs[p])
+        ]
+        snapshots = read_snapshots(
+            self.config.kafka.client_options("consumer"), self.config.changelog_topic, stale
+        )
+        me = self.config.kafka.transactional_prefix()
+        return [
+            choose_resume(
+                p,
+                inputs[p],
+                state.partitions.get(p),
+                state.offsets,
+                snapshots.get(p),
+                committed,
+                me,
+            )
+            for p in numbers
+        ]
+
+    def _apply(self, resume: Resume) -> None:
+        assert self._consumer is not None and self._processor is not None  # noqa: S101
+        state, processor = self._processor.state, self._processor
+        if resume.state is not None:
+            state.partitions[resume.partition] = resume.state
+        for (topic, partition), start in resume.start.items():
+            tp = TopicPartition(topic, partition)
+            if start is None:
+                state.offsets.pop((topic, partition), None)
+                self._consumer.seek_to_beginning(tp)
+            else:
+                state.offsets[(topic, partition)] = start
+                self._consumer.seek(tp, start)
+        # Outputs of records before Kafka's committed offset were already published.
+        processor.delivered.update(resume.delivered)
+        log.info(
+            "partition %d resumes from %s at %s%s",
+            resume.partition,
+            resume.source,
+            ", ".join(f"{t}={o}" for (t, _), o in resume.start.items()),
+            "".join(f"; replaying {t} to {o}" for (t, _), o in resume.delivered.items()),
+        )
+
+    def _drop_unowned(self, owned: set[int]) -> None:
+        assert self._processor is not None  # noqa: S101
+        state, delivered = self._processor.state, self._processor.delivered
+        for number in [p for p in state.partitions if p not in owned]:
+            del state.partitions[number]
+            self._snapshotted.pop(number, None)
+            log.info("partition %d moved to another instance; its state is dropped here", number)
+        for tp in [tp for tp in state.offsets if tp[1] not in owned]:
+            del state.offsets[tp]
+            delivered.pop(tp, None)
+
     def _on_assigned(self, partitions: list[TopicPartition]) -> None:
         """Listener, on the consumer's IO thread: hold the partitions until they are positioned."""
-        if not partitions:
-            self._ready.set()  # a member with nothing to consume is ready all the same
-            return
-        if self._consumer is not None:
+        if self._consumer is not None and partitions:
             self._consumer.pause(*partitions)
         with self._assign_lock:
-            self._pending_assignment.extend(partitions)
+            self._pending_assignment = list(partitions)
+            self._rebalanced = True
 
     def _on_revoked(self, partitions: list[TopicPartition]) -> None:
-        if partitions:
+        """Listener, on the consumer's IO thread while the loop waits in ``poll``: commit what
+        was done on the revoked partitions, with their state snapshots, before they move."""
+        if not partitions or self._final:
+            return
+        self._ready.clear()
+        with self._process_lock:
+            self.checkpoint(also=partitions)
+        log.info("revoked %d partition(s); committed their work and state", len(partitions))
+
+    def _on_lost(self, partitions: list[TopicPartition]) -> None:
+        """Listener: this member was evicted, its partitions may already be someone else's.
+        Nothing may be committed for them; the loop rolls back before processing again."""
+        if partitions and not self._final:
             self._ready.clear()
+            self._lost = True
 
     def _assigned(self) -> set[tuple[str, int]]:
         if self._consumer is None:
@@ -251,6 +393,8 @@ class MonitorService:
             auto_offset_reset="earliest",
             allow_auto_create_topics=False,
             isolation_level="read_committed",
+            # Range assigns partition n of both inputs to the same member: the join needs both.
+            partition_assignment_strategy=[RangePartitionAssignor],
             max_poll_records=kafka.max_poll_records,
             session_timeout_ms=kafka.session_timeout_ms,
             heartbeat_interval_ms=kafka.heartbeat_interval_ms,
@@ -263,6 +407,9 @@ class _Rebalance(ConsumerRebalanceListener):
 
     def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         self._service._on_revoked(list(revoked))  # noqa: SLF001 - the service's own listener
+
+    def on_partitions_lost(self, lost: list[TopicPartition]) -> None:
+        self._service._on_lost(list(lost))  # noqa: SLF001 - the service's own listener
 
     def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         self._service._on_assigned(list(assigned))  # noqa: SLF001 - the service's own listener

@@ -162,12 +162,18 @@ class TopicsConfig(_Strict):
     examples: str = "driftwarden.examples"
     retrain_requests: str = "driftwarden.retrain-requests"
     dead_letter: str = "driftwarden.dead-letter"
+    # Per-partition state snapshots; default "<kafka.group_id>.changelog" (one per group).
+    changelog: str | None = None
 
     @model_validator(mode="after")
     def _distinct_inputs(self) -> TopicsConfig:
         if self.predictions == self.labels:
             raise ValueError("'predictions' and 'labels' must be different topics")
         outputs = {self.events, self.examples, self.retrain_requests, self.dead_letter}
+        if self.changelog is not None:
+            if self.changelog in outputs:
+                raise ValueError("'changelog' must be a topic of its own")
+            outputs.add(self.changelog)
         if outputs & {self.predictions, self.labels}:
             raise ValueError("output topics must differ from the input topics")
         return self
@@ -389,6 +395,11 @@ class MonitorConfig(_Strict):
 
     def model(self, name: str) -> ModelConfig | None:
         return next((m for m in self.models if m.name == name), None)
+
+    @property
+    def changelog_topic(self) -> str:
+        """Where partition state snapshots go: ``topics.changelog``, else one topic per group."""
+        return self.topics.changelog or f"{self.kafka.group_id}.changelog"
 
 
 def load_config(path: str | Path) -> MonitorConfig:

@@ -6,9 +6,10 @@ that the collector reads at scrape time, so a scrape never races a batch.
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,19 @@ from monitor.state import DELAY_BUCKETS, MonitorState, StreamCounters
 
 __all__ = ["DriftSnapshot", "MetricsSnapshot", "MonitorCollector"]
 
+# Stream counters live with their input partition (see monitor.state) and carry its number.
+_PER_PARTITION = frozenset(
+    {
+        "driftwarden_predictions",
+        "driftwarden_labels",
+        "driftwarden_joined",
+        "driftwarden_correct",
+        "driftwarden_unmatched",
+        "driftwarden_retrain_requests",
+        "driftwarden_invalid_events",
+    }
+)
+
 log = logging.getLogger(__name__)
 
 
@@ -34,6 +48,9 @@ class MetricsSnapshot:
     lag: dict[tuple[str, int], int] = field(default_factory=dict)
     last_checkpoint: float | None = None
     drift: DriftSnapshot = field(default_factory=lambda: DriftSnapshot())
+    # Counters of each owned input partition: exported with a ``partition`` label so a series
+    # moves between instances with its partition instead of dropping (a false counter reset).
+    partitions: dict[int, StreamCounters] = field(default_factory=dict)
 
     @classmethod
     def of(
@@ -57,6 +74,7 @@ class MetricsSnapshot:
             dict(lag),
             last_checkpoint,
             DriftSnapshot.of(state),
+            {number: copy.deepcopy(p.counters) for number, p in state.partitions.items()},
         )
 
 
@@ -96,48 +114,48 @@ class MonitorCollector:
 
     def collect(self) -> Iterator[Metric]:
         snap = self.snapshot
-        c = snap.counters
+        parts = sorted(snap.partitions.items())
         yield _counter(
             "driftwarden_predictions",
             "Prediction events applied.",
             ["model", "version"],
-            c.predictions.items(),
+            _by_partition(parts, lambda c: c.predictions.items()),
         )
         yield _counter(
             "driftwarden_labels",
             "Label events applied.",
             ["model"],
-            [((m,), n) for m, n in c.labels.items()],
+            _by_partition(parts, lambda c: [((m,), n) for m, n in c.labels.items()]),
         )
         yield _counter(
             "driftwarden_joined",
             "Labels joined to their prediction.",
             ["model", "version"],
-            c.joined.items(),
+            _by_partition(parts, lambda c: c.joined.items()),
         )
         yield _counter(
             "driftwarden_correct",
             "Joined classifications that were correct.",
             ["model", "version"],
-            c.correct.items(),
+            _by_partition(parts, lambda c: c.correct.items()),
         )
         yield _counter(
             "driftwarden_unmatched",
             "Predictions or labels dropped unjoined.",
             ["model", "kind", "reason"],
-            c.unmatched.items(),
+            _by_partition(parts, lambda c: c.unmatched.items()),
         )
         yield _counter(
             "driftwarden_retrain_requests",
             "Retrain requests the monitor published.",
             ["model", "reason"],
-            c.retrain_requests.items(),
+            _by_partition(parts, lambda c: c.retrain_requests.items()),
         )
         yield _counter(
             "driftwarden_invalid_events",
             "Messages sent to the dead-letter topic.",
             ["topic", "reason"],
-            c.invalid.items(),
+            _by_partition(parts, lambda c: c.invalid.items()),
         )
         pending = GaugeMetricFamily(
             "driftwarden_pending", "Items waiting for their partner.", labels=["model", "kind"]
@@ -145,7 +163,7 @@ class MonitorCollector:
         for pending_key, count in sorted(snap.pending.items()):
             pending.add_metric(list(pending_key), count)
         yield pending
-        yield _delay_histogram(c)
+        yield _delay_histogram(parts)
         perf = GaugeMetricFamily(
             "driftwarden_performance",
             "Online model performance.",
@@ -172,7 +190,17 @@ class MonitorCollector:
         yield checkpoint
 
 
+def _by_partition(
+    parts: list[tuple[int, StreamCounters]],
+    items: Callable[[StreamCounters], Iterable[tuple[tuple[str, ...], int]]],
+) -> list[tuple[tuple[str, ...], int]]:
+    """Series of every partition, their label values extended by the partition number."""
+    return [((*key, str(number)), value) for number, c in parts for key, value in items(c)]
+
+
 def _counter(name: str, doc: str, labels: list[str], items: object) -> CounterMetricFamily:
+    if name in _PER_PARTITION:
+        labels = [*labels, "partition"]
     family = CounterMetricFamily(name, doc, labels=labels)
     for key, value in sorted(items):  # type: ignore[call-overload]
         family.add_metric(list(key), value)
@@ -221,17 +249,18 @@ def _drift_families(drift: DriftSnapshot) -> Iterator[Metric]:
     )
 
 
-def _delay_histogram(counters: StreamCounters) -> HistogramMetricFamily:
+def _delay_histogram(parts: list[tuple[int, StreamCounters]]) -> HistogramMetricFamily:
     family = HistogramMetricFamily(
         "driftwarden_label_delay_seconds",
         "Event-time delay from prediction to label.",
-        labels=["model"],
+        labels=["model", "partition"],
     )
     bounds = [*(repr(float(b)) for b in DELAY_BUCKETS), "+Inf"]
-    for model, counts in sorted(counters.delay_buckets.items()):
-        cumulative, running = [], 0
-        for bound, count in zip(bounds, counts, strict=True):
-            running += count
-            cumulative.append((bound, running))
-        family.add_metric([model], cumulative, sum_value=counters.delay_sum[model])
+    for number, counters in parts:
+        for model, counts in sorted(counters.delay_buckets.items()):
+            cumulative, running = [], 0
+            for bound, count in zip(bounds, counts, strict=True):
+                running += count
+                cumulative.append((bound, running))
+            family.add_metric([model, str(number)], cumulative, sum_value=counters.delay_sum[model])
     return family

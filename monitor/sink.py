@@ -1,7 +1,8 @@
 """Publishes joined examples and dead letters, and commits input offsets with them.
 
-With transactions (the default) the outputs of a checkpoint interval and the input offsets are
-committed in one Kafka transaction; without, outputs are flushed and the offsets committed after.
+With transactions (the default) the outputs of a checkpoint interval, the partition state
+snapshots of the changelog and the input offsets are committed in one Kafka transaction; without,
+outputs and snapshots are flushed and the offsets committed after.
 Either way the offsets committed in Kafka mark how far outputs were delivered, which is what
 :class:`~monitor.processor.StreamProcessor` uses to publish nothing twice after a crash.
 """
@@ -10,13 +11,14 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.partitioner.default import murmur2
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
+from monitor.changelog import SnapshotRecord
 from monitor.config import MonitorConfig
 from monitor.processor import BatchOutput, OutputRecord
 
@@ -32,6 +34,7 @@ class OutputSink:
         self._dead_letter = config.topics.dead_letter
         self._events = config.topics.events
         self._requests = config.topics.retrain_requests
+        self._changelog = config.changelog_topic
         self._transactional = config.kafka.transactions
         options: dict[str, Any] = {
             "linger_ms": 20,
@@ -53,8 +56,21 @@ class OutputSink:
         self._send_all(self._events, output.events)
         self._send_all(self._requests, output.requests)
 
-    def commit(self, offsets: Mapping[tuple[str, int], int]) -> None:
-        """Make every output sent so far durable together with ``offsets``."""
+    def commit(
+        self,
+        offsets: Mapping[tuple[str, int], int],
+        snapshots: Sequence[tuple[int, SnapshotRecord]] = (),
+    ) -> None:
+        """Make every output sent so far durable together with ``offsets`` and the partition
+        state ``snapshots`` (each sent to its changelog partition)."""
+        for partition, record in snapshots:
+            self._producer.send(
+                self._changelog,
+                key=record.key,
+                value=record.value,
+                headers=record.headers,
+                partition=partition,
+            )
         kafka_offsets = {
             TopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
             for (topic, partition), offset in offsets.items()
@@ -70,6 +86,12 @@ class OutputSink:
             self._producer.flush()
             if kafka_offsets:
                 self._consumer.commit(kafka_offsets)
+
+    def abort(self) -> None:
+        """Drop what was sent since the last commit (with transactions) and start afresh."""
+        if self._transactional:
+            self._producer.abort_transaction()
+            self._producer.begin_transaction()
 
     def close(self) -> None:
         if self._transactional:

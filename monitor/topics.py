@@ -18,7 +18,8 @@ log = logging.getLogger(__name__)
 
 
 def prepare_topics(config: MonitorConfig, admin: KafkaAdminClient) -> int:
-    """Check the input topics, create missing output topics; return the input partition count."""
+    """Check the input topics, create missing output and changelog topics; return the input
+    partition count."""
     topics = config.topics
     counts = _partition_counts(admin, [topics.predictions, topics.labels])
     missing = [name for name in (topics.predictions, topics.labels) if name not in counts]
@@ -35,10 +36,22 @@ def prepare_topics(config: MonitorConfig, admin: KafkaAdminClient) -> int:
         )
     partitions = counts[topics.predictions]
     outputs = [topics.examples, topics.dead_letter, topics.events, topics.retrain_requests]
-    existing = _partition_counts(admin, outputs)
+    changelog = config.changelog_topic
+    existing = _partition_counts(admin, [*outputs, changelog])
+    if changelog in existing and existing[changelog] != partitions:
+        raise StartupError(
+            f"changelog topic {changelog!r} has {existing[changelog]} partitions but the inputs "
+            f"have {partitions}; partition state is stored per input partition, so recreate it "
+            "with the same count (or set 'topics.changelog' to a new topic)"
+        )
     to_create = [
         NewTopic(name, partitions, -1) for name in dict.fromkeys(outputs) if name not in existing
     ]
+    if changelog not in existing:
+        # Compacted: a reader needs only the last snapshot of each partition (and chunk).
+        to_create.append(
+            NewTopic(changelog, partitions, -1, topic_configs={"cleanup.policy": "compact"})
+        )
     if to_create:
         log.info("creating output topics %s", ", ".join(t.name for t in to_create))
         try:

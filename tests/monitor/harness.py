@@ -209,10 +209,25 @@ class MonitorProcess:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(10)
 
+    def freeze(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
+
     def terminate(self, timeout: float = 15.0) -> int:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(timeout)
+
+    def ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/readyz", timeout=1):  # noqa: S310
+                return True
+        except (urllib.error.URLError, ConnectionError):
+            return False
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout

@@ -29,7 +29,9 @@ def test_defaults_match_the_contract() -> None:
         "examples": "driftwarden.examples",
         "retrain_requests": "driftwarden.retrain-requests",
         "dead_letter": "driftwarden.dead-letter",
+        "changelog": None,
     }
+    assert config.changelog_topic == "driftwarden-monitor.changelog"
     assert (config.http.host, config.http.port) == ("0.0.0.0", 9108)
     assert config.state.checkpoint_every == 5.0
     model = config.models[0]

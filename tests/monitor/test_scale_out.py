@@ -1,0 +1,191 @@
+"""Several monitor instances in one consumer group: partitions and their state move together."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from monitor.demo import generate_stream
+from monitor.embedded_broker import TansuBroker, create_topics
+from tests.conftest import TopicNames
+from tests.monitor.harness import (
+    MonitorProcess,
+    Samples,
+    ThreadedMonitor,
+    consumed,
+    free_port,
+    monitor_config,
+    produce,
+    read_topic,
+    scrape,
+    total,
+    write_config,
+)
+
+pytestmark = pytest.mark.kafka
+
+PARTITIONS = 6
+# Counters and gauges whose sum over instances must equal a single instance's values.
+SUMMED = (
+    "driftwarden_predictions_total",
+    "driftwarden_labels_total",
+    "driftwarden_joined_total",
+    "driftwarden_correct_total",
+    "driftwarden_unmatched_total",
+    "driftwarden_invalid_events_total",
+    "driftwarden_label_delay_seconds_bucket",
+    "driftwarden_label_delay_seconds_count",
+    "driftwarden_pending",
+)
+
+
+def _summed(instances: list[Samples]) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    sums: dict[tuple[str, frozenset[tuple[str, str]]], float] = {}
+    for samples in instances:
+        for (name, labels), value in samples.items():
+            if name in SUMMED:
+                key = (name, frozenset((k, v) for k, v in labels if k != "partition"))
+                sums[key] = sums.get(key, 0.0) + value
+    return {k: v for k, v in sums.items() if v}
+
+
+def _wait_total(procs: list[MonitorProcess], count: int, timeout: float = 90) -> list[Samples]:
+    """Scrape every live instance until their consumed counts sum to ``count``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        assert all(p.alive() for p in procs), [p.log_path.read_text()[-2000:] for p in procs]
+        samples = [scrape(f"{p.url}/metrics") for p in procs]
+        done = sum(consumed(s) for s in samples)
+        if done == count and all(p.ready() for p in procs):
+            time.sleep(1.2)  # one more snapshot, so gauges reflect the last batch too
+            return [scrape(f"{p.url}/metrics") for p in procs]
+        assert time.monotonic() < deadline, f"instances consumed {done} of {count}"
+        time.sleep(0.1)
+
+
+def test_three_instances_lose_one_and_still_count_every_event_once(
+    broker: TansuBroker, topic_names: TopicNames, tmp_path: Path
+) -> None:
+    prefix = topic_names("scale")
+    base = monitor_config(broker.bootstrap, prefix, tmp_path / "unused", label_ttl="10m")
+    base["kafka"]["max_poll_records"] = 200
+    base["state"]["checkpoint_every"] = "300ms"
+    topics: dict[str, str] = base["topics"]
+    create_topics(broker.bootstrap, [topics["predictions"], topics["labels"]], PARTITIONS)
+    stream = [(topics[e.topic], e.key, e.value) for e in generate_stream(30_000, seed=21)]
+    thirds = [stream[: len(stream) // 3], stream[len(stream) // 3 : 2 * len(stream) // 3]]
+    thirds.append(stream[2 * len(stream) // 3 :])
+
+    def instance(name: str) -> MonitorProcess:
+        config: dict[str, Any] = {
+            **base,
+            "kafka": {**base["kafka"], "transactional_id": f"{prefix}-{name}"},
+            "http": {"host": "127.0.0.1", "port": free_port()},
+            "state": {**base["state"], "dir": str(tmp_path / name)},
+        }
+        path = write_config(tmp_path / f"{name}.yaml", config)
+        return MonitorProcess(path, config["http"]["port"], tmp_path / f"{name}.log")
+
+    a, b, c = instance("a"), instance("b"), instance("c")
+    sent = produce(broker.bootstrap, thirds[0])
+    a.start().wait_ready()
+    _wait_total([a], sent)
+    # Two more members: partitions A worked on move to B and C, with their join state.
+    b.start()
+    c.start()
+    for proc in (a, b, c):
+        proc.wait_ready(timeout=60)
+    sent += produce(broker.bootstrap, thirds[1])
+    _wait_total([a, b, c], sent)
+    assert all(
+        total(scrape(f"{p.url}/metrics"), "driftwarden_predictions_total") for p in (a, b, c)
+    )
+
+    sent += produce(broker.bootstrap, thirds[2])
+    deadline = time.monotonic() + 30
+    while sum(consumed(scrape(f"{p.url}/metrics")) for p in (a, b, c)) < sent - 5000:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    b.kill9()  # mid-stream: its uncommitted work is redone by the new owners
+    survivors = _wait_total([a, c], sent)
+    for proc in (a, c):
+        assert proc.terminate() == 0
+
+    reference = {
+        **base,
+        "kafka": {**base["kafka"], "group_id": f"{prefix}-ref", "transactional_id": f"{prefix}-r"},
+        "http": {"host": "127.0.0.1", "port": 0},
+        "state": {"dir": str(tmp_path / "ref"), "checkpoint_every": "500ms"},
+    }
+    with ThreadedMonitor(reference) as monitor:
+        expected = monitor.wait_consumed(sent)
+
+    joined = total(expected, "driftwarden_joined_total")
+    assert joined > 8_000
+    assert _summed(survivors) == _summed([expected])
+
+    # No join was lost or repeated by a move: deduplicated by their source, the published
+    # examples are exactly the joins (this broker does not abort a killed transaction).
+    examples = read_topic(broker.bootstrap, topics["examples"], expected=int(joined))
+    sources = {
+        (dict(r.headers)["source-partition"], dict(r.headers)["source-offset"]) for r in examples
+    }
+    assert len(sources) == joined
+    assert len({orjson.loads(r.value)["prediction_id"] for r in examples}) == joined
+
+
+def test_a_member_frozen_past_its_session_rolls_back_and_rejoins(
+    broker: TansuBroker, topic_names: TopicNames, tmp_path: Path
+) -> None:
+    """SIGSTOP one of two members for longer than the session timeout: the group moves its
+    partitions; when it wakes it has been evicted, so it must not commit what it held and must
+    roll back to its checkpoint before taking part again."""
+    prefix = topic_names("frozen")
+    base = monitor_config(broker.bootstrap, prefix, tmp_path / "unused", label_ttl="10m")
+    base["kafka"]["max_poll_records"] = 200
+    base["state"]["checkpoint_every"] = "300ms"
+    topics: dict[str, str] = base["topics"]
+    create_topics(broker.bootstrap, [topics["predictions"], topics["labels"]], PARTITIONS)
+    stream = [(topics[e.topic], e.key, e.value) for e in generate_stream(16_000, seed=8)]
+    half = len(stream) // 2
+
+    procs = []
+    for name in ("a", "b"):
+        config: dict[str, Any] = {
+            **base,
+            "kafka": {**base["kafka"], "transactional_id": f"{prefix}-{name}"},
+            "http": {"host": "127.0.0.1", "port": free_port()},
+            "state": {**base["state"], "dir": str(tmp_path / name)},
+        }
+        path = write_config(tmp_path / f"{name}.yaml", config)
+        procs.append(MonitorProcess(path, config["http"]["port"], tmp_path / f"{name}.log"))
+    a, b = procs
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.wait_ready(timeout=60)
+    sent = produce(broker.bootstrap, stream[:half])
+    _wait_total(procs, sent)
+
+    b.freeze()
+    sent += produce(broker.bootstrap, stream[half:])
+    time.sleep(8)  # twice the session timeout: the group now consists of A alone
+    b.thaw()
+    actual = _wait_total(procs, sent)
+    assert "evicted from the group: rolled back" in b.log_path.read_text()
+    for proc in procs:
+        assert proc.terminate() == 0
+
+    reference = {
+        **base,
+        "kafka": {**base["kafka"], "group_id": f"{prefix}-ref", "transactional_id": f"{prefix}-r"},
+        "http": {"host": "127.0.0.1", "port": 0},
+        "state": {"dir": str(tmp_path / "ref"), "checkpoint_every": "500ms"},
+    }
+    with ThreadedMonitor(reference) as monitor:
+        expected = monitor.wait_consumed(sent)
+    assert _summed(actual) == _summed([expected])
