@@ -87,6 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--prediction", help="prediction column")
     build.add_argument("--version", help="model version the profile belongs to")
     build.add_argument("--config", help="monitor config: take the model's task and features")
+    build.add_argument(
+        "--pii",
+        action="append",
+        default=[],
+        metavar="COLUMN",
+        help="a PII column to leave out (repeatable); with --config, added to the model's 'pii' "
+        "and treated by its 'pii_mode'",
+    )
     build.add_argument("--out", required=True, help="where to write the profile JSON")
 
     add_commands(commands)
@@ -178,15 +186,22 @@ def _config_check(path: str) -> int:
 
 
 def _profile_build(args: argparse.Namespace) -> int:
+    from monitor.privacy import pii_policy
+    from retrain.privacy import PiiPolicy
     from retrain.profile_build import build_profile_from_file
 
     feature_types, task = None, None
+    pii = PiiPolicy(frozenset(args.pii)) if args.pii else None
     if args.config:
-        model = load_config(args.config).model(args.model)
+        config = load_config(args.config)
+        model = config.model(args.model)
         if model is None:
             raise ConfigError(f"{args.config}: no model named {args.model!r} under 'models'")
         feature_types = {n: t.value for n, t in model.features.items()} or None
         task = model.task.value
+        pii = pii_policy(config, model.model_copy(update={"pii": [*model.pii, *args.pii]}))
+        if feature_types and pii is not None and pii.mode == "drop":
+            feature_types = {n: t for n, t in feature_types.items() if n not in pii.names} or None
     print(f"reading {args.data} ...", file=sys.stderr)
     profile = build_profile_from_file(
         args.model,
@@ -196,6 +211,7 @@ def _profile_build(args: argparse.Namespace) -> int:
         feature_types=feature_types,
         task=task,
         version=args.version,
+        pii=pii,
     )
     profile.save(args.out)
     print(

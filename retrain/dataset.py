@@ -35,6 +35,7 @@ import orjson
 
 from retrain.errors import TrainingError
 from retrain.features import Features
+from retrain.privacy import PiiPolicy, scrub_columns
 from retrain.profile import ProfileError
 from retrain.profile_build import read_table
 
@@ -98,17 +99,21 @@ def examples_from_records(values: Iterable[bytes]) -> list[Example]:
     return examples
 
 
-def read_base_table(path: str | Path, label_column: str) -> tuple[list[Example], str]:
+def read_base_table(
+    path: str | Path, label_column: str, pii: PiiPolicy | None = None
+) -> tuple[list[Example], str]:
     """Examples of a CSV or Parquet base table, and the file's SHA-256 (hex).
 
     Every column but ``label_column`` and ``timestamp`` is a feature (``None`` where null). Rows
     are timed by the ``timestamp`` column (epoch seconds or a date-time) when there is one, else
     0, 1, 2... in file order; either way the table precedes production data in a training set.
+    The PII columns of ``pii`` are dropped or hashed as they are read.
     """
     try:
         columns, sha256 = read_table(path)
     except ProfileError as exc:
         raise TrainingError(f"base table: {exc}") from exc
+    columns = scrub_columns(columns, pii)
     if label_column not in columns:
         raise TrainingError(
             f"{path}: no label column {label_column!r}; the columns are {sorted(columns)}"

@@ -237,7 +237,7 @@ def load_training_set(
         "base": None,
     }
     if data.base:
-        base, digest = read_base_table(data.base, data.label_column)
+        base, digest = read_base_table(data.base, data.label_column, model.pii)
         lineage["base"] = {"path": data.base, "sha256": digest, "rows": len(base)}
     wanted = [OffsetRange(**r) for r in ranges] if ranges is not None else None
     records, used = read_examples(
