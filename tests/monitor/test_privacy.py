@@ -168,16 +168,21 @@ class _Record:
 
 def _records(config: MonitorConfig) -> list[_Record]:
     features = {"email": EMAIL, "user_id": USER_ID, "tenure": 3.0}
-    pred = {"prediction_id": "p-1", "model": "churn", "model_version": "1", "timestamp": 10}
+    pred = {"model": "churn", "model_version": "1", "timestamp": 10, "features": features}
     label = {"prediction_id": "p-1", "model": "churn", "label": 1, "timestamp": 20}
     topics = config.topics
+
+    def prediction(offset: int, pid: str) -> _Record:
+        value = orjson.dumps({**pred, "prediction_id": pid, "prediction": 1})
+        return _Record(topics.predictions, 0, offset, value)
+
     return [
-        _Record(topics.predictions, 0, 0, orjson.dumps({**pred, "features": features, "prediction": 1})),
-        _Record(topics.predictions, 0, 1, orjson.dumps({**pred, "prediction_id": "p-2", "features": features, "prediction": 1})),
-        _Record(topics.predictions, 0, 2, orjson.dumps({**pred, "features": features, "prediction": 1})),
+        prediction(0, "p-1"),
+        prediction(1, "p-2"),
+        prediction(2, "p-1"),  # duplicate_prediction: dead-lettered
         _Record(topics.labels, 0, 0, orjson.dumps(label)),
         _Record(topics.predictions, 0, 3, f'{{"features": {{"email": "{EMAIL}"'.encode()),
-    ]  # fmt: skip
+    ]
 
 
 @pytest.mark.parametrize("mode", ["drop", "hash"])
