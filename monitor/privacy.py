@@ -30,6 +30,7 @@ PII that is not under a PII feature's name (free text in another field) cannot b
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -37,13 +38,15 @@ import orjson
 
 from monitor.config import ModelConfig, MonitorConfig
 from monitor.events import Prediction
-from retrain.privacy import PiiPolicy, scrub_features
+from retrain.privacy import PSEUDONYM_PREFIX, PiiPolicy, scrub_features
 
 __all__ = ["REDACTED", "PrivacyGuard", "pii_policy"]
 
 REDACTED = "[pii redacted]"
 HEADER = "pii-redacted"
 Headers = list[tuple[str, bytes]]
+
+log = logging.getLogger(__name__)
 
 
 def pii_policy(config: MonitorConfig, model: ModelConfig) -> PiiPolicy | None:
@@ -78,15 +81,31 @@ class PrivacyGuard:
         return prediction._replace(features=scrub_features(prediction.features, policy))
 
     def drift_features(
-        self, model: str, declared: Sequence[str], available: Sequence[str]
+        self, model: str, declared: Sequence[str], profile: Mapping[str, object]
     ) -> list[str] | None:
-        """The features whose drift is checked: ``declared`` (or ``None``: every one of the
-        profile's, ``available``) without the dropped PII features."""
+        """The features whose drift is checked: ``declared`` (or ``None``: every feature of the
+        ``profile``), without the PII features the checks must not see.
+
+        Those are the dropped ones and, in hash mode, any whose profile column is not made of
+        pseudonyms (a profile built without the model's config would hold raw values).
+        """
         names = list(declared) or None
         policy = self._policies.get(model)
-        if policy is None or policy.mode == "hash":
+        if policy is None:
             return names
-        return [n for n in (names or available) if n not in policy.names]
+        excluded = {n for n in policy.names if n in profile}
+        if policy.mode == "hash":
+            excluded = {n for n in excluded if not _pseudonymized(profile[n])}
+            for name in sorted(excluded):
+                log.warning(
+                    "drift of %s feature %r is not checked: its reference profile holds raw "
+                    "values; rebuild it with 'driftwarden profile build --config'",
+                    model,
+                    name,
+                )
+        if not excluded:
+            return names
+        return [n for n in (names or profile) if n not in excluded]
 
     def dead_letter(self, value: bytes | None, headers: Headers) -> tuple[bytes | None, Headers]:
         """A dead letter's value and headers with PII removed (see the module docstring)."""
@@ -128,6 +147,11 @@ class PrivacyGuard:
             else:
                 result[name] = self._scrub(item, policy, found)
         return result
+
+
+def _pseudonymized(column: object) -> bool:
+    categories = getattr(column, "categories", None)
+    return categories is not None and all(c.startswith(PSEUDONYM_PREFIX) for c in categories)
 
 
 def _strings(value: object) -> list[str]:

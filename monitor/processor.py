@@ -280,7 +280,7 @@ class StreamProcessor:
         drift = None
         if profile is not None:
             features = self._privacy.drift_features(
-                model.name, list(model.features), list(profile.features)
+                model.name, list(model.features), profile.features
             )
             drift = VersionDrift(profile, drift_settings(model), model.task.value, features)
         self.state.drift[key] = drift

@@ -17,6 +17,7 @@ from monitor.privacy import REDACTED, PrivacyGuard, pii_policy
 from monitor.processor import StreamProcessor
 from monitor.state import MonitorState
 from retrain.privacy import PiiPolicy, pseudonym
+from retrain.profile import CategoricalProfile
 
 KEY = "s3cret-pii-key-for-tests-0123456789"
 EMAIL = "yolanda.pii@example.net"
@@ -147,13 +148,30 @@ def test_dead_letters_without_pii_are_copied_unchanged() -> None:
     assert no_pii.dead_letter(b"not json", headers) == (b"not json", headers)
 
 
+def _categorical(*categories: str) -> CategoricalProfile:
+    frequencies = (1 / (len(categories) + 1),) * (len(categories) + 1)
+    return CategoricalProfile(
+        count=10, missing_rate=0.0, categories=categories, frequencies=frequencies
+    )
+
+
 def test_dropped_pii_features_are_left_out_of_drift_checks() -> None:
+    profile = {"email": _categorical("a@b.c"), "tenure": _categorical("1")}
     guard = PrivacyGuard({"churn": PiiPolicy(frozenset({"email"}))})
-    assert guard.drift_features("churn", [], ["email", "tenure"]) == ["tenure"]
-    assert guard.drift_features("churn", ["tenure"], ["email", "tenure"]) == ["tenure"]
-    assert guard.drift_features("other", [], ["email", "tenure"]) is None
-    hashed = PrivacyGuard({"churn": PiiPolicy(frozenset({"email"}), "hash", b"k" * 16)})
-    assert hashed.drift_features("churn", [], ["email", "tenure"]) is None
+    assert guard.drift_features("churn", [], profile) == ["tenure"]
+    assert guard.drift_features("churn", ["tenure"], profile) == ["tenure"]
+    assert guard.drift_features("other", [], profile) is None
+
+
+def test_hashed_pii_features_are_checked_only_against_pseudonyms(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    guard = PrivacyGuard({"churn": PiiPolicy(frozenset({"email"}), "hash", b"k" * 16)})
+    hashed = {"email": _categorical(pseudonym("a@b.c", b"k" * 16)), "tenure": _categorical("1")}
+    assert guard.drift_features("churn", [], hashed) is None
+    raw = {"email": _categorical("a@b.c"), "tenure": _categorical("1")}
+    assert guard.drift_features("churn", ["email", "tenure"], raw) == ["tenure"]
+    assert "churn feature 'email' is not checked" in caplog.text and "a@b.c" not in caplog.text
 
 
 @dataclass
