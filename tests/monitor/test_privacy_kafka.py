@@ -179,7 +179,13 @@ def test_raw_pii_appears_nowhere(
     topics = config["topics"]
     sent = produce(broker.bootstrap, traffic(topics))
     with ThreadedMonitor(config) as monitor:
-        monitor.wait_consumed(sent)
+        samples = monitor.wait_consumed(sent)
+    checked = {
+        dict(labels)["feature"] for name, labels in samples if name == "driftwarden_drift_score"
+    }
+    # A hashed feature declared categorical is drift-checked (on pseudonyms); a dropped one is not.
+    assert checked >= {"x1", "plan"} and "user_id" not in checked
+    assert ("email" in checked) == (mode == "hash")
     assert any(r.name.startswith("monitor") for r in caplog.records)
     assert_clean("the monitor's logs", caplog.text.encode())
     # The command logs to stderr at the config's level (DEBUG), replacing caplog's handler.
