@@ -17,10 +17,16 @@ from typing import Any
 import numpy as np
 import orjson
 import pytest
+import skops.io as sio
 from kafka import KafkaProducer
+from sklearn.linear_model import LogisticRegression
 
 from monitor.cli import main
+from monitor.cli_retrain import settings_from_config
+from monitor.config import load_config
 from monitor.embedded_broker import TansuBroker, create_topics
+from retrain.dataset import read_base_table
+from retrain.features import make_pipeline
 from retrain.privacy import pseudonym
 from retrain.registry import ModelRegistry
 from tests.conftest import TopicNames
@@ -193,6 +199,10 @@ def test_raw_pii_appears_nowhere(
     out, err = capsys.readouterr()
     assert "training churn" in err and '"outcome": "promoted"' in out
     assert_clean("the command's output and logs", (out + err).encode())
+    register_imported_model(path, train, tmp_path / "imported.skops")
+    out, err = capsys.readouterr()
+    assert "churn 2: production" in out
+    assert_clean("the command's output and logs", (out + err).encode())
 
     outputs = {
         name: read_topic(broker.bootstrap, topics[name], expected)
@@ -219,13 +229,23 @@ def test_raw_pii_appears_nowhere(
     check_features(examples, mode, ModelRegistry(tmp_path / "registry"))
 
 
+def register_imported_model(config: Path, table: Path, artifact: Path) -> None:
+    """``models register`` with a training table that holds raw PII columns."""
+    settings = settings_from_config(load_config(config))
+    examples, _ = read_base_table(table, "label", settings.model("churn").pii)
+    rows = [dict(e.features) for e in examples]
+    sio.dump(make_pipeline(LogisticRegression()).fit(rows, [e.label for e in examples]), artifact)
+    register = ["models", "register", "--model", "churn", "--artifact", str(artifact)]
+    assert main([*register, "--data", str(table), "--by", "bob", "--config", str(config)]) == 0
+
+
 def check_features(examples: list[dict[str, Any]], mode: str, registry: ModelRegistry) -> None:
     """Dropped: gone everywhere. Hashed: the keyed pseudonym, the same in every place."""
-    profile = registry.profile("churn", "1")
-    assert profile is not None
+    profile, imported = registry.profile("churn", "1"), registry.profile("churn", "2")
+    assert profile is not None and imported is not None
     if mode == "drop":
         assert all(set(e["features"]) == {"x1", "plan"} for e in examples)
-        assert set(profile["features"]) == {"x1", "plan"}
+        assert set(profile["features"]) == set(imported["features"]) == {"x1", "plan"}
         return
     key = KEY.encode()
     by_email: dict[str, list[str]] = {}
@@ -239,3 +259,4 @@ def check_features(examples: list[dict[str, Any]], mode: str, registry: ModelReg
     assert all(len(hashes) == 2 and len(set(hashes)) == 1 for hashes in by_email.values())
     # The registry profile counts the base table's and the examples' pseudonyms alike.
     assert pseudonym(email(0), key) in profile["features"]["email"]["categories"]
+    assert pseudonym(email(0), key) in imported["features"]["email"]["categories"]
