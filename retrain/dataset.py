@@ -35,7 +35,7 @@ import orjson
 
 from retrain.errors import TrainingError
 from retrain.features import Features
-from retrain.privacy import PiiPolicy, scrub_columns
+from retrain.privacy import PiiPolicy, scrub_columns, scrub_features
 from retrain.profile import ProfileError
 from retrain.profile_build import read_table
 
@@ -79,8 +79,11 @@ class TrainingSet:
     lineage: Mapping[str, Any]
 
 
-def examples_from_records(values: Iterable[bytes]) -> list[Example]:
+def examples_from_records(values: Iterable[bytes], pii: PiiPolicy | None = None) -> list[Example]:
     """Parse joined-example records (JSON, schema 1) as published by the monitor.
+
+    The monitor publishes PII features scrubbed; records from before ``pii`` was configured are
+    scrubbed here by ``pii`` (dropped or hashed; pseudonyms are kept as they are).
 
     Raises
     ------
@@ -90,7 +93,7 @@ def examples_from_records(values: Iterable[bytes]) -> list[Example]:
     examples = []
     for index, value in enumerate(values):
         try:
-            examples.append(_parse_example(value))
+            examples.append(_parse_example(value, pii))
         except ValueError as exc:  # orjson.JSONDecodeError is a ValueError
             raise TrainingError(
                 f"example record {index} is malformed: {exc}; the examples topic should only "
@@ -193,7 +196,7 @@ def time_split(
     return examples[:-size], examples[-size:]
 
 
-def _parse_example(value: bytes) -> Example:
+def _parse_example(value: bytes, pii: PiiPolicy | None) -> Example:
     doc = orjson.loads(value)
     if not isinstance(doc, dict):
         raise ValueError(f"expected a JSON object, got {type(doc).__name__}")
@@ -201,7 +204,7 @@ def _parse_example(value: bytes) -> Example:
     if schema != _SCHEMA_VERSION or isinstance(schema, bool):
         raise ValueError(f"unsupported schema {schema!r}, expected {_SCHEMA_VERSION}")
     return Example(
-        features=_field(doc, "features", dict),
+        features=scrub_features(_field(doc, "features", dict), pii),
         label=_field(doc, "label", (bool, int, float, str)),
         prediction_timestamp=float(_field(doc, "prediction_timestamp", (int, float))),
         model_version=str(_field(doc, "model_version", (str, int))),

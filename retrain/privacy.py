@@ -62,9 +62,12 @@ class PiiPolicy:
             raise ValueError("pii_mode 'hash' needs a key: set privacy.hash_key")
 
     def scrub(self, value: object) -> object:
-        """The value to store in place of a PII ``value`` (hash mode only)."""
+        """The value to store in place of a PII ``value`` (hash mode only); missing values and
+        pseudonyms are kept, so scrubbing twice is scrubbing once."""
         if _is_missing(value):
             return None
+        if isinstance(value, str) and value.startswith(PSEUDONYM_PREFIX):
+            return value
         assert self.key is not None  # noqa: S101 - checked in __post_init__
         return pseudonym(value, self.key)
 

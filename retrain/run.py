@@ -244,7 +244,7 @@ def load_training_set(
         settings.consumer_options, settings.examples_topic, model.name, data.examples, wanted
     )
     lineage["partitions"] = [r.to_dict() for r in used]
-    training_set = build_training_set(base, examples_from_records(records), lineage)
+    training_set = build_training_set(base, examples_from_records(records, model.pii), lineage)
     if len(training_set.examples) < MIN_EXAMPLES:
         raise ValueError(
             f"only {len(training_set.examples)} examples for {model.name!r}; "

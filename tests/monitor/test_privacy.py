@@ -222,3 +222,25 @@ def test_the_processor_keeps_and_sends_no_raw_pii(mode: str) -> None:
     else:
         assert features["email"] == pseudonym(EMAIL, KEY.encode())
         assert features["user_id"] == pseudonym(USER_ID, KEY.encode())
+
+
+def test_profile_build_leaves_out_pii_columns_named_on_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from monitor.cli import main
+
+    table = tmp_path / "train.csv"
+    rows = [
+        f"{EMAIL if i % 2 else 'other.pii@example.net'},{USER_ID + i},{i},{i % 2}"
+        for i in range(30)
+    ]
+    table.write_text("email,user_id,tenure,label\n" + "\n".join(rows) + "\n")
+    out = tmp_path / "profile.json"
+    build = ["profile", "build", "--model", "churn", "--data", str(table), "--label", "label"]
+    assert main([*build, "--pii", "email", "--pii", "user_id", "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "example.net" not in text and str(USER_ID) not in text
+    assert set(orjson.loads(text)["features"]) == {"tenure"}
+    assert main([*build, "--out", str(out)]) == 0  # without --pii: the raw values are profiled
+    assert EMAIL in out.read_text()
+    capsys.readouterr()

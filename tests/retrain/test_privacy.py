@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from retrain.dataset import read_base_table
+from retrain.dataset import examples_from_records, read_base_table
 from retrain.privacy import (
     PSEUDONYM_PREFIX,
     PiiPolicy,
@@ -134,3 +134,22 @@ def test_profiles_hold_no_raw_pii(tmp_path: Path, mode: str) -> None:
         email, user_id = profile.features["email"], profile.features["user_id"]
         assert isinstance(email, CategoricalProfile) and isinstance(user_id, CategoricalProfile)
         assert pseudonym(EMAIL, KEY) in email.categories
+
+
+def test_scrubbing_twice_is_scrubbing_once() -> None:
+    policy = PiiPolicy(PII, "hash", KEY)
+    once = scrub_features({"email": EMAIL, "tenure": 1}, policy)
+    assert scrub_features(once, policy) == once
+    assert scrub_features(scrub_features({"email": EMAIL}, PiiPolicy(PII)), PiiPolicy(PII)) == {}
+
+
+def test_examples_published_before_pii_was_configured_are_scrubbed_when_read() -> None:
+    record = (
+        b'{"schema": 1, "prediction_id": "p-1", "model": "churn", "model_version": "1",'
+        b' "features": {"email": "' + EMAIL.encode() + b'", "tenure": 2.0}, "prediction": 1,'
+        b' "scores": null, "label": 1, "prediction_timestamp": 1, "label_timestamp": 2}'
+    )
+    (dropped,) = examples_from_records([record], PiiPolicy(PII))
+    assert dict(dropped.features) == {"tenure": 2.0}
+    (hashed,) = examples_from_records([record], PiiPolicy(PII, "hash", KEY))
+    assert hashed.features["email"] == pseudonym(EMAIL, KEY)
