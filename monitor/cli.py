@@ -14,7 +14,9 @@ from monitor.cli_retrain import add_commands
 from monitor.config import load_config, masked_dict
 from monitor.errors import ConfigError, MonitorError
 from monitor.logs import configure_logging
+from monitor.privacy import pii_policy
 from retrain.errors import RetrainError
+from retrain.privacy import PiiPolicy
 
 __all__ = ["main"]
 
@@ -87,6 +89,14 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--prediction", help="prediction column")
     build.add_argument("--version", help="model version the profile belongs to")
     build.add_argument("--config", help="monitor config: take the model's task and features")
+    build.add_argument(
+        "--pii",
+        action="append",
+        default=[],
+        metavar="COLUMN",
+        help="a PII column to leave out (repeatable); with --config, added to the model's 'pii' "
+        "and treated by its 'pii_mode'",
+    )
     build.add_argument("--out", required=True, help="where to write the profile JSON")
 
     add_commands(commands)
@@ -180,13 +190,7 @@ def _config_check(path: str) -> int:
 def _profile_build(args: argparse.Namespace) -> int:
     from retrain.profile_build import build_profile_from_file
 
-    feature_types, task = None, None
-    if args.config:
-        model = load_config(args.config).model(args.model)
-        if model is None:
-            raise ConfigError(f"{args.config}: no model named {args.model!r} under 'models'")
-        feature_types = {n: t.value for n, t in model.features.items()} or None
-        task = model.task.value
+    feature_types, task, pii = _profile_settings(args)
     print(f"reading {args.data} ...", file=sys.stderr)
     profile = build_profile_from_file(
         args.model,
@@ -196,6 +200,7 @@ def _profile_build(args: argparse.Namespace) -> int:
         feature_types=feature_types,
         task=task,
         version=args.version,
+        pii=pii,
     )
     profile.save(args.out)
     print(
@@ -203,6 +208,24 @@ def _profile_build(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def _profile_settings(
+    args: argparse.Namespace,
+) -> tuple[dict[str, str] | None, str | None, PiiPolicy | None]:
+    """Feature types, task and PII policy of ``profile build``, from ``--config`` and ``--pii``."""
+    pii = PiiPolicy(frozenset(args.pii)) if args.pii else None
+    if not args.config:
+        return None, None, pii
+    config = load_config(args.config)
+    model = config.model(args.model)
+    if model is None:
+        raise ConfigError(f"{args.config}: no model named {args.model!r} under 'models'")
+    feature_types = {n: t.value for n, t in model.features.items()} or None
+    pii = pii_policy(config, model.model_copy(update={"pii": [*model.pii, *args.pii]}))
+    if feature_types and pii is not None and pii.mode == "drop":
+        feature_types = {n: t for n, t in feature_types.items() if n not in pii.names} or None
+    return feature_types, model.task.value, pii
 
 
 def _monitor(path: str) -> int:

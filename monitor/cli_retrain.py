@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from monitor.config import MonitorConfig, load_config
+from monitor.privacy import pii_policy
 from retrain.settings import ModelTraining, RetrainSettings
 
 __all__ = ["add_commands", "settings_from_config"]
@@ -32,6 +33,7 @@ def settings_from_config(config: MonitorConfig) -> RetrainSettings:
             features={n: t.value for n, t in m.features.items()},
             training=m.training,
             schedule=m.retrain.when.schedule if m.retrain else None,
+            pii=pii_policy(config, m),
         )
         for m in config.models
         if m.training is not None

@@ -27,6 +27,7 @@ from pydantic import (
 from monitor.errors import ConfigError
 from monitor.performance import METRICS_BY_TASK
 from retrain.config import Notifiers, TrainingConfig, resolve_secret
+from retrain.privacy import MIN_KEY_BYTES, PiiMode, check_pii_settings
 from retrain.targets import FeatureType, Task
 
 __all__ = [
@@ -289,6 +290,23 @@ class ModelConfig(_Strict):
     drift: DriftConfig = Field(default_factory=DriftConfig)
     training: TrainingConfig | None = None
     retrain: RetrainPolicyConfig | None = None
+    pii: list[str] = Field(default_factory=list)
+    pii_mode: PiiMode = "drop"
+
+    @model_validator(mode="after")
+    def _pii_fits_the_features(self) -> ModelConfig:
+        gate = self.training.gate if self.training else None
+        check_pii_settings(
+            self.pii,
+            self.pii_mode,
+            features={n: t.value for n, t in self.features.items()},
+            drift_overrides=self.drift.features.overrides,
+            gate_features=[
+                *([gate.segments.by] if gate and gate.segments else []),
+                *([gate.fairness.sensitive] if gate and gate.fairness else []),
+            ],
+        )
+        return self
 
     @model_validator(mode="after")
     def _trigger_metric_fits_the_task(self) -> ModelConfig:
@@ -357,6 +375,27 @@ class LoggingConfig(_Strict):
     json_format: bool = Field(default=False, alias="json")
 
 
+class PrivacyConfig(_Strict):
+    """Keys of the PII handling; see ``models[].pii``."""
+
+    hash_key: SecretStr | None = None  # HMAC key of pii_mode 'hash'
+
+    @field_validator("hash_key", mode="before")
+    @classmethod
+    def _resolve(cls, value: object) -> object:
+        return resolve_secret(value)
+
+    @field_validator("hash_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().encode()) < MIN_KEY_BYTES:
+            raise ValueError(
+                f"must be at least {MIN_KEY_BYTES} bytes; generate one, e.g. "
+                "'openssl rand -hex 32', and pass it as {env: NAME} or {file: PATH}"
+            )
+        return value
+
+
 class WorkerConfig(_Strict):
     """The retrain worker (``driftwarden retrain worker``)."""
 
@@ -383,6 +422,18 @@ class MonitorConfig(_Strict):
     registry: Path = Path("./registry")
     worker: WorkerConfig = Field(default_factory=WorkerConfig)
     notifiers: Notifiers = Field(default_factory=list)
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
+
+    @model_validator(mode="after")
+    def _hash_key_for_hash_mode(self) -> MonitorConfig:
+        for index, model in enumerate(self.models):
+            if model.pii and model.pii_mode == "hash" and self.privacy.hash_key is None:
+                raise ValueError(
+                    f"models.{index}.pii_mode is 'hash' but privacy.hash_key is not set: set it "
+                    "to a secret of at least 16 bytes, e.g. {env: DRIFTWARDEN_PII_KEY}, or use "
+                    "pii_mode 'drop'"
+                )
+        return self
 
     @field_validator("models")
     @classmethod

@@ -22,6 +22,7 @@ from monitor.events import InvalidEvent, parse_label, parse_prediction
 from monitor.join import ExpiryResult, Joined, LabelJoin
 from monitor.performance import VersionPerformance
 from monitor.policy import PolicyRules, RetrainPolicy, VersionView
+from monitor.privacy import PrivacyGuard
 from monitor.state import MonitorState, PartitionState, TopicPartition
 from retrain.profile import ReferenceProfile
 
@@ -101,6 +102,7 @@ class StreamProcessor:
         self._models = {m.name: m for m in config.models}
         self._profiles = profiles or (lambda model, version: None)
         self._policy = RetrainPolicy(policy_rules(config), state.policy)
+        self._privacy = PrivacyGuard.from_config(config)
         self._predictions_topic = config.topics.predictions
         self._labels_topic = config.topics.labels
         self._partition_count = max(partition_count, 1)
@@ -120,7 +122,7 @@ class StreamProcessor:
             except InvalidEvent as exc:
                 partition.counters.invalid[(record.topic, exc.reason)] += 1
                 if self._publishable(((record.topic, record.partition, record.offset),)):
-                    out.dead_letters.append(_dead_letter(record, exc))
+                    out.dead_letters.append(self._redacted(_dead_letter(record, exc)))
             offsets[(record.topic, record.partition)] = record.offset + 1
         for partition_id, model in touched:
             self._expire(self.state.partitions[partition_id], model)
@@ -128,6 +130,10 @@ class StreamProcessor:
             self._check_drift(key, inputs, out)
             self._check_policy(key, inputs, out)
         return out
+
+    def _redacted(self, letter: OutputRecord) -> OutputRecord:
+        value, headers = self._privacy.dead_letter(letter.value, letter.headers)
+        return OutputRecord(letter.key, value, headers)
 
     def _partition(self, partition_id: int) -> PartitionState:
         state = self.state.partitions.get(partition_id)
@@ -140,6 +146,7 @@ class StreamProcessor:
         if record.topic == self._predictions_topic:
             pred = parse_prediction(record.value)  # type: ignore[arg-type]
             config = self._model(pred.model)
+            pred = self._privacy.prediction(pred)  # no raw PII is kept, checkpointed or sent
             _check_target_type(config, pred.prediction, "prediction")
             result = self._join(partition, config).add_prediction(pred, record.offset)
             counters.predictions[(pred.model, pred.version)] += 1
@@ -272,9 +279,10 @@ class StreamProcessor:
         profile = self._profiles(model.name, key[1])
         drift = None
         if profile is not None:
-            drift = VersionDrift(
-                profile, drift_settings(model), model.task.value, list(model.features) or None
+            features = self._privacy.drift_features(
+                model.name, list(model.features), profile.features
             )
+            drift = VersionDrift(profile, drift_settings(model), model.task.value, features)
         self.state.drift[key] = drift
         return drift
 

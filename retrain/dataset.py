@@ -35,6 +35,7 @@ import orjson
 
 from retrain.errors import TrainingError
 from retrain.features import Features
+from retrain.privacy import PiiPolicy, scrub_columns, scrub_features
 from retrain.profile import ProfileError
 from retrain.profile_build import read_table
 
@@ -78,8 +79,11 @@ class TrainingSet:
     lineage: Mapping[str, Any]
 
 
-def examples_from_records(values: Iterable[bytes]) -> list[Example]:
+def examples_from_records(values: Iterable[bytes], pii: PiiPolicy | None = None) -> list[Example]:
     """Parse joined-example records (JSON, schema 1) as published by the monitor.
+
+    The monitor publishes PII features scrubbed; records from before ``pii`` was configured are
+    scrubbed here by ``pii`` (dropped or hashed; pseudonyms are kept as they are).
 
     Raises
     ------
@@ -89,7 +93,7 @@ def examples_from_records(values: Iterable[bytes]) -> list[Example]:
     examples = []
     for index, value in enumerate(values):
         try:
-            examples.append(_parse_example(value))
+            examples.append(_parse_example(value, pii))
         except ValueError as exc:  # orjson.JSONDecodeError is a ValueError
             raise TrainingError(
                 f"example record {index} is malformed: {exc}; the examples topic should only "
@@ -98,17 +102,21 @@ def examples_from_records(values: Iterable[bytes]) -> list[Example]:
     return examples
 
 
-def read_base_table(path: str | Path, label_column: str) -> tuple[list[Example], str]:
+def read_base_table(
+    path: str | Path, label_column: str, pii: PiiPolicy | None = None
+) -> tuple[list[Example], str]:
     """Examples of a CSV or Parquet base table, and the file's SHA-256 (hex).
 
     Every column but ``label_column`` and ``timestamp`` is a feature (``None`` where null). Rows
     are timed by the ``timestamp`` column (epoch seconds or a date-time) when there is one, else
     0, 1, 2... in file order; either way the table precedes production data in a training set.
+    The PII columns of ``pii`` are dropped or hashed as they are read.
     """
     try:
         columns, sha256 = read_table(path)
     except ProfileError as exc:
         raise TrainingError(f"base table: {exc}") from exc
+    columns = scrub_columns(columns, pii)
     if label_column not in columns:
         raise TrainingError(
             f"{path}: no label column {label_column!r}; the columns are {sorted(columns)}"
@@ -188,7 +196,7 @@ def time_split(
     return examples[:-size], examples[-size:]
 
 
-def _parse_example(value: bytes) -> Example:
+def _parse_example(value: bytes, pii: PiiPolicy | None) -> Example:
     doc = orjson.loads(value)
     if not isinstance(doc, dict):
         raise ValueError(f"expected a JSON object, got {type(doc).__name__}")
@@ -196,7 +204,7 @@ def _parse_example(value: bytes) -> Example:
     if schema != _SCHEMA_VERSION or isinstance(schema, bool):
         raise ValueError(f"unsupported schema {schema!r}, expected {_SCHEMA_VERSION}")
     return Example(
-        features=_field(doc, "features", dict),
+        features=scrub_features(_field(doc, "features", dict), pii),
         label=_field(doc, "label", (bool, int, float, str)),
         prediction_timestamp=float(_field(doc, "prediction_timestamp", (int, float))),
         model_version=str(_field(doc, "model_version", (str, int))),

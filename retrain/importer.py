@@ -33,7 +33,7 @@ def import_model(
     governance: Governance, model: ModelTraining, artifact: Path, data: Path, by: str
 ) -> tuple[VersionInfo, Decision]:
     estimator = _load(artifact)
-    examples, digest = read_base_table(data, model.training.data.label_column)
+    examples, digest = read_base_table(data, model.training.data.label_column, model.pii)
     rows = [dict(e.features) for e in examples]
     try:
         predictions = list(estimator.predict(rows))

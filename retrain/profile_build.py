@@ -20,6 +20,7 @@ import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.csv as pa_csv  # type: ignore[import-untyped]
 import pyarrow.parquet as pa_parquet  # type: ignore[import-untyped]
 
+from retrain.privacy import PiiPolicy, scrub_columns
 from retrain.profile import Column, ProfileError, ReferenceProfile, build_profile
 
 __all__ = ["build_profile_from_file", "read_table"]
@@ -61,13 +62,16 @@ def build_profile_from_file(
     feature_types: Mapping[str, str] | None = None,
     task: str | None = None,
     version: str | None = None,
+    pii: PiiPolicy | None = None,
 ) -> ReferenceProfile:
     """Profile a training-data file; see :func:`retrain.profile.build_profile`.
 
-    The profile's ``source`` records the file's path, SHA-256 and row count.
+    The profile's ``source`` records the file's path, SHA-256 and row count. The PII columns
+    of ``pii`` are dropped or hashed before anything is counted.
     """
     columns, sha256 = read_table(path)
     rows = len(next(iter(columns.values()), ()))
+    columns = scrub_columns(columns, pii)
     try:
         return build_profile(
             model,

@@ -237,14 +237,14 @@ def load_training_set(
         "base": None,
     }
     if data.base:
-        base, digest = read_base_table(data.base, data.label_column)
+        base, digest = read_base_table(data.base, data.label_column, model.pii)
         lineage["base"] = {"path": data.base, "sha256": digest, "rows": len(base)}
     wanted = [OffsetRange(**r) for r in ranges] if ranges is not None else None
     records, used = read_examples(
         settings.consumer_options, settings.examples_topic, model.name, data.examples, wanted
     )
     lineage["partitions"] = [r.to_dict() for r in used]
-    training_set = build_training_set(base, examples_from_records(records), lineage)
+    training_set = build_training_set(base, examples_from_records(records, model.pii), lineage)
     if len(training_set.examples) < MIN_EXAMPLES:
         raise ValueError(
             f"only {len(training_set.examples)} examples for {model.name!r}; "

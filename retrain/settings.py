@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from retrain.config import NotifierConfig, TrainingConfig
+from retrain.privacy import PiiPolicy
 
 __all__ = ["ModelTraining", "RetrainSettings"]
 
@@ -24,6 +25,7 @@ class ModelTraining:
     features: dict[str, str]  # name -> numeric | categorical (may be empty: inferred)
     training: TrainingConfig
     schedule: str | None = None  # cron, UTC
+    pii: PiiPolicy | None = None  # PII features of base tables: dropped or hashed
 
 
 @dataclass(frozen=True)
