@@ -19,7 +19,7 @@ import orjson
 from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer
 from kafka.errors import KafkaError
 from kafka.structs import TopicPartition
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Counter
 
 from monitor.checkpoint import CheckpointStore
 from monitor.config import MonitorConfig
@@ -27,6 +27,7 @@ from monitor.errors import StartupError
 from monitor.exporter import MetricsSnapshot, MonitorCollector
 from monitor.processor import BatchOutput, StreamProcessor
 from monitor.profiles import ProfileSource
+from monitor.recovery import Backoff, transient
 from monitor.sink import OutputSink
 from monitor.state import MonitorState
 from monitor.topics import prepare_topics
@@ -38,6 +39,10 @@ __all__ = ["MonitorService"]
 log = logging.getLogger(__name__)
 
 _SNAPSHOT_EVERY = 1.0
+# Not ready while one pass of the loop (poll, process, publish, checkpoint) takes longer than this:
+# with the broker down the loop blocks in Kafka calls until it is back.
+_STALLED_AFTER_S = 15.0
+_CLOSE_AFTER_FAILURE_MS = 1000
 
 
 class MonitorService:
@@ -63,10 +68,19 @@ class MonitorService:
         self._sink: OutputSink | None = None
         self.http: HealthServer | None = None
         self._notifications: NotificationDispatcher | None = None
+        self._progress = time.monotonic()
+        self._backoff = Backoff()
+        self._reconnects = Counter(
+            "driftwarden_kafka_reconnects",
+            "Restarts of the Kafka clients from the last checkpoint after a Kafka failure.",
+            registry=self.registry,
+        )
 
     @property
     def ready(self) -> bool:
-        return self._ready.is_set()
+        """Partitions positioned, and the loop not stuck in a Kafka call (a broker outage)."""
+        stalled = time.monotonic() - self._progress > _STALLED_AFTER_S
+        return self._ready.is_set() and not stalled
 
     def stop(self) -> None:
         """Ask the loop to finish its batch, checkpoint and return."""
@@ -90,24 +104,78 @@ class MonitorService:
             stack.callback(self.http.stop)
             log.info("serving /metrics on %s:%d", self.config.http.host, self.http.port)
             profiles = ProfileSource.from_config(self.config)
-            partitions = self._prepare_topics()
-            state = self._store.load() or MonitorState()
-            self._processor = StreamProcessor(self.config, state, partitions, profiles=profiles)
-            self._consumer = self._make_consumer()
-            stack.callback(self._consumer.close)
-            self._sink = OutputSink(self.config, self._consumer)
-            stack.callback(self._sink.close)
+            partitions: int | None = self._prepare_topics()
             self._notifications = NotificationDispatcher(
                 self.config.notifiers, registry=self.registry
             )
             stack.callback(self._notifications.close)  # drains for at most 10s
+            while partitions is not None:
+                try:
+                    self._session(profiles, partitions)
+                    return
+                except Exception as exc:
+                    if not transient(exc):
+                        raise
+                    partitions = self._recover(exc)
+
+    def _session(self, profiles: ProfileSource, partitions: int) -> None:
+        """Consume from the last checkpoint until stopped; on any error drop the clients and the
+        work since that checkpoint, and raise."""
+        state = self._store.load() or MonitorState()
+        self._processor = StreamProcessor(self.config, state, partitions, profiles=profiles)
+        with self._assign_lock:
+            self._pending_assignment = []
+        self._consumer = self._make_consumer()
+        self._sink = None
+        try:
+            self._sink = OutputSink(self.config, self._consumer)
             self._consumer.subscribe(
                 [self.config.topics.predictions, self.config.topics.labels],
                 listener=_Rebalance(self),
             )
             self._loop()
             self.checkpoint()
-            log.info("stopped after a final checkpoint")
+        except BaseException:
+            self._drop_clients()
+            raise
+        self._sink.close()
+        self._consumer.close()
+        log.info("stopped after a final checkpoint")
+
+    def _drop_clients(self) -> None:
+        """After a failure: not ready, producer discarded, consumer closed without waiting long."""
+        self._ready.clear()
+        if self._sink is not None:
+            self._sink.discard()
+        if self._consumer is not None:
+            try:
+                self._consumer.close(autocommit=False, timeout_ms=_CLOSE_AFTER_FAILURE_MS)
+            except KafkaError as exc:
+                log.debug("closing the consumer after a failure: %s", exc)
+
+    def _recover(self, exc: Exception) -> int | None:
+        """Wait (backing off), then check the topics again; ``None`` when asked to stop."""
+        while True:
+            if self._stop.is_set():
+                log.warning("Kafka failed while stopping (%s); the last checkpoint stands", exc)
+                return None
+            delay = self._backoff.next()
+            self._reconnects.inc()
+            log.warning(
+                "Kafka failed (%s); dropping the work since the last checkpoint and "
+                "reconnecting in %.1fs (attempt %d)",
+                exc if isinstance(exc, KafkaError) else f"{type(exc).__name__}: {exc}",
+                delay,
+                self._backoff.attempts,
+            )
+            if self._stop.wait(delay):
+                return None
+            try:
+                return self._prepare_topics()
+            except StartupError as failed:
+                if not transient(failed):
+                    raise
+                exc = failed
 
     def _loop(self) -> None:
         assert self._consumer is not None and self._processor is not None  # noqa: S101
@@ -117,6 +185,7 @@ class MonitorService:
         last_snapshot = 0.0
         self._last_checkpoint_mono = time.monotonic()
         while not self._stop.is_set():
+            self._progress = time.monotonic()
             polled = consumer.poll(timeout_ms=200, max_records=self.config.kafka.max_poll_records)
             if self._pending_assignment:
                 positioned = self._resume_assigned()
@@ -128,6 +197,7 @@ class MonitorService:
             now = time.monotonic()
             if now - self._last_checkpoint_mono >= every:
                 self.checkpoint()
+                self._backoff.reset()  # Kafka took a commit: the next outage starts afresh
             elif now - last_snapshot >= _SNAPSHOT_EVERY:
                 self._publish_snapshot()
                 last_snapshot = now
