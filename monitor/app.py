@@ -19,7 +19,7 @@ import orjson
 from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer
 from kafka.errors import KafkaError
 from kafka.structs import TopicPartition
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry
 
 from monitor.checkpoint import CheckpointStore
 from monitor.config import MonitorConfig
@@ -27,7 +27,7 @@ from monitor.errors import StartupError
 from monitor.exporter import MetricsSnapshot, MonitorCollector
 from monitor.processor import BatchOutput, StreamProcessor
 from monitor.profiles import ProfileSource
-from monitor.recovery import Backoff, transient
+from monitor.recovery import Backoff, ReconnectCounter, transient
 from monitor.sink import OutputSink
 from monitor.state import MonitorState
 from monitor.topics import prepare_topics
@@ -70,11 +70,8 @@ class MonitorService:
         self._notifications: NotificationDispatcher | None = None
         self._progress = time.monotonic()
         self._backoff = Backoff()
-        self._reconnects = Counter(
-            "driftwarden_kafka_reconnects",
-            "Restarts of the Kafka clients from the last checkpoint after a Kafka failure.",
-            registry=self.registry,
-        )
+        self._reconnects = ReconnectCounter()
+        self.registry.register(self._reconnects)
 
     @property
     def ready(self) -> bool:

@@ -10,7 +10,8 @@ retries.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 
 from kafka.errors import (
     AuthorizationError,
@@ -21,10 +22,11 @@ from kafka.errors import (
     UnsupportedSaslMechanismError,
     UnsupportedVersionError,
 )
+from prometheus_client.core import CounterMetricFamily, Metric
 
 from monitor.errors import StartupError
 
-__all__ = ["Backoff", "transient"]
+__all__ = ["Backoff", "ReconnectCounter", "transient"]
 
 _PERMANENT: tuple[type[KafkaError], ...] = (
     AuthorizationError,
@@ -93,3 +95,32 @@ class Backoff:
     def reset(self) -> None:
         """Back to the shortest delay, after a try that worked."""
         self.attempts = 0
+
+
+class ReconnectCounter:
+    """Collector of ``driftwarden_kafka_reconnects_total``: sessions restarted after a failure.
+
+    >>> from prometheus_client import CollectorRegistry
+    >>> registry = CollectorRegistry()
+    >>> reconnects = ReconnectCounter()
+    >>> registry.register(reconnects)
+    >>> reconnects.inc()
+    >>> registry.get_sample_value("driftwarden_kafka_reconnects_total")
+    1.0
+    """
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def inc(self) -> None:
+        with self._lock:
+            self._count += 1
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            "driftwarden_kafka_reconnects",
+            "Restarts of the Kafka clients from the last checkpoint after a Kafka failure.",
+        )
+        family.add_metric([], float(self._count))
+        yield family
