@@ -159,8 +159,8 @@ class MonitorService:
             delay = self._backoff.next()
             self._reconnects.inc()
             log.warning(
-                "Kafka failed (%s); dropping the work since the last checkpoint and "
-                "reconnecting in %.1fs (attempt %d)",
+                "Kafka failed (%s); reconnecting in %.1fs to resume from the last checkpoint "
+                "(attempt %d)",
                 exc if isinstance(exc, KafkaError) else f"{type(exc).__name__}: {exc}",
                 delay,
                 self._backoff.attempts,
