@@ -30,6 +30,7 @@ from monitor.exporter import MetricsSnapshot, MonitorCollector
 from monitor.handover import Resume, choose_resume, read_snapshots
 from monitor.processor import BatchOutput, StreamProcessor
 from monitor.profiles import ProfileSource
+from monitor.recovery import Backoff, ReconnectCounter, transient
 from monitor.sink import OutputSink
 from monitor.state import MonitorState
 from monitor.topics import prepare_topics
@@ -41,6 +42,10 @@ __all__ = ["MonitorService"]
 log = logging.getLogger(__name__)
 
 _SNAPSHOT_EVERY = 1.0
+# Not ready while one pass of the loop (poll, process, publish, checkpoint) takes longer than this:
+# with the broker down the loop blocks in Kafka calls until it is back.
+_STALLED_AFTER_S = 15.0
+_CLOSE_AFTER_FAILURE_MS = 1000
 
 
 class MonitorService:
@@ -61,7 +66,7 @@ class MonitorService:
         self._pending_assignment: list[TopicPartition] = []
         self._rebalanced = False
         self._lost = False  # evicted from the group: roll back before going on
-        self._final = False  # after the last checkpoint: revocations need no commit
+        self._closing = False  # the session ends: revocations must not commit
         self._profiles: ProfileSource | None = None
         self._partition_count = 1
         # Held while a batch is applied or checkpointed, so a revocation (on the consumer's IO
@@ -75,10 +80,16 @@ class MonitorService:
         self._sink: OutputSink | None = None
         self.http: HealthServer | None = None
         self._notifications: NotificationDispatcher | None = None
+        self._progress = time.monotonic()
+        self._backoff = Backoff()
+        self._reconnects = ReconnectCounter()
+        self.registry.register(self._reconnects)
 
     @property
     def ready(self) -> bool:
-        return self._ready.is_set()
+        """Partitions positioned, and the loop not stuck in a Kafka call (a broker outage)."""
+        stalled = time.monotonic() - self._progress > _STALLED_AFTER_S
+        return self._ready.is_set() and not stalled
 
     def stop(self) -> None:
         """Ask the loop to finish its batch, checkpoint and return."""
@@ -102,24 +113,81 @@ class MonitorService:
             stack.callback(self.http.stop)
             log.info("serving /metrics on %s:%d", self.config.http.host, self.http.port)
             self._profiles = ProfileSource.from_config(self.config)
-            self._partition_count = self._prepare_topics()
-            self._processor = self._restore({})
-            self._consumer = self._make_consumer()
-            stack.callback(self._consumer.close)
-            self._sink = OutputSink(self.config, self._consumer)
-            stack.callback(self._sink.close)
+            partitions: int | None = self._prepare_topics()
             self._notifications = NotificationDispatcher(
                 self.config.notifiers, registry=self.registry
             )
             stack.callback(self._notifications.close)  # drains for at most 10s
+            while partitions is not None:
+                try:
+                    self._session(partitions)
+                    return
+                except Exception as exc:
+                    if not transient(exc):
+                        raise
+                    partitions = self._recover(exc)
+
+    def _session(self, partitions: int) -> None:
+        """Consume from the last checkpoint until stopped; on any error drop the clients and the
+        work since that checkpoint, and raise."""
+        self._partition_count = partitions
+        self._processor = self._restore({})
+        with self._assign_lock:
+            self._pending_assignment = []
+            self._rebalanced = self._lost = self._closing = False
+        self._consumer = self._make_consumer()
+        self._sink = None
+        try:
+            self._sink = OutputSink(self.config, self._consumer)
             self._consumer.subscribe(
                 [self.config.topics.predictions, self.config.topics.labels],
                 listener=_Rebalance(self),
             )
             self._loop()
             self.checkpoint()
-            self._final = True  # closing the consumer revokes; everything is committed already
-            log.info("stopped after a final checkpoint")
+        except BaseException:
+            self._drop_clients()
+            raise
+        self._closing = True  # closing the consumer revokes; everything is committed already
+        self._sink.close()
+        self._consumer.close()
+        log.info("stopped after a final checkpoint")
+
+    def _drop_clients(self) -> None:
+        """After a failure: not ready, producer discarded, consumer closed without waiting long."""
+        self._ready.clear()
+        self._closing = True  # the revocation on close must not commit anything
+        if self._sink is not None:
+            self._sink.discard()
+        if self._consumer is not None:
+            try:
+                self._consumer.close(autocommit=False, timeout_ms=_CLOSE_AFTER_FAILURE_MS)
+            except KafkaError as exc:
+                log.debug("closing the consumer after a failure: %s", exc)
+
+    def _recover(self, exc: Exception) -> int | None:
+        """Wait (backing off), then check the topics again; ``None`` when asked to stop."""
+        while True:
+            if self._stop.is_set():
+                log.warning("Kafka failed while stopping (%s); the last checkpoint stands", exc)
+                return None
+            delay = self._backoff.next()
+            self._reconnects.inc()
+            log.warning(
+                "Kafka failed (%s); reconnecting in %.1fs to resume from the last checkpoint "
+                "(attempt %d)",
+                exc if isinstance(exc, KafkaError) else f"{type(exc).__name__}: {exc}",
+                delay,
+                self._backoff.attempts,
+            )
+            if self._stop.wait(delay):
+                return None
+            try:
+                return self._prepare_topics()
+            except StartupError as failed:
+                if not transient(failed):
+                    raise
+                exc = failed
 
     def _restore(self, delivered: dict[tuple[str, int], int]) -> StreamProcessor:
         """A processor over the last checkpoint (or an empty state)."""
@@ -150,6 +218,7 @@ class MonitorService:
         last_snapshot = 0.0
         self._last_checkpoint_mono = time.monotonic()
         while not self._stop.is_set():
+            self._progress = time.monotonic()
             polled = consumer.poll(timeout_ms=200, max_records=self.config.kafka.max_poll_records)
             if self._lost:
                 self._roll_back()
@@ -168,6 +237,7 @@ class MonitorService:
             if now - self._last_checkpoint_mono >= every:
                 with self._process_lock:
                     self.checkpoint()
+                self._backoff.reset()  # Kafka took a commit: the next outage starts afresh
             elif now - last_snapshot >= _SNAPSHOT_EVERY:
                 self._publish_snapshot()
                 last_snapshot = now
@@ -329,7 +399,7 @@ class MonitorService:
     def _on_revoked(self, partitions: list[TopicPartition]) -> None:
         """Listener, on the consumer's IO thread while the loop waits in ``poll``: commit what
         was done on the revoked partitions, with their state snapshots, before they move."""
-        if not partitions or self._final:
+        if not partitions or self._closing:
             return
         self._ready.clear()
         with self._process_lock:
@@ -339,7 +409,7 @@ class MonitorService:
     def _on_lost(self, partitions: list[TopicPartition]) -> None:
         """Listener: this member was evicted, its partitions may already be someone else's.
         Nothing may be committed for them; the loop rolls back before processing again."""
-        if partitions and not self._final:
+        if partitions and not self._closing:
             self._ready.clear()
             self._lost = True
 

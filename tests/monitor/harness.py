@@ -133,8 +133,12 @@ def consumed(samples: Samples) -> float:
 
 
 def stream_counters(samples: Samples) -> Samples:
-    """The samples that must equal an uninterrupted run's (not lag, not timestamps)."""
-    skip = ("driftwarden_consumer_lag", "driftwarden_last_checkpoint_timestamp_seconds")
+    """The samples that must equal an uninterrupted run's (not lag, timestamps, reconnects)."""
+    skip = (
+        "driftwarden_consumer_lag",
+        "driftwarden_last_checkpoint_timestamp_seconds",
+        "driftwarden_kafka_reconnects",
+    )
     return {
         key: value
         for key, value in samples.items()
