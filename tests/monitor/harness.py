@@ -230,7 +230,7 @@ class MonitorProcess:
         try:
             with urllib.request.urlopen(f"{self.url}/readyz", timeout=1):  # noqa: S310
                 return True
-        except (urllib.error.URLError, ConnectionError):
+        except OSError:  # refused, reset or timed out (URLError is an OSError)
             return False
 
     def wait_ready(self, timeout: float = 30.0) -> None:
@@ -240,7 +240,7 @@ class MonitorProcess:
             try:
                 with urllib.request.urlopen(f"{self.url}/readyz", timeout=1):  # noqa: S310
                     return
-            except (urllib.error.URLError, ConnectionError):
+            except OSError:  # refused, reset or timed out (URLError is an OSError)
                 time.sleep(0.05)
         raise AssertionError(f"monitor not ready in {timeout}s")
 
@@ -255,7 +255,7 @@ def wait_consumed(url: str, expected: int, timeout: float, healthy: Any) -> Samp
         assert healthy(), "monitor died"
         try:
             samples = scrape(url)
-        except (urllib.error.URLError, ConnectionError):
+        except OSError:  # refused, reset or timed out (URLError is an OSError)
             time.sleep(0.1)
             continue
         if consumed(samples) >= expected:
