@@ -56,7 +56,9 @@ def _summed(instances: list[Samples]) -> dict[tuple[str, frozenset[tuple[str, st
 def _wait_total(procs: list[MonitorProcess], count: int, timeout: float = 90) -> list[Samples]:
     """Scrape every live instance until their consumed counts sum to ``count``."""
     deadline = time.monotonic() + timeout
+    done = 0.0
     while True:
+        assert time.monotonic() < deadline, f"instances consumed {done} of {count}"
         assert all(p.alive() for p in procs), [p.log_path.read_text()[-2000:] for p in procs]
         try:
             samples = [scrape(f"{p.url}/metrics") for p in procs]
@@ -67,7 +69,6 @@ def _wait_total(procs: list[MonitorProcess], count: int, timeout: float = 90) ->
         if done == count and all(p.ready() for p in procs):
             time.sleep(1.2)  # one more snapshot, so gauges reflect the last batch too
             return [scrape(f"{p.url}/metrics") for p in procs]
-        assert time.monotonic() < deadline, f"instances consumed {done} of {count}"
         time.sleep(0.1)
 
 
