@@ -34,6 +34,7 @@ class MetricsSnapshot:
     lag: dict[tuple[str, int], int] = field(default_factory=dict)
     last_checkpoint: float | None = None
     drift: DriftSnapshot = field(default_factory=lambda: DriftSnapshot())
+    evicted_versions: dict[str, int] = field(default_factory=dict)  # model
 
     @classmethod
     def of(
@@ -57,6 +58,7 @@ class MetricsSnapshot:
             dict(lag),
             last_checkpoint,
             DriftSnapshot.of(state),
+            {model: state.evicted_versions[model] for model in models},
         )
 
 
@@ -145,6 +147,12 @@ class MonitorCollector:
         for pending_key, count in sorted(snap.pending.items()):
             pending.add_metric(list(pending_key), count)
         yield pending
+        yield _counter(
+            "driftwarden_versions_evicted",
+            "Model versions whose state was evicted to stay within max_versions.",
+            ["model"],
+            [((m,), n) for m, n in snap.evicted_versions.items()],
+        )
         yield _delay_histogram(c)
         perf = GaugeMetricFamily(
             "driftwarden_performance",
