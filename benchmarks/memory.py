@@ -14,7 +14,9 @@ RSS is its own, and samples ``VmRSS`` from ``/proc/<pid>/status`` and the consum
 and join buffers are full, at 20% of the stream (``--baseline``), measured in the same run; the
 report gives RSS every ``--every`` events, the end/baseline and peak/baseline ratios, and the
 events/s from the first counted event to the last (the snapshot behind ``/metrics`` refreshes once
-a second, so rates carry ~1 s of slack). With ``--repeat`` > 1 the medians are over runs. Exits 0.
+a second, so rates carry ~1 s of slack). For scale, :mod:`benchmarks.raw_consumer` (kafka-python
+and orjson, keeping nothing) then reads the same topics in a child process and reports its RSS.
+With ``--repeat`` > 1 the medians are over runs. Exits 0.
 
     python -m benchmarks.memory [--events 1000000] [--junk 0.1] [--max-pending 10000]
                                 [--partitions 4] [--repeat 1] [--every 100000]
@@ -93,7 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for run in range(args.repeat):
             runs.append(_run_monitor(config, run, Path(tmp), produced))
             print(_run_table(runs[-1], run, produced, args), flush=True)
-    print(_summary(runs, produced, args))
+        raw = [_raw_consumer_mib(broker.bootstrap, config, produced) for _ in range(args.repeat)]
+    print(_summary(runs, produced, args, raw))
     return 0
 
 
@@ -222,6 +225,21 @@ def _run_monitor(config: dict[str, Any], run: int, tmp: Path, total: int) -> Run
     return Run(samples)
 
 
+def _raw_consumer_mib(bootstrap: str, config: dict[str, Any], total: int) -> float:
+    """RSS of :mod:`benchmarks.raw_consumer` (kafka-python + orjson) after reading it all."""
+    topics = [config["topics"]["predictions"], config["topics"]["labels"]]
+    done = subprocess.run(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "benchmarks.raw_consumer", bootstrap, str(total), *topics],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=660,
+    )
+    if done.returncode:
+        raise RuntimeError(f"the raw consumer failed ({done.returncode}): {done.stderr[-2000:]}")
+    return float(done.stdout.split()[-1])
+
+
 def _sample(proc: subprocess.Popen[bytes], url: str, total: int, log: Path) -> list[Sample]:
     started = time.perf_counter()
     deadline = started + 120 + total / 2_000
@@ -303,7 +321,7 @@ def _run_table(run: Run, index: int, total: int, args: argparse.Namespace) -> st
     return "\n".join(lines)
 
 
-def _summary(runs: list[Run], total: int, args: argparse.Namespace) -> str:
+def _summary(runs: list[Run], total: int, args: argparse.Namespace, raw: list[float]) -> str:
     baseline_at = int(total * args.baseline)
     base = [r.at(baseline_at).rss_mib for r in runs]
     end = [r.at(total).rss_mib for r in runs]
@@ -322,6 +340,9 @@ def _summary(runs: list[Run], total: int, args: argparse.Namespace) -> str:
             f"{ratio_peak:.3f}; highest RSS sampled: "
             f"{statistics.median(max(s.rss_mib for s in r.samples) for r in runs):.1f} MiB",
             f"  events/s, first to last event counted: {statistics.median(rates):,.0f}",
+            f"  raw consumer (kafka-python + orjson, no state) after reading it all: "
+            f"{statistics.median(raw):.1f} MiB; monitor at the end / raw: "
+            f"{statistics.median(end) / statistics.median(raw):.2f}",
             f"  most items pending seen: {max(s.pending for r in runs for s in r.samples):,} "
             f"(max_pending {args.max_pending:,})",
         ]
