@@ -220,7 +220,7 @@ class StreamProcessor:
         perf = self.state.performance.get(key)
         if perf is None:
             perf = self.state.performance[key] = VersionPerformance.for_task(
-                config.task.value, config.positive_label, config.window
+                config.task.value, config.positive_label, config.window, config.max_classes
             )
         if perf.update(label.label, pred.prediction, pred.scores):
             counters.correct[key] += 1

@@ -22,6 +22,7 @@ import pytest
 
 from monitor.config import MonitorConfig, parse_config
 from monitor.demo import generate_stream
+from monitor.performance import OTHER_CLASS, OTHER_MISMATCH, VersionPerformance
 from monitor.processor import StreamProcessor, pending_share
 from monitor.state import MonitorState
 from monitor.versions import EVICTED_VERSION
@@ -313,3 +314,40 @@ def test_the_version_in_service_survives_a_flood_of_others() -> None:
     assert state.performance[(MODEL, "7")].count == 300
     assert state.totals().joined[(MODEL, "7")] == 300
     assert state.evicted_versions[MODEL] == 300 - 2
+
+
+def test_a_flood_of_classes_keeps_the_confusion_matrices_bounded() -> None:
+    """Multiclass labels and predictions come from the events: classes beyond max_classes
+    count as one "other" class in the matrices, and accuracy stays exact."""
+    perf = VersionPerformance.for_task("multiclass", None, window=50, max_classes=5)
+    rng = random.Random(9)
+    for i in range(3000):
+        label_value = rng.choice(["a", "b", "c", "d"]) if i % 2 else f"junk-{i}"
+        assert perf.update(label_value, label_value, None)
+    size_after_flood = len(pickle.dumps(perf))
+    for i in range(3000, 30_000):
+        perf.update(f"junk-{i}", f"junk-{i + 1}", None)
+    classes = set(perf._cm.classes)  # noqa: SLF001 - the matrix is what must stay small
+    assert len(classes) <= 5 + 2 and {OTHER_CLASS, OTHER_MISMATCH} <= classes
+    assert len(pickle.dumps(perf)) / size_after_flood < 1.1
+    values = perf.values()
+    assert values[("accuracy", "rolling")] == 0.0  # junk-i -> junk-(i+1): all wrong
+    assert values[("accuracy", "cumulative")] == pytest.approx(3000 / 30_000)
+
+
+def test_checkpoints_from_before_the_bounds_restore_them() -> None:
+    """A checkpoint without version order or class limits gets them on restore."""
+    state = MonitorState()
+    perf = VersionPerformance.for_task("multiclass", None, window=10)
+    for value in ("a", "b", "a"):
+        perf.update(value, value, None)
+    del perf.__dict__["_classes"], perf.__dict__["max_classes"]
+    state.performance[(MODEL, "1")] = perf
+    state.drift[(MODEL, "2")] = None
+    del state.__dict__["versions"], state.__dict__["evicted_versions"]
+    restored = pickle.loads(pickle.dumps(state))  # noqa: S301 - our own bytes
+    assert restored.versions == {MODEL: {"1": None, "2": None}}
+    assert restored.evicted_versions[MODEL] == 0
+    restored_perf = restored.performance[(MODEL, "1")]
+    assert restored_perf.max_classes == 100
+    assert restored_perf._classes == {"a", "b"}  # noqa: SLF001
