@@ -19,7 +19,7 @@ and orjson, keeping nothing) then reads the same topics in a child process and r
 With ``--repeat`` > 1 the medians are over runs. Exits 0.
 
     python -m benchmarks.memory [--events 1000000] [--junk 0.1] [--max-pending 10000]
-                                [--partitions 4] [--repeat 1] [--every 100000]
+                                [--partitions 4] [--repeat 3] [--every 100000]
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--junk", type=float, default=0.1, help="share of never-joining events")
     parser.add_argument("--max-pending", type=int, default=10_000, help="models[].max_pending")
     parser.add_argument("--partitions", type=int, default=4, help="partitions per input topic")
-    parser.add_argument("--repeat", type=int, default=1, help="monitor runs over the same topics")
+    parser.add_argument("--repeat", type=int, default=3, help="monitor runs over the same topics")
     parser.add_argument("--every", type=int, default=100_000, help="RSS report interval, events")
     parser.add_argument("--baseline", type=float, default=0.2, help="baseline point, share")
     args = parser.parse_args(argv)
