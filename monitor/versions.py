@@ -4,10 +4,11 @@
 server, or a hostile producer) would otherwise grow the per-version performance, drift state and
 counters without bound. Each model keeps its versions in order of last use (a prediction of the
 version, or a joined example of it). Admitting one more than ``max_versions`` evicts the least
-recently seen: its performance and drift state are dropped, and its per-version counters are
-folded into the version ``EVICTED_VERSION`` of the same model, so that counter sums over versions
-keep growing monotonically and still add up. A later event of an evicted version admits it again
-with fresh state.
+recently seen (after ``max_versions`` was lowered, as many as it takes): its performance and
+drift state are dropped, and its per-version counters are folded into the version
+``EVICTED_VERSION`` of the same model, so that counter sums over versions keep growing
+monotonically and still add up. A later event of an evicted version admits it again with fresh
+state.
 
 >>> from monitor.state import MonitorState, PartitionState
 >>> state = MonitorState(partitions={0: PartitionState()})
@@ -33,24 +34,24 @@ log = logging.getLogger(__name__)
 EVICTED_VERSION = "__evicted__"
 
 
-def touch_version(state: MonitorState, model: str, version: str, limit: int) -> str | None:
-    """Mark ``version`` as the most recently seen of ``model``; return the version evicted to
-    stay within ``limit``, if any."""
+def touch_version(state: MonitorState, model: str, version: str, limit: int) -> list[str]:
+    """Mark ``version`` as the most recently seen of ``model``; return the versions evicted to
+    stay within ``limit`` (more than one only after ``limit`` was lowered)."""
     seen = state.versions.get(model)
     if seen is None:
         seen = state.versions[model] = {}
     elif seen and next(reversed(seen)) == version:
-        return None  # already the most recent: the common case, one lookup
-    known = version in seen
-    if known:
+        return []  # already the most recent: the common case, one lookup
+    if version in seen:
         del seen[version]  # re-inserted below: now the most recent
     seen[version] = None
-    if known or len(seen) <= limit:
-        return None
-    oldest = next(iter(seen))
-    del seen[oldest]
-    _evict(state, model, oldest)
-    return oldest
+    evicted = []
+    while len(seen) > limit:
+        oldest = next(iter(seen))
+        del seen[oldest]
+        _evict(state, model, oldest)
+        evicted.append(oldest)
+    return evicted
 
 
 def _evict(state: MonitorState, model: str, version: str) -> None:

@@ -351,3 +351,16 @@ def test_checkpoints_from_before_the_bounds_restore_them() -> None:
     restored_perf = restored.performance[(MODEL, "1")]
     assert restored_perf.max_classes == 100
     assert restored_perf._classes == {"a", "b"}  # noqa: SLF001
+
+
+def test_a_lowered_max_versions_applies_at_the_next_version() -> None:
+    feed = Feed(1)
+    records = [
+        feed.record(PREDICTIONS, f"p{v}", prediction(f"p{v}", 1000.0, f"v{v}")) for v in range(6)
+    ]
+    state = MonitorState()
+    StreamProcessor(config(max_versions=10), state).process(records[:5])
+    assert len(state.versions[MODEL]) == 5
+    StreamProcessor(config(max_versions=2), state).process(records[5:])
+    assert list(state.versions[MODEL]) == ["v4", "v5"]
+    assert state.evicted_versions[MODEL] == 4
