@@ -183,7 +183,8 @@ class StreamProcessor:
             result = join.add_label(label, record.offset)
             counters.labels[label.model] += 1
         if result is None:  # the event now waits: keep the buffers within their share
-            self._count_unmatched(partition, config.name, join.evict_overflow(), "evicted")
+            if join.pending_predictions + join.pending_labels > join.max_pending:
+                self._count_unmatched(partition, config.name, join.evict_overflow(), "evicted")
         elif isinstance(result, Joined):
             self._on_joined(partition, config, result, record.partition, out)
         else:
