@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SRC := monitor retrain tests benchmarks deploy
 
-.PHONY: venv system-deps demo test lint bench bench-ingest bench-drift clean
+.PHONY: venv system-deps demo test lint bench bench-ingest bench-drift bench-memory clean
 
 venv: $(STAMP)
 
@@ -29,7 +29,7 @@ lint: venv
 	$(BIN)/ruff format --check $(SRC)
 	$(BIN)/mypy monitor retrain
 
-bench: bench-ingest bench-drift
+bench: bench-ingest bench-drift bench-memory
 
 bench-ingest: venv
 	$(BIN)/python -m benchmarks.ingest
@@ -37,6 +37,9 @@ bench-ingest: venv
 bench-drift: venv
 	$(BIN)/python -m benchmarks.drift_throughput
 	$(BIN)/python -m benchmarks.drift_quality
+
+bench-memory: venv
+	$(BIN)/python -m benchmarks.memory
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -286,6 +286,8 @@ class ModelConfig(_Strict):
     label_ttl: Duration = 3600.0
     window: int = Field(default=1000, gt=0)
     max_pending: int = Field(default=100_000, gt=0)
+    max_versions: int = Field(default=20, gt=0)
+    max_classes: int = Field(default=100, gt=1)
     reference: Path | None = None
     drift: DriftConfig = Field(default_factory=DriftConfig)
     training: TrainingConfig | None = None

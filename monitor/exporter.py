@@ -51,6 +51,7 @@ class MetricsSnapshot:
     # Counters of each owned input partition: exported with a ``partition`` label so a series
     # moves between instances with its partition instead of dropping (a false counter reset).
     partitions: dict[int, StreamCounters] = field(default_factory=dict)
+    evicted_versions: dict[str, int] = field(default_factory=dict)  # model
 
     @classmethod
     def of(
@@ -75,6 +76,7 @@ class MetricsSnapshot:
             last_checkpoint,
             DriftSnapshot.of(state),
             {number: copy.deepcopy(p.counters) for number, p in state.partitions.items()},
+            {model: state.evicted_versions[model] for model in models},
         )
 
 
@@ -163,6 +165,12 @@ class MonitorCollector:
         for pending_key, count in sorted(snap.pending.items()):
             pending.add_metric(list(pending_key), count)
         yield pending
+        yield _counter(
+            "driftwarden_versions_evicted",
+            "Model versions whose state was evicted to stay within max_versions.",
+            ["model"],
+            [((m,), n) for m, n in snap.evicted_versions.items()],
+        )
         yield _delay_histogram(parts)
         perf = GaugeMetricFamily(
             "driftwarden_performance",

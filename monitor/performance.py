@@ -1,7 +1,10 @@
 """Online performance of one model version, cumulative and over a rolling window, with river.
 
 Classification targets are compared by a canonical key (``1``, ``1.0``, ``True`` and ``"1"`` are
-one class) so that a label and a prediction serialized differently still agree.
+one class) so that a label and a prediction serialized differently still agree. Class values come
+from the events, so a multiclass version's confusion matrices keep at most ``max_classes``
+classes, the first seen; the metrics count any other class as ``OTHER_CLASS`` (a prediction of
+another such class that differs from the label as ``OTHER_MISMATCH``, so accuracy stays exact).
 
 >>> perf = VersionPerformance.for_task("binary", positive_label=1, window=2)
 >>> [perf.update(y, p, {"1": s, "0": 1 - s}) for y, p, s in [(1, 1, .9), (0, 1, .6), (0, 0, .2)]]
@@ -23,7 +26,7 @@ from river import metrics
 from monitor.events import Target
 from retrain.targets import class_key
 
-__all__ = ["METRICS_BY_TASK", "VersionPerformance", "class_key"]
+__all__ = ["METRICS_BY_TASK", "OTHER_CLASS", "OTHER_MISMATCH", "VersionPerformance", "class_key"]
 
 METRICS_BY_TASK: dict[str, tuple[str, ...]] = {
     "binary": ("accuracy", "precision", "recall", "f1", "log_loss", "roc_auc"),
@@ -31,6 +34,9 @@ METRICS_BY_TASK: dict[str, tuple[str, ...]] = {
     "regression": ("mae", "rmse", "r2"),
 }
 _AUC_BINS = 1000
+OTHER_CLASS = "__other__"
+OTHER_MISMATCH = "__other_mismatch__"
+DEFAULT_MAX_CLASSES = 100
 
 
 @dataclass
@@ -63,10 +69,18 @@ class BinnedROCAUC:
 class VersionPerformance:
     """River metrics of one (model, version): each example updates both windows once."""
 
-    def __init__(self, task: str, positive_label: str | None, window: int) -> None:
+    def __init__(
+        self,
+        task: str,
+        positive_label: str | None,
+        window: int,
+        max_classes: int = DEFAULT_MAX_CLASSES,
+    ) -> None:
         self.task = task
         self.positive = positive_label
         self.window = window
+        self.max_classes = max_classes
+        self._classes: set[str] = set()  # multiclass: the classes the matrices keep
         self.count = 0
         self._recent: deque[tuple[Any, Any, float | None]] = deque()
         if task == "regression":
@@ -85,10 +99,23 @@ class VersionPerformance:
                 self._scored = 0
                 self._rolling_scored = 0
 
+    def __setstate__(self, saved: dict[str, Any]) -> None:
+        """Restore checkpoints written before ``max_classes`` existed."""
+        self.__dict__.update(saved)
+        if "_classes" not in saved:
+            self.max_classes = DEFAULT_MAX_CLASSES
+            self._classes = set(self._cm.classes) if self.task == "multiclass" else set()
+
     @classmethod
-    def for_task(cls, task: str, positive_label: Target | None, window: int) -> VersionPerformance:
+    def for_task(
+        cls,
+        task: str,
+        positive_label: Target | None,
+        window: int,
+        max_classes: int = DEFAULT_MAX_CLASSES,
+    ) -> VersionPerformance:
         positive = None if positive_label is None else class_key(positive_label)
-        return cls(task, positive, window)
+        return cls(task, positive, window, max_classes)
 
     def update(self, label: Target, prediction: Target, scores: dict[str, float] | None) -> bool:
         """Apply one joined example; return whether a classification was correct."""
@@ -112,10 +139,22 @@ class VersionPerformance:
                 self._rolling_auc.update(y_bool, proba)
             self._remember(y_bool, p_bool, proba)
         else:
-            self._cm.update(y_key, p_key)
-            self._rolling_cm.update(y_key, p_key)
-            self._remember(y_key, p_key, None)
+            y_class, p_class = self._kept(y_key), self._kept(p_key)
+            if y_class == p_class == OTHER_CLASS and y_key != p_key:
+                p_class = OTHER_MISMATCH
+            self._cm.update(y_class, p_class)
+            self._rolling_cm.update(y_class, p_class)
+            self._remember(y_class, p_class, None)
         return y_key == p_key
+
+    def _kept(self, key: str) -> str:
+        """``key`` if the matrices keep its class (or can take one more), else OTHER_CLASS."""
+        if key in self._classes:
+            return key
+        if len(self._classes) < self.max_classes:
+            self._classes.add(key)
+            return key
+        return OTHER_CLASS
 
     def values(self) -> dict[tuple[str, str], float]:
         """``{(metric, window): value}`` for every metric of the task (NaN when undefined)."""

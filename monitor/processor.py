@@ -8,7 +8,7 @@ then rebuild state without publishing the same output twice.
 
 from __future__ import annotations
 
-import math
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -24,11 +24,14 @@ from monitor.performance import VersionPerformance
 from monitor.policy import PolicyRules, RetrainPolicy, VersionView
 from monitor.privacy import PrivacyGuard
 from monitor.state import MonitorState, PartitionState, TopicPartition
+from monitor.versions import touch_version
 from retrain.profile import ReferenceProfile
 
 __all__ = ["BatchOutput", "ConsumedRecord", "OutputRecord", "StreamProcessor"]
 
 Headers = list[tuple[str, bytes]]
+
+log = logging.getLogger(__name__)
 
 
 class ConsumedRecord(Protocol):
@@ -108,6 +111,7 @@ class StreamProcessor:
         self._partition_count = max(partition_count, 1)
         self.state = state
         self.delivered = dict(delivered or {})
+        self._apply_shares()
 
     def process(self, records: Iterable[ConsumedRecord]) -> BatchOutput:
         out = BatchOutput()
@@ -127,6 +131,8 @@ class StreamProcessor:
         for partition_id, model in touched:
             self._expire(self.state.partitions[partition_id], model)
         for key, inputs in self._drift_inputs.items():
+            if key[1] not in self.state.versions.get(key[0], ()):
+                continue  # evicted during the batch (see monitor.versions): no state to update
             self._check_drift(key, inputs, out)
             self._check_policy(key, inputs, out)
         return out
@@ -134,6 +140,25 @@ class StreamProcessor:
     def _redacted(self, letter: OutputRecord) -> OutputRecord:
         value, headers = self._privacy.dead_letter(letter.value, letter.headers)
         return OutputRecord(letter.key, value, headers)
+
+    def _apply_shares(self) -> None:
+        """Give restored joins the current share of ``max_pending`` (it may have changed)."""
+        for partition_id, partition in self.state.partitions.items():
+            for name, join in partition.joins.items():
+                if name in self._models:
+                    join.max_pending = pending_share(
+                        self._models[name].max_pending, partition_id, self._partition_count
+                    )
+        for model in self._models.values():
+            if model.max_pending < self._partition_count:
+                log.warning(
+                    "model %s: max_pending %d is below the %d input partitions: partitions "
+                    "%d and up hold nothing and join nothing; raise max_pending",
+                    model.name,
+                    model.max_pending,
+                    self._partition_count,
+                    model.max_pending,
+                )
 
     def _partition(self, partition_id: int) -> PartitionState:
         state = self.state.partitions.get(partition_id)
@@ -148,8 +173,10 @@ class StreamProcessor:
             config = self._model(pred.model)
             pred = self._privacy.prediction(pred)  # no raw PII is kept, checkpointed or sent
             _check_target_type(config, pred.prediction, "prediction")
-            result = self._join(partition, config).add_prediction(pred, record.offset)
+            join = self._join(partition, record.partition, config)
+            result = join.add_prediction(pred, record.offset)
             counters.predictions[(pred.model, pred.version)] += 1
+            touch_version(self.state, pred.model, pred.version, config.max_versions)
             inputs = self._inputs(pred.model, pred.version)
             inputs.rows.append(pred.features)
             inputs.predictions.append(pred.prediction)
@@ -159,11 +186,15 @@ class StreamProcessor:
             label = parse_label(record.value)  # type: ignore[arg-type]
             config = self._model(label.model)
             _check_target_type(config, label.label, "label")
-            result = self._join(partition, config).add_label(label, record.offset)
+            join = self._join(partition, record.partition, config)
+            result = join.add_label(label, record.offset)
             counters.labels[label.model] += 1
-        if isinstance(result, Joined):
+        if result is None:  # the event now waits: keep the buffers within their share
+            if join.pending_predictions + join.pending_labels > join.max_pending:
+                self._count_unmatched(partition, config.name, join.evict_overflow(), "evicted")
+        elif isinstance(result, Joined):
             self._on_joined(partition, config, result, record.partition, out)
-        elif isinstance(result, ExpiryResult):
+        else:
             self._count_unmatched(partition, config.name, result, "expired")
         return config.name
 
@@ -173,10 +204,10 @@ class StreamProcessor:
             raise InvalidEvent("unknown_model", f"model {name!r} is not configured")
         return config
 
-    def _join(self, partition: PartitionState, config: ModelConfig) -> LabelJoin:
+    def _join(self, partition: PartitionState, partition_id: int, config: ModelConfig) -> LabelJoin:
         join = partition.joins.get(config.name)
         if join is None:
-            share = math.ceil(config.max_pending / self._partition_count)
+            share = pending_share(config.max_pending, partition_id, self._partition_count)
             join = partition.joins[config.name] = LabelJoin(config.label_ttl, share)
         return join
 
@@ -190,13 +221,14 @@ class StreamProcessor:
     ) -> None:
         pred, label = joined.prediction, joined.label
         key = (config.name, pred.version)
+        touch_version(self.state, config.name, pred.version, config.max_versions)
         counters = partition.counters
         counters.joined[key] += 1
         counters.observe_delay(config.name, joined.delay)
         perf = self.state.performance.get(key)
         if perf is None:
             perf = self.state.performance[key] = VersionPerformance.for_task(
-                config.task.value, config.positive_label, config.window
+                config.task.value, config.positive_label, config.window, config.max_classes
             )
         if perf.update(label.label, pred.prediction, pred.scores):
             counters.correct[key] += 1
@@ -305,6 +337,17 @@ class StreamProcessor:
         if not self.delivered:
             return True
         return any(offset >= self.delivered.get((t, p), 0) for t, p, offset in sources)
+
+
+def pending_share(max_pending: int, partition_id: int, partition_count: int) -> int:
+    """The part of ``max_pending`` that input partition ``partition_id`` may hold: the shares of
+    partitions ``0 .. partition_count - 1`` add up to exactly ``max_pending``.
+
+    >>> [pending_share(10, p, 4) for p in range(4)]
+    [3, 3, 2, 2]
+    """
+    base, extra = divmod(max_pending, partition_count)
+    return base + (partition_id < extra)
 
 
 def drift_settings(model: ModelConfig) -> DriftSettings:

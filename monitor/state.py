@@ -92,10 +92,17 @@ class MonitorState:
     drift: dict[tuple[str, str], VersionDrift | None] = field(default_factory=dict)
     policy: dict[str, PolicyMemory] = field(default_factory=dict)  # model -> retrain policy memory
     offsets: dict[TopicPartition, int] = field(default_factory=dict)
+    # model -> versions holding state, least recently seen first (see monitor.versions)
+    versions: dict[str, dict[str, None]] = field(default_factory=dict)
+    evicted_versions: Counter[str] = field(default_factory=Counter)  # model
 
     def __setstate__(self, saved: dict[str, object]) -> None:
         """Restore checkpoints written before a field existed: missing fields start empty."""
-        self.__dict__.update({"drift": {}, "policy": {}, **saved})
+        self.__dict__.update({"drift": {}, "policy": {}, "evicted_versions": Counter(), **saved})
+        if "versions" not in saved:
+            self.versions = {}
+            for model, version in [*self.performance, *self.drift]:
+                self.versions.setdefault(model, {})[version] = None
 
     def totals(self) -> StreamCounters:
         total = StreamCounters()

@@ -30,8 +30,10 @@ PANEL_SCHEMAS = {
     "table": "panel-table",
     "state-timeline": "panel-state-timeline",
 }
-# Shown through driftwarden_performance (accuracy) instead.
-NOT_ON_THE_DASHBOARD = {"driftwarden_correct_total"}
+# driftwarden_correct_total: shown through driftwarden_performance (accuracy) instead.
+# driftwarden_versions_evicted_total: a safeguard against a flood of versions, not a signal to
+# watch; a version that stops having state shows as its performance series ending.
+NOT_ON_THE_DASHBOARD = {"driftwarden_correct_total", "driftwarden_versions_evicted_total"}
 VARIABLE = re.compile(r"\$(\w+)|\$\{(\w+)(?::\w+)?\}")
 GRAFANA_VARIABLES = {"__rate_interval", "__interval", "__range"}
 LABELS_ADDED_BY_PROMETHEUS = {"job", "instance"}

@@ -219,6 +219,7 @@ def test_metrics_match_sklearn_and_pass_promtool(
         "driftwarden_invalid_events_total": "counter",
         "driftwarden_retrain_requests_total": "counter",
         "driftwarden_pending": "gauge",
+        "driftwarden_versions_evicted_total": "counter",
         "driftwarden_label_delay_seconds": "histogram",
         "driftwarden_performance": "gauge",
         "driftwarden_consumer_lag": "gauge",
