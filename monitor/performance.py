@@ -1,5 +1,12 @@
 """Online performance of one model version, cumulative and over a rolling window, with river.
 
+The rolling window holds the ``window`` most recent joined examples by an event-time key, by
+default the order of arrival; the monitor passes ``(label timestamp, partition, label offset)``.
+An example older than every example of a full window leaves it unchanged; a newer one displaces
+the oldest, which is reverted from the rolling metrics. So once every example has arrived, the
+window (and each rolling value, up to float summation order) is the same whatever order the
+partitions were interleaved in, as cumulative values are.
+
 Classification targets are compared by a canonical key (``1``, ``1.0``, ``True`` and ``"1"`` are
 one class) so that a label and a prediction serialized differently still agree.
 
@@ -13,8 +20,8 @@ one class) so that a label and a prediction serialized differently still agree.
 
 from __future__ import annotations
 
+import heapq
 import math
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +30,10 @@ from river import metrics
 from monitor.events import Target
 from retrain.targets import class_key
 
-__all__ = ["METRICS_BY_TASK", "VersionPerformance", "class_key"]
+__all__ = ["METRICS_BY_TASK", "ExampleKey", "VersionPerformance", "class_key"]
+
+# Orders joined examples by event time; ties broken by where they were read.
+ExampleKey = tuple[float, int, int]
 
 METRICS_BY_TASK: dict[str, tuple[str, ...]] = {
     "binary": ("accuracy", "precision", "recall", "f1", "log_loss", "roc_auc"),
@@ -45,8 +55,10 @@ class BinnedROCAUC:
     negatives: list[int] = field(default_factory=lambda: [0] * _AUC_BINS)
 
     def update(self, is_positive: bool, score: float) -> None:
-        index = min(max(int(score * _AUC_BINS), 0), _AUC_BINS - 1)
-        (self.positives if is_positive else self.negatives)[index] += 1
+        (self.positives if is_positive else self.negatives)[_bin(score)] += 1
+
+    def revert(self, is_positive: bool, score: float) -> None:
+        (self.positives if is_positive else self.negatives)[_bin(score)] -= 1
 
     def get(self) -> float:
         n_pos, n_neg = sum(self.positives), sum(self.negatives)
@@ -61,14 +73,15 @@ class BinnedROCAUC:
 
 
 class VersionPerformance:
-    """River metrics of one (model, version): each example updates both windows once."""
+    """River metrics of one (model, version): each example updates both windows at most once."""
 
     def __init__(self, task: str, positive_label: str | None, window: int) -> None:
         self.task = task
         self.positive = positive_label
         self.window = window
         self.count = 0
-        self._recent: deque[tuple[Any, Any, float | None]] = deque()
+        # The rolling window: a heap of (key, y, p, score), the oldest key first.
+        self._held: list[tuple[ExampleKey, Any, Any, float | None]] = []
         if task == "regression":
             self._cumulative: dict[str, Any] = _regression_metrics()
             self._rolling: dict[str, Any] = _regression_metrics()
@@ -81,7 +94,7 @@ class VersionPerformance:
                 self._log_loss = metrics.LogLoss()
                 self._rolling_log_loss = metrics.LogLoss()
                 self._auc = BinnedROCAUC()
-                self._rolling_auc = metrics.RollingROCAUC(window_size=window)
+                self._rolling_auc = BinnedROCAUC()
                 self._scored = 0
                 self._rolling_scored = 0
 
@@ -90,31 +103,52 @@ class VersionPerformance:
         positive = None if positive_label is None else class_key(positive_label)
         return cls(task, positive, window)
 
-    def update(self, label: Target, prediction: Target, scores: dict[str, float] | None) -> bool:
-        """Apply one joined example; return whether a classification was correct."""
+    def __setstate__(self, saved: dict[str, Any]) -> None:
+        """Restore checkpoints whose rolling window was a deque in arrival order: its examples
+        become the oldest keys, and rolling ROC AUC is rebuilt from their scores."""
+        self.__dict__.update(saved)
+        recent = self.__dict__.pop("_recent", None)
+        if recent is None:
+            return
+        self._held = [((-math.inf, 0, i), y, p, s) for i, (y, p, s) in enumerate(recent)]
+        if self.task == "binary":
+            self._rolling_auc = BinnedROCAUC()
+            for _, y, _, score in self._held:
+                if score is not None:
+                    self._rolling_auc.update(y, score)
+
+    def update(
+        self,
+        label: Target,
+        prediction: Target,
+        scores: dict[str, float] | None,
+        key: ExampleKey | None = None,
+    ) -> bool:
+        """Apply one joined example; return whether a classification was correct.
+
+        ``key`` places the example in the rolling window (default: after every earlier one).
+        """
         self.count += 1
+        held_key = key if key is not None else (float(self.count), 0, 0)
         if self.task == "regression":
             y, p = float(label), float(prediction)
-            self._push(y, p, None, self._cumulative, self._rolling)
+            for metric in self._cumulative.values():
+                metric.update(y, p)
+            self._hold(held_key, y, p, None)
             return False
         y_key, p_key = class_key(label), class_key(prediction)
         if self.task == "binary":
             y_bool, p_bool = y_key == self.positive, p_key == self.positive
             proba = _positive_score(scores, self.positive)
             self._cm.update(y_bool, p_bool)
-            self._rolling_cm.update(y_bool, p_bool)
             if proba is not None:
                 self._scored += 1
-                self._rolling_scored += 1
                 self._log_loss.update(y_bool, proba)
-                self._rolling_log_loss.update(y_bool, proba)
                 self._auc.update(y_bool, proba)
-                self._rolling_auc.update(y_bool, proba)
-            self._remember(y_bool, p_bool, proba)
+            self._hold(held_key, y_bool, p_bool, proba)
         else:
             self._cm.update(y_key, p_key)
-            self._rolling_cm.update(y_key, p_key)
-            self._remember(y_key, p_key, None)
+            self._hold(held_key, y_key, p_key, None)
         return y_key == p_key
 
     def values(self) -> dict[tuple[str, str], float]:
@@ -129,38 +163,42 @@ class VersionPerformance:
         if self.task == "binary" and self._scored:
             out[("log_loss", "cumulative")] = self._log_loss.get()
             out[("roc_auc", "cumulative")] = self._auc.get()
-            out[("roc_auc", "rolling")] = _safe_get(self._rolling_auc)
+            out[("roc_auc", "rolling")] = self._rolling_auc.get()
             if self._rolling_scored:
                 out[("log_loss", "rolling")] = self._rolling_log_loss.get()
         return out
 
-    def _push(
-        self,
-        y: Any,
-        p: Any,
-        proba: float | None,
-        cumulative: dict[str, Any],
-        rolling: dict[str, Any],
-    ) -> None:
-        for metric in cumulative.values():
-            metric.update(y, p)
-        for metric in rolling.values():
-            metric.update(y, p)
-        self._recent.append((y, p, proba))
-        if len(self._recent) > self.window:
-            old_y, old_p, _ = self._recent.popleft()
-            for metric in rolling.values():
-                metric.revert(old_y, old_p)
+    def rolling_keys(self) -> list[ExampleKey]:
+        """Keys of the examples in the rolling window, oldest first."""
+        return sorted(held[0] for held in self._held)
 
-    def _remember(self, y: Any, p: Any, proba: float | None) -> None:
-        self._recent.append((y, p, proba))
-        if len(self._recent) <= self.window:
+    def _hold(self, key: ExampleKey, y: Any, p: Any, proba: float | None) -> None:
+        """Put the example in the rolling window unless it is older than all of a full one."""
+        held = (key, y, p, proba)
+        if len(self._held) < self.window:
+            heapq.heappush(self._held, held)
+            self._roll(held, add=True)
+        elif key > self._held[0][0]:
+            oldest = heapq.heapreplace(self._held, held)
+            self._roll(held, add=True)
+            self._roll(oldest, add=False)
+
+    def _roll(self, held: tuple[ExampleKey, Any, Any, float | None], add: bool) -> None:
+        _, y, p, proba = held
+        if self.task == "regression":
+            for metric in self._rolling.values():
+                (metric.update if add else metric.revert)(y, p)
             return
-        old_y, old_p, old_proba = self._recent.popleft()
-        self._rolling_cm.revert(old_y, old_p)
-        if old_proba is not None:
-            self._rolling_scored -= 1
-            self._rolling_log_loss.revert(old_y, old_proba)
+        (self._rolling_cm.update if add else self._rolling_cm.revert)(y, p)
+        if proba is None:
+            return
+        self._rolling_scored += 1 if add else -1
+        (self._rolling_log_loss.update if add else self._rolling_log_loss.revert)(y, proba)
+        (self._rolling_auc.update if add else self._rolling_auc.revert)(y, proba)
+
+
+def _bin(score: float) -> int:
+    return min(max(int(score * _AUC_BINS), 0), _AUC_BINS - 1)
 
 
 def _classification_metrics(task: str, cm: metrics.ConfusionMatrix) -> dict[str, Any]:
