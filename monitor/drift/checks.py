@@ -1,17 +1,21 @@
 """Drift checks of one model version against its reference profile.
 
-Every prediction event is binned into a sliding window (features and the prediction itself);
-every ``every`` events the window's bin counts are compared with the reference frequencies, one
-vectorized call per statistic. Labels of joined examples get their own window (label drift), and
-a river detector watches the per-example error (concept drift). Thresholds are calibrated on the
-reference itself (see :mod:`monitor.drift.calibration`) so that a stationary stream raises at most
+Every prediction event is binned into a window (features and the prediction itself) holding the
+``window`` most recent events by ``(timestamp, partition, offset)``; every ``every`` events its
+bin counts are compared with the reference frequencies, one vectorized call per statistic. Labels
+of joined examples get their own window (label drift), and a river detector watches the
+per-example error (concept drift). Exported scores are those of the windows' current content
+(re-scored when read), so once every event has arrived they do not depend on how partitions were
+interleaved; alarms, decided at the evaluations, may. Thresholds are calibrated on the reference
+itself (see :mod:`monitor.drift.calibration`) so that a stationary stream raises at most
 ``false_alarm_rate`` alarms per evaluation across all the columns tested (Bonferroni).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections import deque
+import heapq
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +33,9 @@ from retrain.profile import CategoricalProfile, NumericProfile, ReferenceProfile
 from retrain.targets import class_key
 
 __all__ = ["DriftSettings", "Evaluation", "VersionDrift", "PREDICTION", "LABEL", "ERROR"]
+
+# Where an event was read: (partition, offset). With its timestamp, its key in the windows.
+Origin = tuple[int, int]
 
 PREDICTION, LABEL, ERROR = "__prediction__", "__label__", "__error__"
 # ``auto``: KS for numeric columns; Jensen-Shannon for categorical ones, whose calibrated tail
@@ -97,6 +104,7 @@ class _Group:
         )
         self.thresholds = self.calibrated.copy()
         self.scores = np.full(len(columns), np.nan)
+        self.evaluated_version: int | None = None  # the window's version at the last evaluation
 
     def _calibrate(self, settings: DriftSettings, alpha: float, seed: int) -> NDArray[np.float64]:
         thresholds = np.empty(len(self.columns))
@@ -117,6 +125,7 @@ class _Group:
         return thresholds
 
     def evaluate(self) -> NDArray[np.float64]:
+        self.evaluated_version = self.window.version
         counts = self.window.counts(self.bins)
         self._adjust_thresholds(counts.sum(axis=1))
         for statistic in {c.statistic for c in self.columns}:
@@ -128,6 +137,12 @@ class _Group:
                 self.widths[rows] if statistic == "wasserstein" else None,
             )
         return self.scores
+
+    def refresh(self) -> None:
+        """Score the current content if it changed since an evaluation (none before the first)."""
+        evaluated = getattr(self, "evaluated_version", None)
+        if evaluated is not None and evaluated != self.window.version:
+            self.evaluate()
 
     def _adjust_thresholds(self, scored: NDArray[np.int64]) -> None:
         """Raise a threshold when a burst of missing values left fewer events to score than it
@@ -178,16 +193,27 @@ class VersionDrift:
         self.joined_seen = 0
         self._since_detection = 0
         self._error_before = 0.0
-        self._errors: deque[float] = deque(maxlen=settings.window)
+        # The error window: a heap of (key, error) of the most recent joined examples.
+        self._errors: list[tuple[tuple[float, int, int], float]] = []
         self._error_sum = 0.0
+
+    def __setstate__(self, saved: dict[str, Any]) -> None:
+        """Restore checkpoints whose error window was a deque in arrival order."""
+        self.__dict__.update(saved)
+        if not isinstance(self._errors, list):
+            self._errors = [((-math.inf, 0, i), e) for i, e in enumerate(self._errors)]
 
     def observe(
         self,
         rows: Sequence[Mapping[str, object]],
         predictions: Sequence[object],
         timestamps: Sequence[float],
+        origins: Sequence[Origin] | None = None,
     ) -> list[Evaluation]:
-        """Add a batch of prediction events; evaluate at every ``every``-th event."""
+        """Add a batch of prediction events; evaluate at every ``every``-th event.
+
+        ``origins`` (partition, offset) of each event order equal timestamps in the window;
+        without them, events count as read in the order given."""
         group = self.events
         if group is None or not rows:
             self.events_seen += len(rows)
@@ -196,15 +222,20 @@ class VersionDrift:
             [row.get(c.name) for row in rows] if c.kind == "data" else list(predictions)
             for c in group.columns
         ]
-        return self._push(group, columns, timestamps, "events_seen")
+        return self._push(group, columns, timestamps, "events_seen", origins)
 
     def observe_joined(
-        self, labels: Sequence[object], predictions: Sequence[object], timestamps: Sequence[float]
+        self,
+        labels: Sequence[object],
+        predictions: Sequence[object],
+        timestamps: Sequence[float],
+        origins: Sequence[Origin] | None = None,
     ) -> list[Evaluation]:
-        """Add a batch of joined examples: label drift and concept drift."""
-        out = self._concept(labels, predictions, timestamps)
+        """Add a batch of joined examples (label timestamps, label origins): label drift and
+        concept drift."""
+        out = self._concept(labels, predictions, timestamps, origins)
         if self.labels is not None:
-            out += self._push(self.labels, [list(labels)], timestamps, "joined_seen")
+            out += self._push(self.labels, [list(labels)], timestamps, "joined_seen", origins)
         else:
             self.joined_seen += len(labels)
         return out
@@ -223,11 +254,13 @@ class VersionDrift:
         return out
 
     def scores(self) -> list[tuple[str, str, float, float]]:
-        """``(feature, statistic, score, threshold)`` of every column evaluated so far."""
+        """``(feature, statistic, score, threshold)`` of every column evaluated so far, scored
+        on the window's current content."""
         out = []
         for group in (self.events, self.labels):
             if group is None:
                 continue
+            group.refresh()
             for i, column in enumerate(group.columns):
                 if not np.isnan(group.scores[i]):
                     out.append(
@@ -239,12 +272,17 @@ class VersionDrift:
                         )
                     )
         if self._errors:
-            rate = self._error_sum / len(self._errors)
+            rate = math.fsum(error for _, error in self._errors) / len(self._errors)
             out.append((ERROR, self._detector_name, rate, float("nan")))
         return out
 
     def _push(
-        self, group: _Group, columns: list[list[object]], timestamps: Sequence[float], counter: str
+        self,
+        group: _Group,
+        columns: list[list[object]],
+        timestamps: Sequence[float],
+        counter: str,
+        origins: Sequence[Origin] | None,
     ) -> list[Evaluation]:
         encoded = [
             c.encoder.encode(values) for c, values in zip(group.columns, columns, strict=True)
@@ -253,9 +291,16 @@ class VersionDrift:
         flags = np.stack([e[1] for e in encoded], axis=1)
         stamps = np.asarray(timestamps, dtype=np.float64)
         every, seen, start, out = self.settings.every, getattr(self, counter), 0, []
+        where = np.asarray(origins, dtype=np.int64).reshape(-1, 2) if origins else None
         while start < len(stamps):
             stop = min(len(stamps), start + every - seen % every)
-            group.window.push(bins[start:stop], flags[start:stop], stamps[start:stop])
+            group.window.push(
+                bins[start:stop],
+                flags[start:stop],
+                stamps[start:stop],
+                None if where is None else where[start:stop, 0],
+                None if where is None else where[start:stop, 1],
+            )
             seen += stop - start
             # Thresholds hold for a full window: the first evaluation waits for one.
             if seen % every == 0 and group.window.filled == group.window.size:
@@ -280,15 +325,17 @@ class VersionDrift:
         return [Evaluation(kind, ts, index, info, seen) for kind, ts in by_kind.items()]
 
     def _concept(
-        self, labels: Sequence[object], predictions: Sequence[object], timestamps: Sequence[float]
+        self,
+        labels: Sequence[object],
+        predictions: Sequence[object],
+        timestamps: Sequence[float],
+        origins: Sequence[Origin] | None,
     ) -> list[Evaluation]:
         out = []
         for i, (label, prediction) in enumerate(zip(labels, predictions, strict=True)):
             error = self._error(label, prediction)
-            if len(self._errors) == self._errors.maxlen:
-                self._error_sum -= self._errors[0]
-            self._errors.append(error)
-            self._error_sum += error
+            where = origins[i] if origins else (0, self.joined_seen + i)
+            self._hold_error((timestamps[i], *where), error)
             self.detector.update(error)
             self._since_detection += 1
             rate = self._error_sum / len(self._errors)
@@ -312,6 +359,15 @@ class VersionDrift:
                 }
                 out.append(Evaluation("concept", moved, i, info, self.joined_seen + i + 1))
         return out
+
+    def _hold_error(self, key: tuple[float, int, int], error: float) -> None:
+        """Keep the error among the window's most recent by key (not if older than all)."""
+        if len(self._errors) < self.settings.window:
+            heapq.heappush(self._errors, (key, error))
+            self._error_sum += error
+        elif key > self._errors[0][0]:
+            _, dropped = heapq.heapreplace(self._errors, (key, error))
+            self._error_sum += error - dropped
 
     def _recovered(self, rate: float) -> bool:
         """Back near the error level from before the alarm (a detector falls silent once the
