@@ -25,7 +25,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from river import metrics
+from river import metrics, stats
 
 from monitor.events import Target
 from retrain.targets import class_key
@@ -34,6 +34,9 @@ __all__ = ["METRICS_BY_TASK", "ExampleKey", "VersionPerformance", "class_key"]
 
 # Orders joined examples by event time; ties broken by where they were read.
 ExampleKey = tuple[float, int, int]
+# An example of the rolling window: key, label, prediction, log-loss term and score bin (if
+# scored), so that leaving the window needs no recomputation.
+Held = tuple[ExampleKey, Any, Any, float | None, int]
 
 METRICS_BY_TASK: dict[str, tuple[str, ...]] = {
     "binary": ("accuracy", "precision", "recall", "f1", "log_loss", "roc_auc"),
@@ -57,8 +60,9 @@ class BinnedROCAUC:
     def update(self, is_positive: bool, score: float) -> None:
         (self.positives if is_positive else self.negatives)[_bin(score)] += 1
 
-    def revert(self, is_positive: bool, score: float) -> None:
-        (self.positives if is_positive else self.negatives)[_bin(score)] -= 1
+    def add(self, is_positive: bool, index: int, count: int) -> None:
+        """Add ``count`` (negative: remove) examples to score bin ``index``."""
+        (self.positives if is_positive else self.negatives)[index] += count
 
     def get(self) -> float:
         n_pos, n_neg = sum(self.positives), sum(self.negatives)
@@ -80,8 +84,7 @@ class VersionPerformance:
         self.positive = positive_label
         self.window = window
         self.count = 0
-        # The rolling window: a heap of (key, y, p, score), the oldest key first.
-        self._held: list[tuple[ExampleKey, Any, Any, float | None]] = []
+        self._held: list[Held] = []  # the rolling window: a heap, the oldest key first
         if task == "regression":
             self._cumulative: dict[str, Any] = _regression_metrics()
             self._rolling: dict[str, Any] = _regression_metrics()
@@ -91,8 +94,9 @@ class VersionPerformance:
             self._cumulative = _classification_metrics(task, self._cm)
             self._rolling = _classification_metrics(task, self._rolling_cm)
             if task == "binary":
-                self._log_loss = metrics.LogLoss()
-                self._rolling_log_loss = metrics.LogLoss()
+                # Means of river's LogLoss terms, each computed once per example.
+                self._log_loss = stats.Mean()
+                self._rolling_log_loss = stats.Mean()
                 self._auc = BinnedROCAUC()
                 self._rolling_auc = BinnedROCAUC()
                 self._scored = 0
@@ -105,17 +109,26 @@ class VersionPerformance:
 
     def __setstate__(self, saved: dict[str, Any]) -> None:
         """Restore checkpoints whose rolling window was a deque in arrival order: its examples
-        become the oldest keys, and rolling ROC AUC is rebuilt from their scores."""
+        become the oldest keys, and rolling ROC AUC and log loss are rebuilt from their scores;
+        river's ``LogLoss`` gives its running mean."""
         self.__dict__.update(saved)
+        if isinstance(saved.get("_log_loss"), metrics.LogLoss):
+            self._log_loss = saved["_log_loss"]._mean  # noqa: SLF001 - river's running mean
         recent = self.__dict__.pop("_recent", None)
         if recent is None:
             return
-        self._held = [((-math.inf, 0, i), y, p, s) for i, (y, p, s) in enumerate(recent)]
+        self._held = []
+        for i, (y, p, score) in enumerate(recent):
+            scored = score is not None and self.task == "binary"
+            loss, index = (_log_loss_term(y, score), _bin(score)) if scored else (None, -1)
+            self._held.append(((-math.inf, 0, i), y, p, loss, index))
         if self.task == "binary":
             self._rolling_auc = BinnedROCAUC()
-            for _, y, _, score in self._held:
-                if score is not None:
-                    self._rolling_auc.update(y, score)
+            self._rolling_log_loss = stats.Mean()
+            for _, y, _, loss, index in self._held:
+                if loss is not None:
+                    self._rolling_auc.add(y, index, 1)
+                    self._rolling_log_loss.update(loss)
 
     def update(
         self,
@@ -134,21 +147,24 @@ class VersionPerformance:
             y, p = float(label), float(prediction)
             for metric in self._cumulative.values():
                 metric.update(y, p)
-            self._hold(held_key, y, p, None)
+            self._hold((held_key, y, p, None, -1))
             return False
         y_key, p_key = class_key(label), class_key(prediction)
         if self.task == "binary":
             y_bool, p_bool = y_key == self.positive, p_key == self.positive
             proba = _positive_score(scores, self.positive)
             self._cm.update(y_bool, p_bool)
-            if proba is not None:
+            if proba is None:
+                self._hold((held_key, y_bool, p_bool, None, -1))
+            else:
                 self._scored += 1
-                self._log_loss.update(y_bool, proba)
-                self._auc.update(y_bool, proba)
-            self._hold(held_key, y_bool, p_bool, proba)
+                loss, index = _log_loss_term(y_bool, proba), _bin(proba)
+                self._log_loss.update(loss)
+                self._auc.add(y_bool, index, 1)
+                self._hold((held_key, y_bool, p_bool, loss, index))
         else:
             self._cm.update(y_key, p_key)
-            self._hold(held_key, y_key, p_key, None)
+            self._hold((held_key, y_key, p_key, None, -1))
         return y_key == p_key
 
     def values(self) -> dict[tuple[str, str], float]:
@@ -172,33 +188,50 @@ class VersionPerformance:
         """Keys of the examples in the rolling window, oldest first."""
         return sorted(held[0] for held in self._held)
 
-    def _hold(self, key: ExampleKey, y: Any, p: Any, proba: float | None) -> None:
+    def _hold(self, held: Held) -> None:
         """Put the example in the rolling window unless it is older than all of a full one."""
-        held = (key, y, p, proba)
-        if len(self._held) < self.window:
-            heapq.heappush(self._held, held)
-            self._roll(held, add=True)
-        elif key > self._held[0][0]:
-            oldest = heapq.heapreplace(self._held, held)
-            self._roll(held, add=True)
-            self._roll(oldest, add=False)
+        window = self._held
+        if len(window) < self.window:
+            heapq.heappush(window, held)
+            self._add(held)
+        elif held[0] > window[0][0]:
+            oldest = heapq.heapreplace(window, held)
+            self._add(held)
+            self._drop(oldest)
 
-    def _roll(self, held: tuple[ExampleKey, Any, Any, float | None], add: bool) -> None:
-        _, y, p, proba = held
+    def _add(self, held: Held) -> None:
+        _, y, p, loss, index = held
         if self.task == "regression":
             for metric in self._rolling.values():
-                (metric.update if add else metric.revert)(y, p)
+                metric.update(y, p)
             return
-        (self._rolling_cm.update if add else self._rolling_cm.revert)(y, p)
-        if proba is None:
+        self._rolling_cm.update(y, p)
+        if loss is not None:
+            self._rolling_scored += 1
+            self._rolling_log_loss.update(loss)
+            self._rolling_auc.add(y, index, 1)
+
+    def _drop(self, held: Held) -> None:
+        _, y, p, loss, index = held
+        if self.task == "regression":
+            for metric in self._rolling.values():
+                metric.revert(y, p)
             return
-        self._rolling_scored += 1 if add else -1
-        (self._rolling_log_loss.update if add else self._rolling_log_loss.revert)(y, proba)
-        (self._rolling_auc.update if add else self._rolling_auc.revert)(y, proba)
+        self._rolling_cm.revert(y, p)
+        if loss is not None:
+            self._rolling_scored -= 1
+            self._rolling_log_loss.revert(loss)
+            self._rolling_auc.add(y, index, -1)
 
 
 def _bin(score: float) -> int:
     return min(max(int(score * _AUC_BINS), 0), _AUC_BINS - 1)
+
+
+def _log_loss_term(is_positive: bool, score: float) -> float:
+    """One example's log loss, as river's ``LogLoss`` computes it (score clamped off 0 and 1)."""
+    score = min(max(score, 1e-15), 1 - 1e-15)
+    return -math.log(score) if is_positive else -math.log(1 - score)
 
 
 def _classification_metrics(task: str, cm: metrics.ConfusionMatrix) -> dict[str, Any]:

@@ -193,15 +193,15 @@ class VersionDrift:
         self.joined_seen = 0
         self._since_detection = 0
         self._error_before = 0.0
-        # The error window: a heap of (key, error) of the most recent joined examples.
-        self._errors: list[tuple[tuple[float, int, int], float]] = []
+        # The error window: a heap of (timestamp, partition, offset, error), oldest first.
+        self._errors: list[tuple[float, int, int, float]] = []
         self._error_sum = 0.0
 
     def __setstate__(self, saved: dict[str, Any]) -> None:
         """Restore checkpoints whose error window was a deque in arrival order."""
         self.__dict__.update(saved)
         if not isinstance(self._errors, list):
-            self._errors = [((-math.inf, 0, i), e) for i, e in enumerate(self._errors)]
+            self._errors = [(-math.inf, 0, i, e) for i, e in enumerate(self._errors)]
 
     def observe(
         self,
@@ -272,7 +272,7 @@ class VersionDrift:
                         )
                     )
         if self._errors:
-            rate = math.fsum(error for _, error in self._errors) / len(self._errors)
+            rate = math.fsum(held[3] for held in self._errors) / len(self._errors)
             out.append((ERROR, self._detector_name, rate, float("nan")))
         return out
 
@@ -334,8 +334,8 @@ class VersionDrift:
         out = []
         for i, (label, prediction) in enumerate(zip(labels, predictions, strict=True)):
             error = self._error(label, prediction)
-            where = origins[i] if origins else (0, self.joined_seen + i)
-            self._hold_error((timestamps[i], *where), error)
+            partition, offset = origins[i] if origins else (0, self.joined_seen + i)
+            self._hold_error((timestamps[i], partition, offset, error))
             self.detector.update(error)
             self._since_detection += 1
             rate = self._error_sum / len(self._errors)
@@ -360,14 +360,15 @@ class VersionDrift:
                 out.append(Evaluation("concept", moved, i, info, self.joined_seen + i + 1))
         return out
 
-    def _hold_error(self, key: tuple[float, int, int], error: float) -> None:
-        """Keep the error among the window's most recent by key (not if older than all)."""
+    def _hold_error(self, held: tuple[float, int, int, float]) -> None:
+        """Keep the error among the window's most recent by key (not if older than all; keys
+        are unique, so tuples compare by key)."""
         if len(self._errors) < self.settings.window:
-            heapq.heappush(self._errors, (key, error))
-            self._error_sum += error
-        elif key > self._errors[0][0]:
-            _, dropped = heapq.heapreplace(self._errors, (key, error))
-            self._error_sum += error - dropped
+            heapq.heappush(self._errors, held)
+            self._error_sum += held[3]
+        elif held > self._errors[0]:
+            dropped = heapq.heapreplace(self._errors, held)
+            self._error_sum += held[3] - dropped[3]
 
     def _recovered(self, rate: float) -> bool:
         """Back near the error level from before the alarm (a detector falls silent once the

@@ -238,7 +238,7 @@ def test_error_window_checkpointed_as_a_deque_still_loads() -> None:
     labels = [i % 2 for i in range(150)]
     drift.observe_joined(labels, [0] * 150, [float(i) for i in range(150)])
     old = pickle.loads(pickle.dumps(drift))  # noqa: S301 - our own bytes
-    old._errors = deque(e for _, e in sorted(old._errors))  # noqa: SLF001 - the old layout
+    old._errors = deque(held[3] for held in sorted(old._errors))  # noqa: SLF001 - old layout
     restored = pickle.loads(pickle.dumps(old))  # noqa: S301 - our own bytes
 
     def scores(d: VersionDrift) -> list[tuple[str, str, float, str]]:
