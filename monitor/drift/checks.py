@@ -14,7 +14,6 @@ itself (see :mod:`monitor.drift.calibration`) so that a stationary stream raises
 from __future__ import annotations
 
 import hashlib
-import heapq
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ from monitor.drift.calibration import calibrate_threshold
 from monitor.drift.concept import make_detector
 from monitor.drift.encoding import QUALITY_CHECKS, ColumnEncoder
 from monitor.drift.statistics import NUMERIC_ONLY, drift_scores
-from monitor.drift.window import EncodedWindow
+from monitor.drift.window import EncodedWindow, ErrorWindow
 from retrain.profile import CategoricalProfile, NumericProfile, ReferenceProfile
 from retrain.targets import class_key
 
@@ -193,15 +192,17 @@ class VersionDrift:
         self.joined_seen = 0
         self._since_detection = 0
         self._error_before = 0.0
-        # The error window: a heap of (timestamp, partition, offset, error), oldest first.
-        self._errors: list[tuple[float, int, int, float]] = []
-        self._error_sum = 0.0
+        self._errors = ErrorWindow(settings.window)
 
     def __setstate__(self, saved: dict[str, Any]) -> None:
         """Restore checkpoints whose error window was a deque in arrival order."""
         self.__dict__.update(saved)
-        if not isinstance(self._errors, list):
-            self._errors = [(-math.inf, 0, i, e) for i, e in enumerate(self._errors)]
+        if not isinstance(self._errors, ErrorWindow):
+            errors = ErrorWindow(self.settings.window)
+            for i, error in enumerate(self.__dict__.pop("_errors")):
+                errors.hold((-math.inf, 0, i, error))
+            self.__dict__.pop("_error_sum", None)
+            self._errors = errors
 
     def observe(
         self,
@@ -272,8 +273,7 @@ class VersionDrift:
                         )
                     )
         if self._errors:
-            rate = math.fsum(held[3] for held in self._errors) / len(self._errors)
-            out.append((ERROR, self._detector_name, rate, float("nan")))
+            out.append((ERROR, self._detector_name, self._errors.exact_mean(), float("nan")))
         return out
 
     def _push(
@@ -335,10 +335,10 @@ class VersionDrift:
         for i, (label, prediction) in enumerate(zip(labels, predictions, strict=True)):
             error = self._error(label, prediction)
             partition, offset = origins[i] if origins else (0, self.joined_seen + i)
-            self._hold_error((timestamps[i], partition, offset, error))
+            self._errors.hold((timestamps[i], partition, offset, error))
             self.detector.update(error)
             self._since_detection += 1
-            rate = self._error_sum / len(self._errors)
+            rate = self._errors.mean()
             active = self.alarms.active.get(("concept", ERROR), False)
             if self.detector.drift_detected:
                 if not active:
@@ -359,16 +359,6 @@ class VersionDrift:
                 }
                 out.append(Evaluation("concept", moved, i, info, self.joined_seen + i + 1))
         return out
-
-    def _hold_error(self, held: tuple[float, int, int, float]) -> None:
-        """Keep the error among the window's most recent by key (not if older than all; keys
-        are unique, so tuples compare by key)."""
-        if len(self._errors) < self.settings.window:
-            heapq.heappush(self._errors, held)
-            self._error_sum += held[3]
-        elif held > self._errors[0]:
-            dropped = heapq.heapreplace(self._errors, held)
-            self._error_sum += held[3] - dropped[3]
 
     def _recovered(self, rate: float) -> bool:
         """Back near the error level from before the alarm (a detector falls silent once the

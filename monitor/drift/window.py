@@ -3,12 +3,14 @@ whatever the stream length, and the same content whatever order the events arriv
 
 from __future__ import annotations
 
+import heapq
+import math
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["EncodedWindow"]
+__all__ = ["EncodedWindow", "ErrorWindow"]
 
 
 class EncodedWindow:
@@ -139,3 +141,40 @@ class EncodedWindow:
 
 def _key(columns: tuple[NDArray[Any], ...], index: int) -> tuple[float, int, int]:
     return (float(columns[2][index]), int(columns[3][index]), int(columns[4][index]))
+
+
+class ErrorWindow:
+    """The ``size`` per-example errors with the largest ``(timestamp, partition, offset)`` keys.
+
+    >>> window = ErrorWindow(size=2)
+    >>> for held in [(1.0, 0, 0, 1.0), (3.0, 0, 1, 0.0), (2.0, 1, 0, 1.0), (0.5, 1, 1, 1.0)]:
+    ...     window.hold(held)
+    >>> window.mean(), window.exact_mean(), len(window)
+    (0.5, 0.5, 2)
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.held: list[tuple[float, int, int, float]] = []  # a heap, the oldest key first
+        self.total = 0.0  # running sum of the held errors
+
+    def __len__(self) -> int:
+        return len(self.held)
+
+    def hold(self, held: tuple[float, int, int, float]) -> None:
+        """Keep ``(timestamp, partition, offset, error)`` unless it is older than all of a full
+        window (keys are unique, so the tuples compare by key)."""
+        if len(self.held) < self.size:
+            heapq.heappush(self.held, held)
+            self.total += held[3]
+        elif held > self.held[0]:
+            dropped = heapq.heapreplace(self.held, held)
+            self.total += held[3] - dropped[3]
+
+    def mean(self) -> float:
+        """The running mean: cheap, its last bits depend on the order errors came in."""
+        return self.total / len(self.held)
+
+    def exact_mean(self) -> float:
+        """The correctly rounded mean of the held errors, whatever order they came in."""
+        return math.fsum(held[3] for held in self.held) / len(self.held)

@@ -105,7 +105,7 @@ def windows(state: MonitorState) -> dict[str, object]:
         "performance_keys": perf.rolling_keys(),
         "event_keys": drift.events.window.keys(),
         "label_keys": drift.labels.window.keys(),
-        "error_keys": sorted(held[:3] for held in drift._errors),  # noqa: SLF001
+        "error_keys": sorted(held[:3] for held in drift._errors.held),  # noqa: SLF001
         # (NaN, the error rate's threshold, is not equal to itself)
         "scores": [(f, s, score, repr(t)) for f, s, score, t in drift.scores()],
         "quality": drift.quality(),

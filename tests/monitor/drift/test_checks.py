@@ -238,7 +238,9 @@ def test_error_window_checkpointed_as_a_deque_still_loads() -> None:
     labels = [i % 2 for i in range(150)]
     drift.observe_joined(labels, [0] * 150, [float(i) for i in range(150)])
     old = pickle.loads(pickle.dumps(drift))  # noqa: S301 - our own bytes
-    old._errors = deque(held[3] for held in sorted(old._errors))  # noqa: SLF001 - old layout
+    # As pickled before the keyed window: a deque of errors in arrival order and their sum.
+    errors = [held[3] for held in sorted(old._errors.held)]  # noqa: SLF001
+    old.__dict__.update(_errors=deque(errors), _error_sum=sum(errors))
     restored = pickle.loads(pickle.dumps(old))  # noqa: S301 - our own bytes
 
     def scores(d: VersionDrift) -> list[tuple[str, str, float, str]]:
