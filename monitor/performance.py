@@ -48,10 +48,11 @@ _AUC_BINS = 1000
 
 @dataclass
 class BinnedROCAUC:
-    """Cumulative ROC AUC from score histograms (Mann-Whitney over 1000 bins, ties counted half).
+    """ROC AUC from score histograms (Mann-Whitney over 1000 bins, ties counted half).
 
     River's ``ROCAUC`` is also threshold-binned, with 10 thresholds and a Python loop per update;
-    this keeps 1000 bins at O(1) per example.
+    this keeps 1000 bins at O(1) per example, and an example leaves as cheaply as it came (the
+    rolling window), so the value depends only on which examples are counted.
     """
 
     positives: list[int] = field(default_factory=lambda: [0] * _AUC_BINS)
