@@ -331,22 +331,24 @@ class VersionDrift:
         timestamps: Sequence[float],
         origins: Sequence[Origin] | None,
     ) -> list[Evaluation]:
-        out = []
+        out, errors = [], self._errors
         for i, (label, prediction) in enumerate(zip(labels, predictions, strict=True)):
             error = self._error(label, prediction)
             partition, offset = origins[i] if origins else (0, self.joined_seen + i)
-            self._errors.hold((timestamps[i], partition, offset, error))
+            errors.hold((timestamps[i], partition, offset, error))
             self.detector.update(error)
             self._since_detection += 1
-            rate = self._errors.mean()
             active = self.alarms.active.get(("concept", ERROR), False)
             if self.detector.drift_detected:
+                rate = errors.mean()
                 if not active:
                     self._error_before = rate
                 self._since_detection = 0
                 moved = self.alarms.trigger("concept", ERROR, self._detector_name, rate)
             elif (
-                active and self._since_detection >= self.settings.window and (self._recovered(rate))
+                active
+                and self._since_detection >= self.settings.window
+                and self._recovered(rate := errors.mean())
             ):
                 moved = self.alarms.clear("concept", ERROR, self._detector_name, rate)
             else:
