@@ -1,5 +1,12 @@
 """Online performance of one model version, cumulative and over a rolling window, with river.
 
+The rolling window holds the ``window`` most recent joined examples by an event-time key, by
+default the order of arrival; the monitor passes ``(label timestamp, partition, label offset)``.
+An example older than every example of a full window leaves it unchanged; a newer one displaces
+the oldest, which is reverted from the rolling metrics. So once every example has arrived, the
+window (and each rolling value, up to float summation order) is the same whatever order the
+partitions were interleaved in, as cumulative values are.
+
 Classification targets are compared by a canonical key (``1``, ``1.0``, ``True`` and ``"1"`` are
 one class) so that a label and a prediction serialized differently still agree. Class values come
 from the events, so a multiclass version's confusion matrices keep at most ``max_classes``
@@ -16,17 +23,34 @@ another such class that differs from the label as ``OTHER_MISMATCH``, so accurac
 
 from __future__ import annotations
 
+import heapq
 import math
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from river import metrics
+from river import metrics, stats
 
 from monitor.events import Target
 from retrain.targets import class_key
 
-__all__ = ["METRICS_BY_TASK", "OTHER_CLASS", "OTHER_MISMATCH", "VersionPerformance", "class_key"]
+__all__ = [
+    "METRICS_BY_TASK",
+    "OTHER_CLASS",
+    "OTHER_MISMATCH",
+    "ExampleKey",
+    "VersionPerformance",
+    "class_key",
+]
+
+OTHER_CLASS = "__other__"
+OTHER_MISMATCH = "__other_mismatch__"
+DEFAULT_MAX_CLASSES = 100
+
+# Orders joined examples by event time; ties broken by where they were read.
+ExampleKey = tuple[float, int, int]
+# An example of the rolling window: key, label, prediction, log-loss term and score bin (if
+# scored), so that leaving the window needs no recomputation.
+Held = tuple[ExampleKey, Any, Any, float | None, int]
 
 METRICS_BY_TASK: dict[str, tuple[str, ...]] = {
     "binary": ("accuracy", "precision", "recall", "f1", "log_loss", "roc_auc"),
@@ -34,25 +58,26 @@ METRICS_BY_TASK: dict[str, tuple[str, ...]] = {
     "regression": ("mae", "rmse", "r2"),
 }
 _AUC_BINS = 1000
-OTHER_CLASS = "__other__"
-OTHER_MISMATCH = "__other_mismatch__"
-DEFAULT_MAX_CLASSES = 100
 
 
 @dataclass
 class BinnedROCAUC:
-    """Cumulative ROC AUC from score histograms (Mann-Whitney over 1000 bins, ties counted half).
+    """ROC AUC from score histograms (Mann-Whitney over 1000 bins, ties counted half).
 
     River's ``ROCAUC`` is also threshold-binned, with 10 thresholds and a Python loop per update;
-    this keeps 1000 bins at O(1) per example.
+    this keeps 1000 bins at O(1) per example, and an example leaves as cheaply as it came (the
+    rolling window), so the value depends only on which examples are counted.
     """
 
     positives: list[int] = field(default_factory=lambda: [0] * _AUC_BINS)
     negatives: list[int] = field(default_factory=lambda: [0] * _AUC_BINS)
 
     def update(self, is_positive: bool, score: float) -> None:
-        index = min(max(int(score * _AUC_BINS), 0), _AUC_BINS - 1)
-        (self.positives if is_positive else self.negatives)[index] += 1
+        (self.positives if is_positive else self.negatives)[_bin(score)] += 1
+
+    def add(self, is_positive: bool, index: int, count: int) -> None:
+        """Add ``count`` (negative: remove) examples to score bin ``index``."""
+        (self.positives if is_positive else self.negatives)[index] += count
 
     def get(self) -> float:
         n_pos, n_neg = sum(self.positives), sum(self.negatives)
@@ -67,7 +92,7 @@ class BinnedROCAUC:
 
 
 class VersionPerformance:
-    """River metrics of one (model, version): each example updates both windows once."""
+    """River metrics of one (model, version): each example updates both windows at most once."""
 
     def __init__(
         self,
@@ -82,7 +107,7 @@ class VersionPerformance:
         self.max_classes = max_classes
         self._classes: set[str] = set()  # multiclass: the classes the matrices keep
         self.count = 0
-        self._recent: deque[tuple[Any, Any, float | None]] = deque()
+        self._held: list[Held] = []  # the rolling window: a heap, the oldest key first
         if task == "regression":
             self._cumulative: dict[str, Any] = _regression_metrics()
             self._rolling: dict[str, Any] = _regression_metrics()
@@ -92,19 +117,13 @@ class VersionPerformance:
             self._cumulative = _classification_metrics(task, self._cm)
             self._rolling = _classification_metrics(task, self._rolling_cm)
             if task == "binary":
-                self._log_loss = metrics.LogLoss()
-                self._rolling_log_loss = metrics.LogLoss()
+                # Means of river's LogLoss terms, each computed once per example.
+                self._log_loss = stats.Mean()
+                self._rolling_log_loss = stats.Mean()
                 self._auc = BinnedROCAUC()
-                self._rolling_auc = metrics.RollingROCAUC(window_size=window)
+                self._rolling_auc = BinnedROCAUC()
                 self._scored = 0
                 self._rolling_scored = 0
-
-    def __setstate__(self, saved: dict[str, Any]) -> None:
-        """Restore checkpoints written before ``max_classes`` existed."""
-        self.__dict__.update(saved)
-        if "_classes" not in saved:
-            self.max_classes = DEFAULT_MAX_CLASSES
-            self._classes = set(self._cm.classes) if self.task == "multiclass" else set()
 
     @classmethod
     def for_task(
@@ -117,34 +136,71 @@ class VersionPerformance:
         positive = None if positive_label is None else class_key(positive_label)
         return cls(task, positive, window, max_classes)
 
-    def update(self, label: Target, prediction: Target, scores: dict[str, float] | None) -> bool:
-        """Apply one joined example; return whether a classification was correct."""
+    def __setstate__(self, saved: dict[str, Any]) -> None:
+        """Restore checkpoints whose rolling window was a deque in arrival order: its examples
+        become the oldest keys, and rolling ROC AUC and log loss are rebuilt from their scores;
+        river's ``LogLoss`` gives its running mean. Checkpoints from before ``max_classes``
+        keep every class they hold."""
+        self.__dict__.update(saved)
+        if "_classes" not in saved:
+            self.max_classes = DEFAULT_MAX_CLASSES
+            self._classes = set(self._cm.classes) if self.task == "multiclass" else set()
+        if isinstance(saved.get("_log_loss"), metrics.LogLoss):
+            self._log_loss = saved["_log_loss"]._mean  # noqa: SLF001 - river's running mean
+        recent = self.__dict__.pop("_recent", None)
+        if recent is None:
+            return
+        self._held = []
+        for i, (y, p, score) in enumerate(recent):
+            scored = score is not None and self.task == "binary"
+            loss, index = (_log_loss_term(y, score), _bin(score)) if scored else (None, -1)
+            self._held.append(((-math.inf, 0, i), y, p, loss, index))
+        if self.task == "binary":
+            self._rolling_auc = BinnedROCAUC()
+            self._rolling_log_loss = stats.Mean()
+            for _, y, _, loss, index in self._held:
+                if loss is not None:
+                    self._rolling_auc.add(y, index, 1)
+                    self._rolling_log_loss.update(loss)
+
+    def update(
+        self,
+        label: Target,
+        prediction: Target,
+        scores: dict[str, float] | None,
+        key: ExampleKey | None = None,
+    ) -> bool:
+        """Apply one joined example; return whether a classification was correct.
+
+        ``key`` places the example in the rolling window (default: after every earlier one).
+        """
         self.count += 1
+        held_key = key if key is not None else (float(self.count), 0, 0)
         if self.task == "regression":
             y, p = float(label), float(prediction)
-            self._push(y, p, None, self._cumulative, self._rolling)
+            for metric in self._cumulative.values():
+                metric.update(y, p)
+            self._hold((held_key, y, p, None, -1))
             return False
         y_key, p_key = class_key(label), class_key(prediction)
         if self.task == "binary":
             y_bool, p_bool = y_key == self.positive, p_key == self.positive
             proba = _positive_score(scores, self.positive)
             self._cm.update(y_bool, p_bool)
-            self._rolling_cm.update(y_bool, p_bool)
-            if proba is not None:
+            if proba is None:
+                self._hold((held_key, y_bool, p_bool, None, -1))
+            else:
                 self._scored += 1
-                self._rolling_scored += 1
-                self._log_loss.update(y_bool, proba)
-                self._rolling_log_loss.update(y_bool, proba)
-                self._auc.update(y_bool, proba)
-                self._rolling_auc.update(y_bool, proba)
-            self._remember(y_bool, p_bool, proba)
+                loss, index = _log_loss_term(y_bool, proba), _bin(proba)
+                self._log_loss.update(loss)
+                self._auc.add(y_bool, index, 1)
+                self._hold((held_key, y_bool, p_bool, loss, index))
         else:
             y_class, p_class = self._kept(y_key), self._kept(p_key)
             if y_class == p_class == OTHER_CLASS and y_key != p_key:
                 p_class = OTHER_MISMATCH
             self._cm.update(y_class, p_class)
-            self._rolling_cm.update(y_class, p_class)
-            self._remember(y_class, p_class, None)
+            self._hold((held_key, y_class, p_class, None, -1))
         return y_key == p_key
 
     def _kept(self, key: str) -> str:
@@ -168,38 +224,59 @@ class VersionPerformance:
         if self.task == "binary" and self._scored:
             out[("log_loss", "cumulative")] = self._log_loss.get()
             out[("roc_auc", "cumulative")] = self._auc.get()
-            out[("roc_auc", "rolling")] = _safe_get(self._rolling_auc)
+            out[("roc_auc", "rolling")] = self._rolling_auc.get()
             if self._rolling_scored:
                 out[("log_loss", "rolling")] = self._rolling_log_loss.get()
         return out
 
-    def _push(
-        self,
-        y: Any,
-        p: Any,
-        proba: float | None,
-        cumulative: dict[str, Any],
-        rolling: dict[str, Any],
-    ) -> None:
-        for metric in cumulative.values():
-            metric.update(y, p)
-        for metric in rolling.values():
-            metric.update(y, p)
-        self._recent.append((y, p, proba))
-        if len(self._recent) > self.window:
-            old_y, old_p, _ = self._recent.popleft()
-            for metric in rolling.values():
-                metric.revert(old_y, old_p)
+    def rolling_keys(self) -> list[ExampleKey]:
+        """Keys of the examples in the rolling window, oldest first."""
+        return sorted(held[0] for held in self._held)
 
-    def _remember(self, y: Any, p: Any, proba: float | None) -> None:
-        self._recent.append((y, p, proba))
-        if len(self._recent) <= self.window:
+    def _hold(self, held: Held) -> None:
+        """Put the example in the rolling window unless it is older than all of a full one."""
+        window = self._held
+        if len(window) < self.window:
+            heapq.heappush(window, held)
+            self._add(held)
+        elif held[0] > window[0][0]:
+            oldest = heapq.heapreplace(window, held)
+            self._add(held)
+            self._drop(oldest)
+
+    def _add(self, held: Held) -> None:
+        _, y, p, loss, index = held
+        if self.task == "regression":
+            for metric in self._rolling.values():
+                metric.update(y, p)
             return
-        old_y, old_p, old_proba = self._recent.popleft()
-        self._rolling_cm.revert(old_y, old_p)
-        if old_proba is not None:
+        self._rolling_cm.update(y, p)
+        if loss is not None:
+            self._rolling_scored += 1
+            self._rolling_log_loss.update(loss)
+            self._rolling_auc.add(y, index, 1)
+
+    def _drop(self, held: Held) -> None:
+        _, y, p, loss, index = held
+        if self.task == "regression":
+            for metric in self._rolling.values():
+                metric.revert(y, p)
+            return
+        self._rolling_cm.revert(y, p)
+        if loss is not None:
             self._rolling_scored -= 1
-            self._rolling_log_loss.revert(old_y, old_proba)
+            self._rolling_log_loss.revert(loss)
+            self._rolling_auc.add(y, index, -1)
+
+
+def _bin(score: float) -> int:
+    return min(max(int(score * _AUC_BINS), 0), _AUC_BINS - 1)
+
+
+def _log_loss_term(is_positive: bool, score: float) -> float:
+    """One example's log loss, as river's ``LogLoss`` computes it (score clamped off 0 and 1)."""
+    score = min(max(score, 1e-15), 1 - 1e-15)
+    return -math.log(score) if is_positive else -math.log(1 - score)
 
 
 def _classification_metrics(task: str, cm: metrics.ConfusionMatrix) -> dict[str, Any]:

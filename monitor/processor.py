@@ -230,7 +230,8 @@ class StreamProcessor:
             perf = self.state.performance[key] = VersionPerformance.for_task(
                 config.task.value, config.positive_label, config.window, config.max_classes
             )
-        if perf.update(label.label, pred.prediction, pred.scores):
+        window_key = (label.timestamp, partition_id, joined.label_offset)
+        if perf.update(label.label, pred.prediction, pred.scores, window_key):
             counters.correct[key] += 1
         inputs = self._inputs(*key)
         inputs.labels.append(label.label)
@@ -259,10 +260,15 @@ class StreamProcessor:
         drift = self._drift(key)
         if drift is None:
             return
-        evaluations = drift.observe(inputs.rows, inputs.predictions, inputs.timestamps)
+        # Windows keep the most recent events by (timestamp, partition, offset).
+        origins = [(partition, offset) for _, partition, offset in inputs.sources]
+        evaluations = drift.observe(inputs.rows, inputs.predictions, inputs.timestamps, origins)
         sources: list[tuple[Source, ...]] = [(inputs.sources[e.index],) for e in evaluations]
         joined = drift.observe_joined(
-            inputs.labels, inputs.joined_predictions, inputs.joined_timestamps
+            inputs.labels,
+            inputs.joined_predictions,
+            inputs.joined_timestamps,
+            [(label[1], label[2]) for _, label in inputs.joined_sources],
         )
         evaluations += joined
         sources += [inputs.joined_sources[e.index] for e in joined]

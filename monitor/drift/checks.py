@@ -1,17 +1,20 @@
 """Drift checks of one model version against its reference profile.
 
-Every prediction event is binned into a sliding window (features and the prediction itself);
-every ``every`` events the window's bin counts are compared with the reference frequencies, one
-vectorized call per statistic. Labels of joined examples get their own window (label drift), and
-a river detector watches the per-example error (concept drift). Thresholds are calibrated on the
-reference itself (see :mod:`monitor.drift.calibration`) so that a stationary stream raises at most
+Every prediction event is binned into a window (features and the prediction itself) holding the
+``window`` most recent events by ``(timestamp, partition, offset)``; every ``every`` events its
+bin counts are compared with the reference frequencies, one vectorized call per statistic. Labels
+of joined examples get their own window (label drift), and a river detector watches the
+per-example error (concept drift). Exported scores are those of the windows' current content
+(re-scored when read), so once every event has arrived they do not depend on how partitions were
+interleaved; alarms, decided at the evaluations, may. Thresholds are calibrated on the reference
+itself (see :mod:`monitor.drift.calibration`) so that a stationary stream raises at most
 ``false_alarm_rate`` alarms per evaluation across all the columns tested (Bonferroni).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections import deque
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,11 +27,14 @@ from monitor.drift.calibration import calibrate_threshold
 from monitor.drift.concept import make_detector
 from monitor.drift.encoding import QUALITY_CHECKS, ColumnEncoder
 from monitor.drift.statistics import NUMERIC_ONLY, drift_scores
-from monitor.drift.window import EncodedWindow
+from monitor.drift.window import EncodedWindow, ErrorWindow
 from retrain.profile import CategoricalProfile, NumericProfile, ReferenceProfile
 from retrain.targets import class_key
 
 __all__ = ["DriftSettings", "Evaluation", "VersionDrift", "PREDICTION", "LABEL", "ERROR"]
+
+# Where an event was read: (partition, offset). With its timestamp, its key in the windows.
+Origin = tuple[int, int]
 
 PREDICTION, LABEL, ERROR = "__prediction__", "__label__", "__error__"
 # ``auto``: KS for numeric columns; Jensen-Shannon for categorical ones, whose calibrated tail
@@ -97,6 +103,7 @@ class _Group:
         )
         self.thresholds = self.calibrated.copy()
         self.scores = np.full(len(columns), np.nan)
+        self.evaluated_version: int | None = None  # the window's version at the last evaluation
 
     def _calibrate(self, settings: DriftSettings, alpha: float, seed: int) -> NDArray[np.float64]:
         thresholds = np.empty(len(self.columns))
@@ -117,6 +124,7 @@ class _Group:
         return thresholds
 
     def evaluate(self) -> NDArray[np.float64]:
+        self.evaluated_version = self.window.version
         counts = self.window.counts(self.bins)
         self._adjust_thresholds(counts.sum(axis=1))
         for statistic in {c.statistic for c in self.columns}:
@@ -128,6 +136,12 @@ class _Group:
                 self.widths[rows] if statistic == "wasserstein" else None,
             )
         return self.scores
+
+    def refresh(self) -> None:
+        """Score the current content if it changed since an evaluation (none before the first)."""
+        evaluated = getattr(self, "evaluated_version", None)
+        if evaluated is not None and evaluated != self.window.version:
+            self.evaluate()
 
     def _adjust_thresholds(self, scored: NDArray[np.int64]) -> None:
         """Raise a threshold when a burst of missing values left fewer events to score than it
@@ -178,16 +192,29 @@ class VersionDrift:
         self.joined_seen = 0
         self._since_detection = 0
         self._error_before = 0.0
-        self._errors: deque[float] = deque(maxlen=settings.window)
-        self._error_sum = 0.0
+        self._errors = ErrorWindow(settings.window)
+
+    def __setstate__(self, saved: dict[str, Any]) -> None:
+        """Restore checkpoints whose error window was a deque in arrival order."""
+        self.__dict__.update(saved)
+        if not isinstance(self._errors, ErrorWindow):
+            errors = ErrorWindow(self.settings.window)
+            for i, error in enumerate(self.__dict__.pop("_errors")):
+                errors.hold((-math.inf, 0, i, error))
+            self.__dict__.pop("_error_sum", None)
+            self._errors = errors
 
     def observe(
         self,
         rows: Sequence[Mapping[str, object]],
         predictions: Sequence[object],
         timestamps: Sequence[float],
+        origins: Sequence[Origin] | None = None,
     ) -> list[Evaluation]:
-        """Add a batch of prediction events; evaluate at every ``every``-th event."""
+        """Add a batch of prediction events; evaluate at every ``every``-th event.
+
+        ``origins`` (partition, offset) of each event order equal timestamps in the window;
+        without them, events count as read in the order given."""
         group = self.events
         if group is None or not rows:
             self.events_seen += len(rows)
@@ -196,15 +223,20 @@ class VersionDrift:
             [row.get(c.name) for row in rows] if c.kind == "data" else list(predictions)
             for c in group.columns
         ]
-        return self._push(group, columns, timestamps, "events_seen")
+        return self._push(group, columns, timestamps, "events_seen", origins)
 
     def observe_joined(
-        self, labels: Sequence[object], predictions: Sequence[object], timestamps: Sequence[float]
+        self,
+        labels: Sequence[object],
+        predictions: Sequence[object],
+        timestamps: Sequence[float],
+        origins: Sequence[Origin] | None = None,
     ) -> list[Evaluation]:
-        """Add a batch of joined examples: label drift and concept drift."""
-        out = self._concept(labels, predictions, timestamps)
+        """Add a batch of joined examples (label timestamps, label origins): label drift and
+        concept drift."""
+        out = self._concept(labels, predictions, timestamps, origins)
         if self.labels is not None:
-            out += self._push(self.labels, [list(labels)], timestamps, "joined_seen")
+            out += self._push(self.labels, [list(labels)], timestamps, "joined_seen", origins)
         else:
             self.joined_seen += len(labels)
         return out
@@ -223,11 +255,13 @@ class VersionDrift:
         return out
 
     def scores(self) -> list[tuple[str, str, float, float]]:
-        """``(feature, statistic, score, threshold)`` of every column evaluated so far."""
+        """``(feature, statistic, score, threshold)`` of every column evaluated so far, scored
+        on the window's current content."""
         out = []
         for group in (self.events, self.labels):
             if group is None:
                 continue
+            group.refresh()
             for i, column in enumerate(group.columns):
                 if not np.isnan(group.scores[i]):
                     out.append(
@@ -239,12 +273,16 @@ class VersionDrift:
                         )
                     )
         if self._errors:
-            rate = self._error_sum / len(self._errors)
-            out.append((ERROR, self._detector_name, rate, float("nan")))
+            out.append((ERROR, self._detector_name, self._errors.exact_mean(), float("nan")))
         return out
 
     def _push(
-        self, group: _Group, columns: list[list[object]], timestamps: Sequence[float], counter: str
+        self,
+        group: _Group,
+        columns: list[list[object]],
+        timestamps: Sequence[float],
+        counter: str,
+        origins: Sequence[Origin] | None,
     ) -> list[Evaluation]:
         encoded = [
             c.encoder.encode(values) for c, values in zip(group.columns, columns, strict=True)
@@ -253,9 +291,16 @@ class VersionDrift:
         flags = np.stack([e[1] for e in encoded], axis=1)
         stamps = np.asarray(timestamps, dtype=np.float64)
         every, seen, start, out = self.settings.every, getattr(self, counter), 0, []
+        where = np.asarray(origins, dtype=np.int64).reshape(-1, 2) if origins else None
         while start < len(stamps):
             stop = min(len(stamps), start + every - seen % every)
-            group.window.push(bins[start:stop], flags[start:stop], stamps[start:stop])
+            group.window.push(
+                bins[start:stop],
+                flags[start:stop],
+                stamps[start:stop],
+                None if where is None else where[start:stop, 0],
+                None if where is None else where[start:stop, 1],
+            )
             seen += stop - start
             # Thresholds hold for a full window: the first evaluation waits for one.
             if seen % every == 0 and group.window.filled == group.window.size:
@@ -280,26 +325,30 @@ class VersionDrift:
         return [Evaluation(kind, ts, index, info, seen) for kind, ts in by_kind.items()]
 
     def _concept(
-        self, labels: Sequence[object], predictions: Sequence[object], timestamps: Sequence[float]
+        self,
+        labels: Sequence[object],
+        predictions: Sequence[object],
+        timestamps: Sequence[float],
+        origins: Sequence[Origin] | None,
     ) -> list[Evaluation]:
-        out = []
+        out, errors = [], self._errors
         for i, (label, prediction) in enumerate(zip(labels, predictions, strict=True)):
             error = self._error(label, prediction)
-            if len(self._errors) == self._errors.maxlen:
-                self._error_sum -= self._errors[0]
-            self._errors.append(error)
-            self._error_sum += error
+            partition, offset = origins[i] if origins else (0, self.joined_seen + i)
+            errors.hold((timestamps[i], partition, offset, error))
             self.detector.update(error)
             self._since_detection += 1
-            rate = self._error_sum / len(self._errors)
             active = self.alarms.active.get(("concept", ERROR), False)
             if self.detector.drift_detected:
+                rate = errors.mean()
                 if not active:
                     self._error_before = rate
                 self._since_detection = 0
                 moved = self.alarms.trigger("concept", ERROR, self._detector_name, rate)
             elif (
-                active and self._since_detection >= self.settings.window and (self._recovered(rate))
+                active
+                and self._since_detection >= self.settings.window
+                and self._recovered(rate := errors.mean())
             ):
                 moved = self.alarms.clear("concept", ERROR, self._detector_name, rate)
             else:

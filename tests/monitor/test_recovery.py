@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import subprocess
 import sys
@@ -15,9 +16,11 @@ from kafka import KafkaConsumer, TopicPartition
 from monitor.checkpoint import CheckpointStore
 from monitor.demo import generate_stream
 from monitor.embedded_broker import TansuBroker, create_topics
+from retrain.profile import build_profile
 from tests.conftest import TopicNames
 from tests.monitor.harness import (
     MonitorProcess,
+    Samples,
     ThreadedMonitor,
     consumed,
     free_port,
@@ -39,19 +42,66 @@ def _topics(config: dict[str, object]) -> dict[str, str]:
     return topics
 
 
-def test_kill_9_and_restart_counts_every_event_exactly_once(
+def reference_profile(path: Path) -> Path:
+    """A profile of the demo stream before its shift, with its features, predictions and labels."""
+    rows: dict[bytes, dict[str, object]] = {}
+    for event in generate_stream(10_000, seed=100):
+        doc = orjson.loads(event.value)
+        row = rows.setdefault(event.key, {})
+        if event.topic == "predictions":
+            row.update(doc["features"], prediction=doc["prediction"])
+        else:
+            row["label"] = doc["label"]
+    names = ("tenure", "plan", "prediction", "label")
+    columns: dict[str, list[object]] = {n: [row[n] for row in rows.values()] for n in names}
+    build_profile(
+        "churn",
+        columns,
+        {"tenure": "numeric", "plan": "categorical"},
+        prediction="prediction",
+        label="label",
+        task="binary",
+    ).save(path)
+    return path
+
+
+def _same(actual: Samples, expected: Samples) -> list[tuple[object, float | None, float]]:
+    """Samples that differ; floats summed one example at a time (log loss) within 1e-9."""
+    differ = []
+    for key, want in expected.items():
+        got = actual.get(key)
+        if got is None or (math.isnan(want) and math.isnan(got)):
+            if got is None:
+                differ.append((key, got, want))
+            continue
+        summed = key[0] == "driftwarden_performance" and ("metric", "log_loss") in key[1]
+        if got != (pytest.approx(want, rel=1e-9) if summed else want):
+            differ.append((key, got, want))
+    differ += [(key, actual[key], math.nan) for key in actual.keys() - expected.keys()]
+    return differ
+
+
+def test_kill_9_at_random_points_leaves_every_counter_and_window_as_an_uninterrupted_run(
     broker: TansuBroker, topic_names: TopicNames, tmp_path: Path
 ) -> None:
     prefix = topic_names("crash")
-    # Small polls and frequent checkpoints: a slower monitor and many crash points.
+    # Small polls and frequent checkpoints: a slower monitor and many crash points. A covariate
+    # shift half way: drift alarms enter while the monitor is being killed.
     crashing = monitor_config(
-        broker.bootstrap, prefix, tmp_path / "crash-state", free_port(), label_ttl="10m"
+        broker.bootstrap,
+        prefix,
+        tmp_path / "crash-state",
+        free_port(),
+        label_ttl="10m",
+        reference=str(reference_profile(tmp_path / "churn.json")),
+        drift={"window": 1000, "every": 250},
     )
     crashing["kafka"]["max_poll_records"] = 200  # type: ignore[index]
     crashing["state"]["checkpoint_every"] = "300ms"  # type: ignore[index]
     topics = _topics(crashing)
     create_topics(broker.bootstrap, [topics["predictions"], topics["labels"]], partitions=2)
-    stream = generate_stream(30_000, seed=11)
+    # 25,000 predictions and their labels: 50,000 events.
+    stream = generate_stream(25_000, seed=11, shift_at=12_500)
     sent = produce(broker.bootstrap, [(topics[e.topic], e.key, e.value) for e in stream])
 
     reference = {
@@ -71,7 +121,7 @@ def test_kill_9_and_restart_counts_every_event_exactly_once(
     proc = MonitorProcess(path, crashing["http"]["port"], tmp_path / "monitor.log")  # type: ignore[index]
     rng = random.Random(5)
     consumed_at_kill = []
-    for fraction in (0.15, 0.4, 0.65):
+    for fraction in sorted(rng.uniform(0.05, 0.9) for _ in range(4)):
         proc.start().wait_ready()
         _wait_until_consumed(proc, fraction * sent)
         time.sleep(rng.uniform(0, 0.3))
@@ -85,15 +135,25 @@ def test_kill_9_and_restart_counts_every_event_exactly_once(
     finally:
         assert proc.terminate() == 0
 
-    assert total(expected, "driftwarden_joined_total") > 10_000
-    counters = {
-        k: v for k, v in stream_counters(actual).items() if k[0] != "driftwarden_performance"
-    }
-    want = {k: v for k, v in stream_counters(expected).items() if k[0] != "driftwarden_performance"}
-    assert counters == want
-    for key, value in stream_counters(expected).items():
-        if key[0] == "driftwarden_performance" and ("window", "cumulative") in key[1]:
-            assert actual[key] == pytest.approx(value, rel=1e-9), key
+    assert total(expected, "driftwarden_joined_total") > 15_000
+    want = stream_counters(expected)
+    # Every family is there: performance (both windows), drift scores of every column,
+    # thresholds, data quality, and the alarms the shift raised.
+    families = {name for name, _ in want}
+    assert {
+        "driftwarden_performance",
+        "driftwarden_drift_score",
+        "driftwarden_drift_threshold",
+        "driftwarden_data_quality_ratio",
+        "driftwarden_drift_active",
+        "driftwarden_drift_alarms_total",
+        "driftwarden_pending",
+        "driftwarden_label_delay_seconds_bucket",
+    } <= families, families
+    assert total(expected, "driftwarden_drift_alarms_total", kind="data", feature="tenure") >= 1
+    windows = {lbl for name, lbl in want if name == "driftwarden_performance"}
+    assert {("window", "rolling") in lbl for lbl in windows} == {True, False}
+    assert _same(stream_counters(actual), want) == []
 
     # Outputs may repeat where a crash cut a transaction short on this broker (it does not
     # abort), but deduplicated by their source headers they are exactly the joins.
