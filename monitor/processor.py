@@ -8,6 +8,7 @@ then rebuild state without publishing the same output twice.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -16,9 +17,16 @@ from typing import Protocol
 import orjson
 
 from monitor.config import ModelConfig, MonitorConfig
+from monitor.dead_letters import (
+    dead_letter,
+    input_limit,
+    output_limit,
+    record_size,
+    source_headers,
+)
 from monitor.drift.checks import DriftSettings, VersionDrift
 from monitor.drift.events import drift_events
-from monitor.events import InvalidEvent, parse_label, parse_prediction
+from monitor.events import InvalidEvent, check_ahead, parse_label, parse_prediction
 from monitor.join import ExpiryResult, Joined, LabelJoin
 from monitor.performance import VersionPerformance
 from monitor.policy import PolicyRules, RetrainPolicy, VersionView
@@ -26,6 +34,10 @@ from monitor.state import MonitorState, PartitionState, TopicPartition
 from retrain.profile import ReferenceProfile
 
 __all__ = ["BatchOutput", "ConsumedRecord", "OutputRecord", "StreamProcessor"]
+
+log = logging.getLogger(__name__)
+
+MESSAGE_TOO_LARGE = "message_too_large"
 
 Headers = list[tuple[str, bytes]]
 
@@ -43,6 +55,8 @@ class ConsumedRecord(Protocol):
     def key(self) -> bytes | None: ...
     @property
     def value(self) -> bytes | None: ...
+    @property
+    def timestamp(self) -> int: ...  # Kafka timestamp in milliseconds, -1 if none
     @property
     def headers(self) -> Iterable[tuple[str, bytes | None]]: ...
 
@@ -79,14 +93,6 @@ class _DriftInputs:
     joined_sources: list[tuple[Source, Source]] = field(default_factory=list)
 
 
-def source_headers(topic: str, partition: int, offset: int) -> Headers:
-    return [
-        ("source-topic", topic.encode()),
-        ("source-partition", str(partition).encode()),
-        ("source-offset", str(offset).encode()),
-    ]
-
-
 class StreamProcessor:
     """Joins, counts and scores micro-batches for the models of one config."""
 
@@ -104,6 +110,7 @@ class StreamProcessor:
         self._predictions_topic = config.topics.predictions
         self._labels_topic = config.topics.labels
         self._partition_count = max(partition_count, 1)
+        self._input_limit, self._output_limit = input_limit(config), output_limit(config)
         self.state = state
         self.delivered = dict(delivered or {})
 
@@ -120,7 +127,7 @@ class StreamProcessor:
             except InvalidEvent as exc:
                 partition.counters.invalid[(record.topic, exc.reason)] += 1
                 if self._publishable(((record.topic, record.partition, record.offset),)):
-                    out.dead_letters.append(_dead_letter(record, exc))
+                    out.dead_letters.append(_dead_letter(record, exc, self._output_limit))
             offsets[(record.topic, record.partition)] = record.offset + 1
         for partition_id, model in touched:
             self._expire(self.state.partitions[partition_id], model)
@@ -137,9 +144,16 @@ class StreamProcessor:
 
     def _apply(self, record: ConsumedRecord, partition: PartitionState, out: BatchOutput) -> str:
         counters = partition.counters
+        if record.value is not None and len(record.value) > self._input_limit:
+            raise InvalidEvent(
+                MESSAGE_TOO_LARGE,
+                f"value of {len(record.value)} bytes; the limit is {self._input_limit} bytes"
+                " (the producer's max_request_size, set in kafka.client, minus 4.5 KiB)",
+            )
         if record.topic == self._predictions_topic:
             pred = parse_prediction(record.value)  # type: ignore[arg-type]
             config = self._model(pred.model)
+            check_ahead(pred.timestamp, record.timestamp, config.future_tolerance)
             _check_target_type(config, pred.prediction, "prediction")
             result = self._join(partition, config).add_prediction(pred, record.offset)
             counters.predictions[(pred.model, pred.version)] += 1
@@ -151,6 +165,7 @@ class StreamProcessor:
         else:
             label = parse_label(record.value)  # type: ignore[arg-type]
             config = self._model(label.model)
+            check_ahead(label.timestamp, record.timestamp, config.future_tolerance)
             _check_target_type(config, label.label, "label")
             result = self._join(partition, config).add_label(label, record.offset)
             counters.labels[label.model] += 1
@@ -208,7 +223,16 @@ class StreamProcessor:
             (self._labels_topic, partition_id, joined.label_offset),
         )
         if self._publishable(sources):
-            out.examples.append(_example(joined, self._predictions_topic, partition_id))
+            example = _example(joined, self._predictions_topic, partition_id)
+            if record_size(example.key, example.value, example.headers) <= self._output_limit:
+                out.examples.append(example)
+            else:
+                log.error(
+                    "joined example of %s %r is larger than the producer's max_request_size"
+                    " and is not published; raise kafka.client.max_request_size",
+                    pred.model,
+                    pred.prediction_id,
+                )
 
     def _inputs(self, model: str, version: str) -> _DriftInputs:
         inputs = self._drift_inputs.get((model, version))
@@ -363,9 +387,9 @@ def _example(joined: Joined, topic: str, partition: int) -> OutputRecord:
     return OutputRecord(pred.model.encode(), value, headers)
 
 
-def _dead_letter(record: ConsumedRecord, exc: InvalidEvent) -> OutputRecord:
-    headers: Headers = [(k, v) for k, v in (record.headers or ()) if v is not None]
-    headers.append(("error", exc.reason.encode()))
-    headers.append(("error-detail", exc.detail[:1000].encode()))
-    headers += source_headers(record.topic, record.partition, record.offset)
-    return OutputRecord(record.key, record.value, headers)
+def _dead_letter(record: ConsumedRecord, exc: InvalidEvent, limit: int) -> OutputRecord:
+    source = (record.topic, record.partition, record.offset)
+    letter = dead_letter(
+        record.key, record.value, record.headers or (), exc.reason, exc.detail, source, limit
+    )
+    return OutputRecord(letter.key, letter.value, letter.headers)
