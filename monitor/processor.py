@@ -38,6 +38,7 @@ __all__ = ["BatchOutput", "ConsumedRecord", "OutputRecord", "StreamProcessor"]
 log = logging.getLogger(__name__)
 
 MESSAGE_TOO_LARGE = "message_too_large"
+MAX_REGRESSION_TARGET = 1e150
 
 Headers = list[tuple[str, bytes]]
 
@@ -360,10 +361,16 @@ def policy_rules(config: MonitorConfig) -> dict[str, PolicyRules]:
 
 
 def _check_target_type(config: ModelConfig, value: object, field: str) -> None:
-    if config.task.value == "regression" and (
-        isinstance(value, bool) or not isinstance(value, int | float)
-    ):
+    if config.task.value != "regression":
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidEvent("schema_violation", f"field {field!r} must be a number for regression")
+    if abs(value) > MAX_REGRESSION_TARGET:  # its squared error would overflow a float
+        raise InvalidEvent(
+            "schema_violation",
+            f"field {field!r} is {value!r}: regression targets must be at most"
+            f" {MAX_REGRESSION_TARGET:g} in magnitude",
+        )
 
 
 def _example(joined: Joined, topic: str, partition: int) -> OutputRecord:
