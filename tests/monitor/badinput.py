@@ -218,11 +218,13 @@ def generate(
     bad_ratio: float,
     too_large: int,
     base_ms: int,
+    bad: tuple[str, ...] = BAD,
 ) -> list[Message]:
-    """``count`` messages over both topics; ids drawn from a pool of ``ids`` (duplicates)."""
+    """``count`` messages over both topics; ids drawn from a pool of ``ids`` (duplicates), bad
+    ones (share ``bad_ratio``) of the kinds ``bad``."""
     messages = []
     for i in range(count):
-        category = rng.choice(BAD) if rng.random() < bad_ratio else rng.choice(GOOD)
+        category = rng.choice(bad) if rng.random() < bad_ratio else rng.choice(GOOD)
         messages.append(message(rng, category, i, partitions, ids, too_large, base_ms))
     return messages
 
@@ -247,7 +249,7 @@ def message(
     pid = f"p-{number}"
     partition = int(pid[2:]) % partitions
     ts = BASE_TIME + i + rng.uniform(-50, 50)
-    kafka_ms = base_ms + i
+    kafka_ms = base_ms + i * 1000  # one message a second, in Kafka time as in event time
     doc = valid_doc(topic, model, pid, ts, rng)
     value: Any = doc
     if category == "valid_extreme":
@@ -264,6 +266,8 @@ def message(
         value = orjson.dumps(value)
     headers = _headers(rng)
     key = pid.encode() if rng.random() < 0.9 else rng.choice([None, b"\xff\xfe", b""])
+    if value is None and key is None:
+        key = pid.encode()  # a record needs a key or a value
     expected = CATEGORIES[category]
     if category == "nested_feature" and topic == "labels":
         expected = "schema_violation"  # a label that is a list or an object
