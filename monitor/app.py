@@ -24,6 +24,7 @@ from prometheus_client import CollectorRegistry
 from monitor.checkpoint import CheckpointStore
 from monitor.config import MonitorConfig
 from monitor.errors import StartupError
+from monitor import kafka_compat
 from monitor.exporter import MetricsSnapshot, MonitorCollector
 from monitor.processor import BatchOutput, StreamProcessor
 from monitor.profiles import ProfileSource
@@ -243,6 +244,7 @@ class MonitorService:
             admin.close()
 
     def _make_consumer(self) -> KafkaConsumer:
+        kafka_compat.install()  # header keys that are not UTF-8 must not stop a partition
         kafka = self.config.kafka
         return KafkaConsumer(
             **kafka.client_options("consumer"),

@@ -278,6 +278,13 @@ def message(
     )  # fmt: skip
 
 
+class RawKey(str):
+    """A header key that the producer writes as bytes that are not UTF-8."""
+
+    def encode(self, *args: object, **kwargs: object) -> bytes:
+        return b"\xff\xfe-key"
+
+
 def _headers(rng: random.Random) -> list[tuple[str, bytes]]:
     choices = [
         ("trace", b"abc"),
@@ -285,6 +292,7 @@ def _headers(rng: random.Random) -> list[tuple[str, bytes]]:
         ("error", b"forged"),  # collides with the dead letter's own header
         ("source-offset", b"-1"),
         ("\u00e9t\u00e9", "\u4e2d".encode()),
+        (RawKey("raw"), b"not a UTF-8 key"),  # read back as "\ufffd\ufffd-key"
     ]
     return rng.sample(choices, rng.randint(0, 3))
 

@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from kafka import KafkaProducer
 
@@ -20,6 +21,7 @@ from tests.monitor.badinput import (
     BASE_TIME,
     DuplicateOracle,
     Message,
+    RawKey,
     generate,
     message,
     models_config,
@@ -127,6 +129,8 @@ def test_fuzzed_input_is_applied_or_dead_lettered_exactly_once(
         assert source not in seen
         seen[source] = error.decode()
     assert seen == bad
+    # Header keys that were not UTF-8 on the wire are read as U+FFFD and copied.
+    assert any(header(letter, "\ufffd\ufffd-key") for letter in letters)
     truncated = [letter for letter in letters if header(letter, "value-truncated")]
     assert len(truncated) == LARGE
     for letter in truncated:
@@ -139,3 +143,39 @@ def _source(record: Any) -> Source:
         header(record, f"source-{p}") for p in ("topic", "partition", "offset")
     )
     return topic.decode(), int(partition), int(offset)
+
+
+def test_a_header_key_that_is_not_utf8_stops_nothing(
+    broker: TansuBroker, topic_names: TopicNames, tmp_path: Path
+) -> None:
+    """kafka-python cannot read such a key by itself: the record, and the rest of its batch,
+    used to make every poll fail. Now the key reads as U+FFFD and the records are processed."""
+    config = monitor_config(broker.bootstrap, topic_names("hdr"), tmp_path / "state")
+    topics = config["topics"]
+    create_topics(broker.bootstrap, [topics["predictions"], topics["labels"]], 1)
+    base = {"model": "churn", "timestamp": BASE_TIME}
+    prediction = {**base, "model_version": "1", "features": {}, "prediction": 1}
+    raw_key = [(RawKey("x"), b"v")]
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=50)
+    sends = [
+        ("predictions", {**prediction, "prediction_id": "a"}, []),
+        ("predictions", {**prediction, "prediction_id": "b"}, raw_key),
+        ("predictions", {**prediction, "prediction_id": "c"}, []),
+        ("labels", {**base, "prediction_id": "a", "label": 1}, raw_key),
+        ("labels", {**base, "prediction_id": "b", "label": 0}, []),
+        ("labels", {**base, "prediction_id": "c"}, raw_key),  # no label: dead-lettered
+    ]
+    for topic, doc, headers in sends:  # one batch per topic: the bad keys sit mid-batch
+        producer.send(topics[topic], value=orjson.dumps(doc), headers=headers, partition=0)
+    producer.flush()
+    producer.close()
+
+    with ThreadedMonitor(config) as monitor:
+        samples = monitor.wait_consumed(len(sends), timeout=60)
+    assert total(samples, "driftwarden_predictions_total") == 3
+    assert total(samples, "driftwarden_labels_total") == 2
+    assert total(samples, "driftwarden_joined_total") == 2
+    [letter] = read_topic(broker.bootstrap, topics["dead_letter"], 1)
+    assert header(letter, "error") == [b"schema_violation"]
+    assert header(letter, "\ufffd\ufffd-key") == [b"v"]
+    assert _source(letter) == (topics["labels"], 0, 2)
