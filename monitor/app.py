@@ -21,10 +21,10 @@ from kafka.errors import KafkaError
 from kafka.structs import TopicPartition
 from prometheus_client import CollectorRegistry
 
+from monitor import kafka_compat
 from monitor.checkpoint import CheckpointStore
 from monitor.config import MonitorConfig
 from monitor.errors import StartupError
-from monitor import kafka_compat
 from monitor.exporter import MetricsSnapshot, MonitorCollector
 from monitor.processor import BatchOutput, StreamProcessor
 from monitor.profiles import ProfileSource
