@@ -322,3 +322,24 @@ def test_each_kind_of_message_gets_its_reason(category: str) -> None:
     assert actual == expected(messages)
     if CATEGORIES[category] is not None:
         assert CATEGORIES[category] in reasons.values()
+
+
+def test_an_example_too_large_to_publish_is_counted_and_logged_not_sent(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A prediction just under the input limit can grow when written back (``1E9`` becomes
+    ``1000000000.0``): its example would exceed the producer's limit and fail to send."""
+    features = b",".join(b'"f%d":1E9' % i for i in range(1000))
+    doc = b'"prediction_id":"a","model":"churn","timestamp":%d' % BASE_TIME
+    prediction = b'{%s,"model_version":"1","prediction":1,"features":{%s}}' % (doc, features)
+    label = b'{%s,"label":1}' % doc
+    base_ms = int(BASE_TIME * 1000)
+    stream = [
+        Record(TOPICS["predictions"], 0, 0, b"a", prediction, [], base_ms),
+        Record(TOPICS["labels"], 0, 0, b"a", label, [], base_ms),
+    ]
+    assert len(prediction) < MAX_REQUEST - 4096 - 512
+    processor, output = run(stream, 2)
+    assert output.dead_letters == [] and output.examples == []
+    assert sum(processor.state.totals().joined.values()) == 1
+    assert "larger than the producer's max_request_size" in caplog.text
