@@ -22,6 +22,7 @@ from kafka.errors import CommitFailedError, FencedInstanceIdError, KafkaError
 from kafka.structs import TopicPartition
 from prometheus_client import CollectorRegistry
 
+from monitor import kafka_compat
 from monitor.changelog import PartitionSnapshot, SnapshotRecord, encode_snapshot, snapshot_offsets
 from monitor.checkpoint import CheckpointStore
 from monitor.config import MonitorConfig
@@ -455,6 +456,7 @@ class MonitorService:
             admin.close()
 
     def _make_consumer(self) -> KafkaConsumer:
+        kafka_compat.install()  # header keys that are not UTF-8 must not stop a partition
         kafka = self.config.kafka
         return KafkaConsumer(
             **kafka.client_options("consumer"),

@@ -49,6 +49,7 @@ _ALLOWED_CLASSES = {
     ("builtins", "bool"),
     ("builtins", "getattr"),
     ("collections", "Counter"),
+    ("collections", "OrderedDict"),
     ("copyreg", "_reconstructor"),
     ("builtins", "object"),
     ("monitor.changelog", "PartitionSnapshot"),

@@ -284,6 +284,7 @@ class ModelConfig(_Strict):
     positive_label: int | str | bool | None = None
     features: dict[str, FeatureType] = Field(default_factory=dict)
     label_ttl: Duration = 3600.0
+    future_tolerance: Duration | None = 3600.0
     window: int = Field(default=1000, gt=0)
     max_pending: int = Field(default=100_000, gt=0)
     max_versions: int = Field(default=20, gt=0)

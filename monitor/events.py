@@ -29,7 +29,9 @@ from monitor.errors import MonitorError
 
 __all__ = [
     "SCHEMA_VERSION",
+    "TIMESTAMP_OUT_OF_RANGE",
     "InvalidEvent",
+    "check_ahead",
     "Label",
     "Prediction",
     "Target",
@@ -46,6 +48,11 @@ FeatureValue = float | int | str | bool | None
 _INVALID_JSON = "invalid_json"
 _SCHEMA = "schema_violation"
 _UNKNOWN_FEATURE_TYPE = "unknown_feature_type"
+TIMESTAMP_OUT_OF_RANGE = "timestamp_out_of_range"
+
+# Event time must fit what the outputs can write (ISO-8601, years 1970-5138): no earlier than
+# the Unix epoch, no later than 1e11 epoch seconds, the bound that also rejects milliseconds.
+_EARLIEST, _LATEST = 0.0, 1e11
 
 
 class InvalidEvent(MonitorError, ValueError):
@@ -94,6 +101,29 @@ def parse_label(raw: bytes) -> Label:
         model=_string(doc, "model"),
         label=_target(doc, "label"),
         timestamp=_timestamp(doc),
+    )
+
+
+def check_ahead(timestamp: float, kafka_ms: int, tolerance: float | None) -> None:
+    """Reject an event time more than ``tolerance`` seconds after its message's Kafka timestamp
+    (``-1``: none): one far-future timestamp would move the join's event time far ahead and
+    expire every waiting item.
+
+    >>> check_ahead(1000.0, 990_000, 60.0)
+    >>> check_ahead(1000.0, 900_000, 60.0)
+    Traceback (most recent call last):
+    ...
+    monitor.events.InvalidEvent: timestamp_out_of_range: field 'timestamp' \
+1970-01-01T00:16:40Z is more than models[].future_tolerance (60s) after the message's Kafka \
+timestamp 1970-01-01T00:15:00Z: check the producer's clock and time zone
+    """
+    if tolerance is None or kafka_ms < 0 or timestamp <= kafka_ms / 1000 + tolerance:
+        return
+    raise InvalidEvent(
+        TIMESTAMP_OUT_OF_RANGE,
+        f"field 'timestamp' {format_timestamp(timestamp)} is more than"
+        f" models[].future_tolerance ({tolerance:g}s) after the message's Kafka timestamp"
+        f" {format_timestamp(kafka_ms / 1000)}: check the producer's clock and time zone",
     )
 
 
@@ -150,9 +180,9 @@ def _timestamp(doc: dict[str, Any]) -> float:
     if isinstance(value, bool):
         raise InvalidEvent(_SCHEMA, "field 'timestamp' must be ISO-8601 or epoch seconds")
     if isinstance(value, int | float):
-        if not math.isfinite(value) or abs(value) > 1e11:
+        if not math.isfinite(value) or abs(value) > _LATEST:
             raise InvalidEvent(_SCHEMA, f"field 'timestamp' out of range: {value!r}")
-        return float(value)
+        return _in_range(float(value), value)
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value)
@@ -160,8 +190,18 @@ def _timestamp(doc: dict[str, Any]) -> float:
             raise InvalidEvent(_SCHEMA, f"field 'timestamp' is not ISO-8601: {value!r}") from exc
         if parsed.tzinfo is None:
             raise InvalidEvent(_SCHEMA, f"field 'timestamp' has no time zone: {value!r}")
-        return parsed.timestamp()
+        return _in_range(parsed.timestamp(), value)
     raise InvalidEvent(_SCHEMA, "field 'timestamp' must be ISO-8601 or epoch seconds")
+
+
+def _in_range(seconds: float, value: object) -> float:
+    if not _EARLIEST <= seconds <= _LATEST:
+        raise InvalidEvent(
+            TIMESTAMP_OUT_OF_RANGE,
+            f"field 'timestamp' {value!r} is before 1970-01-01T00:00:00Z or after"
+            f" {format_timestamp(_LATEST)}",
+        )
+    return seconds
 
 
 def _target(doc: dict[str, Any], field: str) -> Target:

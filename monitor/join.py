@@ -17,6 +17,11 @@ topic's own partition, never on how a poll interleaves the two topics, so a repl
 ``max_pending`` bounds the two sides together. Overflow evicts from the fuller side (a label
 storm evicts labels, a prediction flood predictions), the earliest arrival first.
 
+Each side also remembers the ids of its last ``max_pending`` arrivals, whatever became of them
+(joined, expired, evicted or waiting): a second prediction (label) with a remembered or waiting
+id is a duplicate, rejected with :class:`InvalidEvent`, never joined or counted twice. The memory
+depends only on the order of the side's own stream, so a replay rejects the same duplicates.
+
 >>> from monitor.events import Label, Prediction
 >>> join = LabelJoin(ttl=60.0, max_pending=10)
 >>> join.add_label(Label("p-1", "churn", 1, timestamp=30.0), offset=0) is None
@@ -30,6 +35,7 @@ True
 from __future__ import annotations
 
 import heapq
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Generic, NamedTuple, TypeVar
 
@@ -77,6 +83,19 @@ class _Side(Generic[Item]):
     items: dict[str, Waiting[Item]] = field(default_factory=dict)
     stream_time: float = float("-inf")
     deadlines: list[tuple[float, str]] = field(default_factory=list)
+    seen: OrderedDict[str, None] = field(default_factory=OrderedDict)  # recent ids, oldest first
+
+    def __setstate__(self, saved: dict[str, object]) -> None:
+        """Restore checkpoints written before ``seen`` existed: no ids remembered."""
+        self.__dict__.update({"seen": OrderedDict(), **saved})
+
+    def arrive(self, key: str, remember: int, what: str, reason: str) -> None:
+        """Remember ``key``; raise :class:`InvalidEvent` if it is waiting or remembered."""
+        if key in self.items or key in self.seen:
+            raise InvalidEvent(reason, f"{what} {key!r} was already received")
+        self.seen[key] = None
+        if len(self.seen) > remember:
+            self.seen.popitem(last=False)
 
     def hold(self, key: str, waiting: Waiting[Item], ttl: float) -> None:
         self.items[key] = waiting
@@ -131,8 +150,7 @@ class LabelJoin:
         time, or ``None`` when the prediction now waits.
         """
         key, side = pred.prediction_id, self._predictions
-        if key in side.items:
-            raise InvalidEvent(DUPLICATE_PREDICTION, f"prediction id {key!r} is already pending")
+        side.arrive(key, self.max_pending, "prediction id", DUPLICATE_PREDICTION)
         arriving = Waiting(pred, offset, side.stream_time)
         side.stream_time = max(side.stream_time, pred.timestamp)
         label = self._labels.items.pop(key, None)
@@ -143,8 +161,7 @@ class LabelJoin:
 
     def add_label(self, label: Label, offset: int) -> Joined | ExpiryResult | None:
         key, side = label.prediction_id, self._labels
-        if key in side.items:
-            raise InvalidEvent(DUPLICATE_LABEL, f"label for {key!r} is already pending")
+        side.arrive(key, self.max_pending, "label for", DUPLICATE_LABEL)
         arriving = Waiting(label, offset, side.stream_time)
         side.stream_time = max(side.stream_time, label.timestamp)
         pred = self._predictions.items.pop(key, None)

@@ -9,6 +9,7 @@ then rebuild state without publishing the same output twice.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -16,9 +17,17 @@ from typing import Protocol
 import orjson
 
 from monitor.config import ModelConfig, MonitorConfig
+from monitor.dead_letters import (
+    dead_letter,
+    header,
+    input_limit,
+    output_limit,
+    record_size,
+    source_headers,
+)
 from monitor.drift.checks import DriftSettings, VersionDrift
 from monitor.drift.events import drift_events
-from monitor.events import InvalidEvent, parse_label, parse_prediction
+from monitor.events import InvalidEvent, check_ahead, parse_label, parse_prediction
 from monitor.join import ExpiryResult, Joined, LabelJoin
 from monitor.performance import VersionPerformance
 from monitor.policy import PolicyRules, RetrainPolicy, VersionView
@@ -28,6 +37,11 @@ from monitor.versions import touch_version
 from retrain.profile import ReferenceProfile
 
 __all__ = ["BatchOutput", "ConsumedRecord", "OutputRecord", "StreamProcessor"]
+
+log = logging.getLogger(__name__)
+
+MESSAGE_TOO_LARGE = "message_too_large"
+MAX_REGRESSION_TARGET = 1e150
 
 Headers = list[tuple[str, bytes]]
 
@@ -47,6 +61,8 @@ class ConsumedRecord(Protocol):
     def key(self) -> bytes | None: ...
     @property
     def value(self) -> bytes | None: ...
+    @property
+    def timestamp(self) -> int: ...  # Kafka timestamp in milliseconds, -1 if none
     @property
     def headers(self) -> Iterable[tuple[str, bytes | None]]: ...
 
@@ -83,14 +99,6 @@ class _DriftInputs:
     joined_sources: list[tuple[Source, Source]] = field(default_factory=list)
 
 
-def source_headers(topic: str, partition: int, offset: int) -> Headers:
-    return [
-        ("source-topic", topic.encode()),
-        ("source-partition", str(partition).encode()),
-        ("source-offset", str(offset).encode()),
-    ]
-
-
 class StreamProcessor:
     """Joins, counts and scores micro-batches for the models of one config."""
 
@@ -109,6 +117,7 @@ class StreamProcessor:
         self._predictions_topic = config.topics.predictions
         self._labels_topic = config.topics.labels
         self._partition_count = max(partition_count, 1)
+        self._input_limit, self._output_limit = input_limit(config), output_limit(config)
         self.state = state
         self.delivered = dict(delivered or {})
         self._apply_shares()
@@ -126,7 +135,7 @@ class StreamProcessor:
             except InvalidEvent as exc:
                 partition.counters.invalid[(record.topic, exc.reason)] += 1
                 if self._publishable(((record.topic, record.partition, record.offset),)):
-                    out.dead_letters.append(self._redacted(_dead_letter(record, exc)))
+                    out.dead_letters.append(self._dead_letter(record, exc))
             offsets[(record.topic, record.partition)] = record.offset + 1
         for partition_id, model in touched:
             self._expire(self.state.partitions[partition_id], model)
@@ -137,9 +146,27 @@ class StreamProcessor:
             self._check_policy(key, inputs, out)
         return out
 
-    def _redacted(self, letter: OutputRecord) -> OutputRecord:
-        value, headers = self._privacy.dead_letter(letter.value, letter.headers)
-        return OutputRecord(letter.key, value, headers)
+    def _dead_letter(self, record: ConsumedRecord, exc: InvalidEvent) -> OutputRecord:
+        """The dead letter of ``record``: PII redacted first, then cut to the output limit (a
+        redacted value can be longer than the original)."""
+        source = (record.topic, record.partition, record.offset)
+        full = dead_letter(
+            record.key,
+            record.value,
+            record.headers or (),
+            exc.reason,
+            exc.detail,
+            source,
+            sys.maxsize,
+        )
+        value, headers = self._privacy.dead_letter(full.value, full.headers)
+        if record_size(full.key, value, headers) <= self._output_limit:
+            return OutputRecord(full.key, value, headers)
+        detail = (header(headers, "error-detail") or b"").decode(errors="replace")
+        letter = dead_letter(
+            full.key, value, headers, exc.reason, detail, source, self._output_limit
+        )
+        return OutputRecord(letter.key, letter.value, letter.headers)
 
     def _apply_shares(self) -> None:
         """Give restored joins the current share of ``max_pending`` (it may have changed)."""
@@ -168,9 +195,16 @@ class StreamProcessor:
 
     def _apply(self, record: ConsumedRecord, partition: PartitionState, out: BatchOutput) -> str:
         counters = partition.counters
+        if record.value is not None and len(record.value) > self._input_limit:
+            raise InvalidEvent(
+                MESSAGE_TOO_LARGE,
+                f"value of {len(record.value)} bytes; the limit is {self._input_limit} bytes"
+                " (the producer's max_request_size, set in kafka.client, minus 4.5 KiB)",
+            )
         if record.topic == self._predictions_topic:
             pred = parse_prediction(record.value)  # type: ignore[arg-type]
             config = self._model(pred.model)
+            check_ahead(pred.timestamp, record.timestamp, config.future_tolerance)
             pred = self._privacy.prediction(pred)  # no raw PII is kept, checkpointed or sent
             _check_target_type(config, pred.prediction, "prediction")
             join = self._join(partition, record.partition, config)
@@ -185,6 +219,7 @@ class StreamProcessor:
         else:
             label = parse_label(record.value)  # type: ignore[arg-type]
             config = self._model(label.model)
+            check_ahead(label.timestamp, record.timestamp, config.future_tolerance)
             _check_target_type(config, label.label, "label")
             join = self._join(partition, record.partition, config)
             result = join.add_label(label, record.offset)
@@ -248,7 +283,17 @@ class StreamProcessor:
             (self._labels_topic, partition_id, joined.label_offset),
         )
         if self._publishable(sources):
-            out.examples.append(_example(joined, self._predictions_topic, partition_id))
+            example = _example(joined, self._predictions_topic, partition_id)
+            # 512: its headers, a topic name (at most 249 bytes) and three numbers.
+            if len(example.key or b"") + len(example.value or b"") + 512 <= self._output_limit:
+                out.examples.append(example)
+            else:
+                log.error(
+                    "joined example of %s %r is larger than the producer's max_request_size"
+                    " and is not published; raise kafka.client.max_request_size",
+                    pred.model,
+                    pred.prediction_id,
+                )
 
     def _inputs(self, model: str, version: str) -> _DriftInputs:
         inputs = self._drift_inputs.get((model, version))
@@ -393,10 +438,16 @@ def policy_rules(config: MonitorConfig) -> dict[str, PolicyRules]:
 
 
 def _check_target_type(config: ModelConfig, value: object, field: str) -> None:
-    if config.task.value == "regression" and (
-        isinstance(value, bool) or not isinstance(value, int | float)
-    ):
+    if config.task.value != "regression":
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidEvent("schema_violation", f"field {field!r} must be a number for regression")
+    if abs(value) > MAX_REGRESSION_TARGET:  # its squared error would overflow a float
+        raise InvalidEvent(
+            "schema_violation",
+            f"field {field!r} is {value!r}: regression targets must be at most"
+            f" {MAX_REGRESSION_TARGET:g} in magnitude",
+        )
 
 
 def _example(joined: Joined, topic: str, partition: int) -> OutputRecord:
@@ -418,11 +469,3 @@ def _example(joined: Joined, topic: str, partition: int) -> OutputRecord:
     headers = source_headers(topic, partition, joined.prediction_offset)
     headers.append(("label-offset", str(joined.label_offset).encode()))
     return OutputRecord(pred.model.encode(), value, headers)
-
-
-def _dead_letter(record: ConsumedRecord, exc: InvalidEvent) -> OutputRecord:
-    headers: Headers = [(k, v) for k, v in (record.headers or ()) if v is not None]
-    headers.append(("error", exc.reason.encode()))
-    headers.append(("error-detail", exc.detail[:1000].encode()))
-    headers += source_headers(record.topic, record.partition, record.offset)
-    return OutputRecord(record.key, record.value, headers)

@@ -6,6 +6,8 @@ import hashlib
 import os
 import pickle
 import zlib
+from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -16,10 +18,13 @@ from monitor.changelog import (
     SnapshotAssembler,
     encode_snapshot,
 )
+from monitor.demo import generate_stream
+from monitor.demo.streams import demo_config
 from monitor.events import Prediction
 from monitor.handover import choose_resume
 from monitor.join import LabelJoin
-from monitor.state import PartitionState
+from monitor.processor import StreamProcessor
+from monitor.state import MonitorState, PartitionState
 
 INPUTS = (("preds", 2), ("labels", 2))
 
@@ -98,6 +103,36 @@ def test_a_record_that_would_run_code_is_refused_before_anything_runs() -> None:
 def test_a_record_without_snapshot_headers_is_corrupt() -> None:
     with pytest.raises(ChangelogCorrupt, match="not a snapshot"):
         SnapshotAssembler().add(b"2/0", b"{}", [])
+
+
+def test_the_state_of_a_real_stream_survives_the_changelog(tmp_path: Path) -> None:
+    """Every class that partition state is made of must pass the unpickler's allow-list."""
+    config = demo_config("127.0.0.1:9", "p.", tmp_path)
+    processor = StreamProcessor(config, MonitorState(), partition_count=2)
+    offsets: dict[tuple[str, int], int] = {}
+    records = []
+    for event in generate_stream(3000, seed=4, max_delay=3000):
+        topic = config.topics.predictions if event.topic == "predictions" else config.topics.labels
+        partition = zlib.crc32(event.key) % 2
+        offset = offsets[(topic, partition)] = offsets.get((topic, partition), -1) + 1
+        records.append(_Record(topic, partition, offset, event.key, event.value))
+    records = records[:-600]  # the labels of the last predictions have not come yet
+    records.append(records[0]._replace(offset=10_000))  # a duplicate, remembered by the join
+    processor.process(records)
+    for number, state in processor.state.partitions.items():
+        assert any(j.pending_predictions for j in state.joins.values())
+        records_out = encode_snapshot(PartitionSnapshot(number, {}, state, "a"), "a:1")
+        assert _assemble(records_out).latest()[number].state == state
+
+
+class _Record(NamedTuple):
+    topic: str
+    partition: int
+    offset: int
+    key: bytes
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...] = ()
+    timestamp: int = 0
 
 
 def _snap(offset: int, writer: str) -> PartitionSnapshot:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from monitor.events import InvalidEvent, parse_label, parse_prediction
+from monitor.events import InvalidEvent, check_ahead, parse_label, parse_prediction
 
 PREDICTION = {
     "schema": 1,
@@ -78,3 +78,35 @@ def test_label_accepts_bool_and_string_classes() -> None:
     assert parse_label(orjson.dumps({**doc, "label": "spam"})).label == "spam"
     with pytest.raises(InvalidEvent, match="label"):
         parse_label(orjson.dumps({**doc, "label": None}))
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "reason"),
+    [
+        (-1, "timestamp_out_of_range"),
+        ("1969-12-31T23:59:59Z", "timestamp_out_of_range"),
+        ("0001-01-01T00:00:00+14:00", "timestamp_out_of_range"),
+        ("9999-12-31T23:59:59Z", "timestamp_out_of_range"),
+        (1e11 + 1, "schema_violation"),
+        (-1e11 - 1, "schema_violation"),
+    ],
+)
+def test_timestamps_outside_the_writable_range_are_rejected(timestamp: object, reason: str) -> None:
+    with pytest.raises(InvalidEvent) as excinfo:
+        parse_prediction(_with(timestamp=timestamp))
+    assert excinfo.value.reason == reason
+
+
+def test_the_range_ends_are_accepted() -> None:
+    assert parse_prediction(_with(timestamp=0)).timestamp == 0.0
+    assert parse_prediction(_with(timestamp="5138-11-16T09:46:40Z")).timestamp == 1e11
+
+
+def test_timestamps_too_far_ahead_of_the_kafka_timestamp_are_rejected() -> None:
+    check_ahead(1000.0, 940_000, 60.0)
+    check_ahead(1e10, 0, None)  # no tolerance: no check
+    check_ahead(1e10, -1, 60.0)  # no Kafka timestamp: no check
+    with pytest.raises(InvalidEvent) as excinfo:
+        check_ahead(1000.5, 940_000, 60.0)
+    assert excinfo.value.reason == "timestamp_out_of_range"
+    assert "future_tolerance" in str(excinfo.value)

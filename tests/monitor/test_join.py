@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import itertools
+import pickle
 import random
 
 import pytest
@@ -131,3 +132,55 @@ def test_stale_deadlines_are_compacted() -> None:
         join.evict_overflow()
     assert join.pending_predictions == 10
     assert len(join._predictions.deadlines) <= 2 * 10 + 64 + 1
+
+
+def _rejects(join: LabelJoin, pid: str, reason: str) -> None:
+    add = join.add_prediction if reason == "duplicate_prediction" else join.add_label
+    item = pred(pid, 700) if reason == "duplicate_prediction" else label(pid, 700)
+    with pytest.raises(InvalidEvent) as excinfo:
+        add(item, 9)  # type: ignore[arg-type]
+    assert excinfo.value.reason == reason
+
+
+def test_ids_seen_before_are_duplicates_after_joining_expiring_or_eviction() -> None:
+    join = LabelJoin(ttl=100, max_pending=10)
+    join.add_prediction(pred("a", 0), 0)
+    assert isinstance(join.add_label(label("a", 10), 0), Joined)
+    _rejects(join, "a", "duplicate_prediction")
+    _rejects(join, "a", "duplicate_label")
+
+    join = LabelJoin(ttl=100, max_pending=10)
+    join.add_prediction(pred("a", 0), 0)
+    join.add_label(label("b", 500), 0)
+    assert join.expire() == ExpiryResult(predictions=1, labels=0)
+    _rejects(join, "a", "duplicate_prediction")
+
+    join = LabelJoin(ttl=1000, max_pending=2)
+    join.add_prediction(pred("a", 0), 0)
+    join.add_prediction(pred("b", 0), 0)
+    join.add_label(label("x", 0), 0)
+    assert join.evict_overflow() == ExpiryResult(predictions=1, labels=0)
+    assert "a" not in join.predictions
+    _rejects(join, "a", "duplicate_prediction")
+
+
+def test_the_memory_of_ids_is_bounded_by_max_pending_oldest_forgotten() -> None:
+    join = LabelJoin(ttl=100, max_pending=3)
+    for i in range(5):
+        join.add_prediction(pred(f"p{i}", i), i)
+        assert isinstance(join.add_label(label(f"p{i}", i), i), Joined)
+    assert list(join._predictions.seen) == ["p2", "p3", "p4"]
+    assert join.add_prediction(pred("p0", 10), 5) is None  # forgotten: a new prediction
+    with pytest.raises(InvalidEvent):
+        join.add_prediction(pred("p4", 10), 6)
+
+
+def test_a_checkpoint_from_before_the_memory_of_ids_loads() -> None:
+    join = LabelJoin(ttl=100, max_pending=3)
+    join.add_prediction(pred("a", 0), 0)
+    for side in (join._predictions, join._labels):
+        del side.__dict__["seen"]
+    restored = pickle.loads(pickle.dumps(join))  # noqa: S301 - our own bytes
+    assert isinstance(restored.add_label(label("a", 1), 0), Joined)
+    with pytest.raises(InvalidEvent):
+        restored.add_label(label("a", 2), 1)
