@@ -40,6 +40,7 @@ class Record:
     key: bytes | None
     value: bytes | None
     headers: list[tuple[str, bytes | None]] = field(default_factory=list)
+    timestamp: int = -1  # Kafka timestamp (ms); -1: none
 
 
 def config(**model: Any) -> MonitorConfig:
@@ -216,7 +217,8 @@ def traced_bytes() -> int:
 
 
 def test_state_stops_growing_once_the_buffers_are_full() -> None:
-    """After 10x max_pending storm and flood events the state is no bigger than after 1x."""
+    """After 10x max_pending storm and flood events the state is no bigger than after 2x (when
+    the buffers and each side's memory of recent ids are full)."""
     max_pending, partitions = 400, 4
     feed = Feed(partitions)
 
@@ -232,9 +234,9 @@ def test_state_stops_growing_once_the_buffers_are_full() -> None:
     tracemalloc.start()
     try:
         processor = StreamProcessor(config(max_pending=max_pending), MonitorState(), partitions)
-        run(processor, junk(0, max_pending), max_pending)
+        run(processor, junk(0, 2 * max_pending), max_pending)
         full = (checkpoint_size(processor.state), traced_bytes())
-        run(processor, junk(max_pending, 9 * max_pending), max_pending)
+        run(processor, junk(2 * max_pending, 8 * max_pending), max_pending)
         later = (checkpoint_size(processor.state), traced_bytes())
     finally:
         tracemalloc.stop()

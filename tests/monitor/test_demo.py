@@ -34,7 +34,7 @@ def test_demo_closes_the_loop(tmp_path: Path) -> None:
             "monitor.cli",
             "demo",
             "--events",
-            "8000",
+            "12000",
             "--change-at",
             "2000",
             "--out",
@@ -52,7 +52,7 @@ def test_demo_closes_the_loop(tmp_path: Path) -> None:
     assert SUMMARY_FIELDS <= set(summary)
     assert summary == orjson.loads((out / "summary.json").read_bytes())
     assert summary["loop_closed"] is True
-    assert (summary["events"], summary["change_at"]) == (8000, 2000)
+    assert (summary["events"], summary["change_at"]) == (12000, 2000)
     assert summary["first_drift_alarm_at"] > 2000
     assert summary["promoted_versions"] and summary["promoted_versions"][0] == "2"
     assert any(run["outcome"] == "promoted" for run in summary["retrain_runs"])

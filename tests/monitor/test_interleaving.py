@@ -37,6 +37,7 @@ class Record:
     key: bytes | None
     value: bytes | None
     headers: list[tuple[str, bytes | None]] = field(default_factory=list)
+    timestamp: int = -1  # Kafka timestamp (ms); -1: none
 
 
 def partitioned(events: int, seed: int, topics: dict[str, str]) -> dict[tuple[str, int], list]:

@@ -182,6 +182,7 @@ class _Record:
     value: bytes | None
     key: bytes | None = None
     headers: list[tuple[str, bytes | None]] = field(default_factory=list)
+    timestamp: int = -1  # Kafka timestamp (ms); -1: none
 
 
 def _records(config: MonitorConfig) -> list[_Record]:
