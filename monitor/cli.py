@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from monitor.cli_retrain import add_commands
-from monitor.config import load_config, masked_dict
+from monitor.config import load_config, masked_dict, secret_values
 from monitor.errors import ConfigError, MonitorError
 from monitor.logs import configure_logging
 from retrain.errors import RetrainError
@@ -209,7 +209,7 @@ def _monitor(path: str) -> int:
     from monitor.app import MonitorService
 
     config = load_config(path)
-    configure_logging(config.logging.level, config.logging.json_format)
+    configure_logging(config.logging.level, config.logging.json_format, secret_values(config))
     service = MonitorService(config)
     service.install_signal_handlers()
     service.run()

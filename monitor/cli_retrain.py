@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from monitor.config import MonitorConfig, load_config
+from monitor.config import MonitorConfig, load_config, secret_values
 from retrain.settings import ModelTraining, RetrainSettings
 
 __all__ = ["add_commands", "settings_from_config"]
@@ -55,6 +55,8 @@ def settings_from_config(config: MonitorConfig) -> RetrainSettings:
         max_workers=worker.max_workers,
         http_host=worker.http.host,
         http_port=worker.http.port,
+        http_tls=worker.http.tls,
+        http_basic_auth=worker.http.basic_auth,
         notifiers=tuple(config.notifiers),
     )
 
@@ -161,7 +163,7 @@ def _retrain(args: argparse.Namespace) -> int:
     from monitor.logs import configure_logging
 
     config = load_config(args.config)
-    configure_logging(config.logging.level, config.logging.json_format)
+    configure_logging(config.logging.level, config.logging.json_format, secret_values(config))
     settings = settings_from_config(config)
     if args.retrain_command == "worker":
         from retrain.worker import RetrainWorker

@@ -26,7 +26,7 @@ from pydantic import (
 
 from monitor.errors import ConfigError
 from monitor.performance import METRICS_BY_TASK
-from retrain.config import Notifiers, TrainingConfig, resolve_secret
+from retrain.config import HttpConfig, Notifiers, TrainingConfig, resolve_secret
 from retrain.targets import FeatureType, Task
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "load_config",
     "parse_config",
     "parse_duration",
+    "secret_values",
 ]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -171,11 +172,6 @@ class TopicsConfig(_Strict):
         if outputs & {self.predictions, self.labels}:
             raise ValueError("output topics must differ from the input topics")
         return self
-
-
-class HttpConfig(_Strict):
-    host: str = "0.0.0.0"  # noqa: S104 - a service in a container listens on all interfaces
-    port: int = Field(default=9108, ge=0, le=65535)
 
 
 class StateConfig(_Strict):
@@ -351,6 +347,12 @@ class LoggingConfig(_Strict):
     json_format: bool = Field(default=False, alias="json")
 
 
+class WorkerHttpConfig(HttpConfig):
+    """``worker.http``: as ``http``, on port 9109 by default (also when only other keys are set)."""
+
+    port: int = Field(default=9109, ge=0, le=65535)
+
+
 class WorkerConfig(_Strict):
     """The retrain worker (``driftwarden retrain worker``)."""
 
@@ -358,7 +360,7 @@ class WorkerConfig(_Strict):
     executor: Literal["local", "command"] = "local"
     command: list[str] = Field(default_factory=list)  # for "command": gets the request on stdin
     max_workers: int = Field(default=2, gt=0)
-    http: HttpConfig = Field(default_factory=lambda: HttpConfig(port=9109))
+    http: WorkerHttpConfig = Field(default_factory=WorkerHttpConfig)
 
     @model_validator(mode="after")
     def _command_for_command_executor(self) -> WorkerConfig:
@@ -400,8 +402,21 @@ def load_config(path: str | Path) -> MonitorConfig:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
+        raise ConfigError(f"{path}: invalid YAML: {_yaml_problem(exc)}") from None
     return parse_config(data, source=str(path))
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """What PyYAML found wrong and where, without its copy of the offending line (which may
+    hold a secret)."""
+    if not isinstance(exc, yaml.MarkedYAMLError):
+        return type(exc).__name__
+    parts = []
+    for text, mark in ((exc.context, exc.context_mark), (exc.problem, exc.problem_mark)):
+        if text:
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            parts.append(f"{text}{where}")
+    return "; ".join(parts) or "malformed YAML"
 
 
 def parse_config(data: object, source: str = "config") -> MonitorConfig:
@@ -429,3 +444,25 @@ def _is_tag(part: object) -> bool:
 def masked_dict(config: MonitorConfig) -> dict[str, Any]:
     """The normalized config as plain data, secrets replaced by ``'**********'``."""
     return config.model_dump(mode="json", by_alias=True)
+
+
+def secret_values(config: BaseModel) -> set[str]:
+    """Every secret in the config, revealed: what logging must never show (see
+    :class:`monitor.logs.RedactSecrets`)."""
+    found: set[str] = set()
+    _collect_secrets(config, found)
+    return found
+
+
+def _collect_secrets(value: object, found: set[str]) -> None:
+    if isinstance(value, SecretStr):
+        found.add(value.get_secret_value())
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            _collect_secrets(getattr(value, name), found)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _collect_secrets(item, found)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _collect_secrets(item, found)
