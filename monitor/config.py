@@ -63,6 +63,11 @@ _RESERVED_CLIENT_KEYS = frozenset(
 )
 
 
+_SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+_SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI", "OAUTHBEARER")
+_CLIENT_FILES = ("ssl_cafile", "ssl_certfile", "ssl_keyfile", "ssl_crlfile")
+
+
 @functools.cache
 def _client_defaults() -> dict[str, frozenset[str]]:
     from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
@@ -125,6 +130,35 @@ class KafkaConfig(_Strict):
                 raise ValueError(f"{key!r} is set by driftwarden; use the kafka section's own keys")
             if not any(key in options for options in _client_defaults().values()):
                 raise ValueError(f"{key!r} is not a kafka-python client option")
+        return value
+
+    @field_validator("client")
+    @classmethod
+    def _security_settings(cls, value: dict[str, Any]) -> dict[str, Any]:
+        """What kafka-python would only find out when it connects."""
+        protocol = value.get("security_protocol", "PLAINTEXT")
+        if protocol not in _SECURITY_PROTOCOLS:
+            raise ValueError(f"security_protocol must be one of {list(_SECURITY_PROTOCOLS)}")
+        mechanism = value.get("sasl_mechanism")
+        if protocol.startswith("SASL_"):
+            if mechanism not in _SASL_MECHANISMS:
+                raise ValueError(
+                    f"security_protocol {protocol} needs sasl_mechanism, one of "
+                    f"{list(_SASL_MECHANISMS)}"
+                )
+            missing = [
+                key
+                for key in ("sasl_plain_username", "sasl_plain_password")
+                if mechanism in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512") and not value.get(key)
+            ]
+            if missing:
+                raise ValueError(f"sasl_mechanism {mechanism} needs {' and '.join(missing)}")
+        for key in _CLIENT_FILES:
+            if isinstance(value.get(key), str):
+                try:
+                    Path(value[key]).read_bytes()
+                except OSError as exc:
+                    raise ValueError(f"{key}: cannot read {value[key]!r}: {exc.strerror}") from None
         return value
 
     @field_validator("client", mode="before")
