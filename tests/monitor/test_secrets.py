@@ -22,7 +22,13 @@ from monitor.errors import ConfigError
 from monitor.logs import MASK, configure_logging
 from retrain.worker import RetrainWorker
 from tests.conftest import TopicNames
-from tests.monitor.harness import MonitorProcess, ThreadedMonitor, free_port, monitor_config
+from tests.monitor.harness import (
+    MonitorProcess,
+    ThreadedMonitor,
+    free_port,
+    monitor_config,
+    produce,
+)
 from tests.tls import TlsFiles, client_context, get, make_tls_files
 
 MINIMAL = {"models": [{"name": "churn", "task": "binary", "positive_label": 1}]}
@@ -32,6 +38,11 @@ HTTP_INLINE = "http-pw-inline-0d4e"
 HOOK_TOKEN = "hook-token-inline-5e1b"
 PAGER_ENV = "pager-key-from-env-c8d0"
 SECRETS = (SASL_ENV, SSL_FILE, HTTP_INLINE, HOOK_TOKEN, PAGER_ENV)
+PREDICTION = (
+    b'{"prediction_id": "p-1", "model": "churn", "model_version": "1", "timestamp": 1000,'
+    b' "features": {"tenure": 3.0, "plan": "pro"}, "prediction": 1}'
+)
+LABEL = b'{"prediction_id": "p-1", "model": "churn", "label": 1, "timestamp": 1010}'
 
 
 @pytest.fixture(scope="module")
@@ -243,11 +254,36 @@ def test_debug_logs_of_the_monitor_never_show_a_secret(
     config = parse_config(broker_config)
     configure_logging("DEBUG", secrets=secret_values(config))
     logging.getLogger("kafka").setLevel(logging.DEBUG)  # kafka-python logs its configuration
+    topics = broker_config["topics"]
     with ThreadedMonitor(broker_config) as monitor:
-        wait_until(lambda: monitor.service.ready, "monitor ready")
+        produce(
+            config.kafka.bootstrap_servers[0],
+            [
+                (topics["predictions"], b"p-1", PREDICTION),
+                (topics["labels"], b"p-1", LABEL),
+                (topics["predictions"], b"bad", b"not json"),
+            ],
+        )
+
+        def consumed() -> bool:
+            status, _, body = get(f"{monitor.url}/metrics", auth=("scraper", HTTP_INLINE))
+            return (
+                status == 200 and b"driftwarden_joined_total{" in body and b"invalid_json" in body
+            )
+
+        wait_until(consumed, "the events consumed")
+    worker = RetrainWorker(settings_from_config(config))
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: worker.ready, "worker ready")
+    finally:
+        worker.stop()
+        thread.join(30)
     err = capsys.readouterr().err
     assert "Starting KafkaAdminClient with configuration" in err  # the config was logged ...
     assert f"'sasl_plain_password': '{MASK}'" in err  # ... and redacted
+    assert "http: unauthorized" not in err and "apscheduler" in err  # the worker ran too
     assert_no_secret(err)
 
 
