@@ -11,9 +11,10 @@ from pathlib import Path
 import yaml
 
 from monitor.cli_retrain import add_commands
-from monitor.config import load_config, masked_dict, secret_values
+from monitor.config import load_config, masked_dict
 from monitor.errors import ConfigError, MonitorError
 from monitor.logs import configure_logging
+from retrain.config import secret_values
 from retrain.errors import RetrainError
 
 __all__ = ["main"]

@@ -14,7 +14,8 @@ from typing import Any
 
 import orjson
 
-from monitor.config import MonitorConfig, load_config, secret_values
+from monitor.config import MonitorConfig, load_config
+from retrain.config import secret_values
 from retrain.settings import ModelTraining, RetrainSettings
 
 __all__ = ["add_commands", "settings_from_config"]

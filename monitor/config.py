@@ -36,7 +36,6 @@ __all__ = [
     "load_config",
     "parse_config",
     "parse_duration",
-    "secret_values",
 ]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -478,25 +477,3 @@ def _is_tag(part: object) -> bool:
 def masked_dict(config: MonitorConfig) -> dict[str, Any]:
     """The normalized config as plain data, secrets replaced by ``'**********'``."""
     return config.model_dump(mode="json", by_alias=True)
-
-
-def secret_values(config: BaseModel) -> set[str]:
-    """Every secret in the config, revealed: what logging must never show (see
-    :class:`monitor.logs.RedactSecrets`)."""
-    found: set[str] = set()
-    _collect_secrets(config, found)
-    return found
-
-
-def _collect_secrets(value: object, found: set[str]) -> None:
-    if isinstance(value, SecretStr):
-        found.add(value.get_secret_value())
-    elif isinstance(value, BaseModel):
-        for name in type(value).model_fields:
-            _collect_secrets(getattr(value, name), found)
-    elif isinstance(value, dict):
-        for item in value.values():
-            _collect_secrets(item, found)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            _collect_secrets(item, found)

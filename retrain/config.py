@@ -37,6 +37,7 @@ __all__ = [
     "TrainingConfig",
     "TrainingData",
     "resolve_secret",
+    "secret_values",
 ]
 
 DEFAULT_ESTIMATOR_PREFIXES = ("sklearn.",)
@@ -282,3 +283,29 @@ class HttpConfig(_Strict):
     port: int = Field(default=9108, ge=0, le=65535)
     tls: TlsConfig | None = None
     basic_auth: BasicAuthConfig | None = None
+
+
+def secret_values(config: BaseModel) -> set[str]:
+    """Every secret (:class:`~pydantic.SecretStr`) in a config model, revealed: what the logs
+    must never show.
+
+    >>> secret_values(BasicAuthConfig(username="u", password="pw"))
+    {'pw'}
+    """
+    found: set[str] = set()
+    _collect_secrets(config, found)
+    return found
+
+
+def _collect_secrets(value: object, found: set[str]) -> None:
+    if isinstance(value, SecretStr):
+        found.add(value.get_secret_value())
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            _collect_secrets(getattr(value, name), found)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _collect_secrets(item, found)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _collect_secrets(item, found)

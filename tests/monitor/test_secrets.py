@@ -16,10 +16,11 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
 from monitor.cli import main
 from monitor.cli_retrain import settings_from_config
-from monitor.config import load_config, parse_config, secret_values
+from monitor.config import load_config, parse_config
 from monitor.embedded_broker import TansuBroker, create_topics
 from monitor.errors import ConfigError
 from monitor.logs import MASK, configure_logging
+from retrain.config import secret_values
 from retrain.worker import RetrainWorker
 from tests.conftest import TopicNames
 from tests.monitor.harness import (
