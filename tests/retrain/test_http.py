@@ -230,3 +230,55 @@ def test_the_password_comes_from_env_or_file(
     assert by_env.password.get_secret_value() == "from-env-pw"
     assert by_file.password.get_secret_value() == "from-file-pw"
     assert "from-env-pw" not in repr(by_env) and "from-file-pw" not in str(by_file)
+
+
+def test_worker_settings_with_tls_and_auth_survive_pickling(tls_files: TlsFiles) -> None:
+    """The worker hands its settings to its process pool."""
+    import pickle
+
+    from monitor.cli_retrain import settings_from_config
+    from monitor.config import parse_config
+
+    config = parse_config(
+        {
+            "models": [{"name": "m", "task": "regression"}],
+            "worker": {
+                "http": {
+                    "tls": {"cert_file": str(tls_files.cert), "key_file": str(tls_files.key)},
+                    "basic_auth": {"username": "u", "password": PASSWORD},
+                }
+            },
+        }
+    )
+    settings = settings_from_config(config)
+    assert (settings.http_host, settings.http_port) == ("0.0.0.0", 9109)
+    again = pickle.loads(pickle.dumps(settings))  # noqa: S301 - our own object
+    assert again.http_tls == settings.http_tls and again.http_tls is not None
+    assert again.http_basic_auth is not None
+    assert again.http_basic_auth.password.get_secret_value() == PASSWORD
+
+
+@pytest.mark.parametrize(
+    ("argv", "worker"),
+    [(["monitor", "--config"], False), (["retrain", "worker", "--config"], True)],
+)
+def test_a_missing_certificate_stops_start_up_with_exit_2(
+    tmp_path: Path,
+    tls_files: TlsFiles,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    worker: bool,
+) -> None:
+    import yaml
+
+    from monitor.cli import main
+
+    http = {"tls": {"cert_file": str(tmp_path / "absent.pem"), "key_file": str(tls_files.key)}}
+    section = {"worker": {"http": http}} if worker else {"http": http}
+    config = tmp_path / "monitor.yaml"
+    config.write_text(yaml.safe_dump({"models": [{"name": "m", "task": "regression"}], **section}))
+    for command in (argv, ["config", "check"]):
+        assert main([*command, str(config)]) == 2
+        err = capsys.readouterr().err
+        key = "worker.http.tls.cert_file" if worker else "http.tls.cert_file"
+        assert f"{key}: cannot read '{tmp_path / 'absent.pem'}': No such file or directory" in err
