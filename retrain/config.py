@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import ssl
+from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
@@ -36,6 +37,7 @@ __all__ = [
     "TlsConfig",
     "TrainingConfig",
     "TrainingData",
+    "estimator_path_problem",
     "resolve_secret",
     "secret_values",
 ]
@@ -103,13 +105,40 @@ class TrainingConfig(_Strict):
 
     @model_validator(mode="after")
     def _allowed_estimator(self) -> TrainingConfig:
-        if not self.estimator.startswith(tuple(self.allowed_estimator_prefixes)):
-            raise ValueError(
-                f"estimator {self.estimator!r} is outside the allowed module prefixes "
-                f"{list(self.allowed_estimator_prefixes)}; add its package to "
-                "'allowed_estimator_prefixes' to allow it"
-            )
+        problem = estimator_path_problem(self.estimator, self.allowed_estimator_prefixes)
+        if problem:
+            raise ValueError(problem)
         return self
+
+
+def estimator_path_problem(path: str, allowed_prefixes: Sequence[str]) -> str | None:
+    """Why ``path`` may not be imported as an estimator, or None: it must start with an allowed
+    prefix, name nothing private (no part starting with ``_``), and a factory
+    (``module:function``), which runs with the config's ``params`` before anything can check
+    what it is, must come from a prefix the user added, not from the default ``sklearn.``.
+
+    >>> estimator_path_problem("sklearn.linear_model.Ridge", ("sklearn.",)) is None
+    True
+    >>> print(estimator_path_problem("sklearn._x.A", ("sklearn.",)))
+    estimator 'sklearn._x.A' names something private ('_x'): use a public import path
+    """
+    prefixes = tuple(allowed_prefixes)
+    if not path.startswith(prefixes):
+        return (
+            f"estimator {path!r} is outside the allowed module prefixes {list(prefixes)}; add "
+            "its package to 'allowed_estimator_prefixes' to allow it"
+        )
+    private = next((p for p in path.replace(":", ".").split(".") if p.startswith("_")), None)
+    if private is not None:
+        return f"estimator {path!r} names something private ({private!r}): use a public import path"
+    added = tuple(p for p in prefixes if p not in DEFAULT_ESTIMATOR_PREFIXES)
+    if ":" in path and not path.startswith(added):
+        return (
+            f"estimator {path!r} is a factory under a default prefix: a factory runs with "
+            "'params' before anything can check it, so it must come from a package you added to "
+            "'allowed_estimator_prefixes'; for scikit-learn, name the estimator class"
+        )
+    return None
 
 
 PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
