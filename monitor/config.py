@@ -168,9 +168,11 @@ class KafkaConfig(_Strict):
         resolved: dict[str, Any] = {}
         for key, item in value.items():
             item = resolve_secret(item)
-            resolved[key] = (
-                SecretStr(item) if _SECRET_KEY.search(key) and isinstance(item, str) else item
-            )
+            secret = isinstance(key, str) and _SECRET_KEY.search(key)
+            if secret and item is not None and not isinstance(item, str):
+                # Not echoed, and not turned into a string: YAML reads 0123 as the number 83.
+                raise ValueError(f"{key!r} is a secret and must be a string: quote it in YAML")
+            resolved[key] = SecretStr(item) if secret and isinstance(item, str) else item
         return resolved
 
     def client_options(self, client: Literal["consumer", "producer", "admin"]) -> dict[str, Any]:

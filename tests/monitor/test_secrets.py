@@ -36,6 +36,7 @@ MINIMAL = {"models": [{"name": "churn", "task": "binary", "positive_label": 1}]}
 SASL_ENV = "sasl-pw-from-env-7f3a"
 SSL_FILE = "ssl-pw-from-file-91c2"
 HTTP_INLINE = "http-pw-inline-0d4e"
+HTTP_INLINE_DIGITS = "90210734"
 HOOK_TOKEN = "hook-token-inline-5e1b"
 PAGER_ENV = "pager-key-from-env-c8d0"
 SECRETS = (SASL_ENV, SSL_FILE, HTTP_INLINE, HOOK_TOKEN, PAGER_ENV)
@@ -137,6 +138,9 @@ def test_config_check_and_repr_never_show_secrets(
                 }
             ]
         },
+        # a numeric secret (YAML reads an unquoted password of digits as a number)
+        {"kafka": {"client": {"ssl_password": int(HTTP_INLINE_DIGITS)}}},
+        {"http": {"basic_auth": {"username": "a", "password": int(HTTP_INLINE_DIGITS)}}},
         # a secret in a list where a mapping belongs
         {"kafka": {"client": [HTTP_INLINE]}},
         # an unreadable secret file
@@ -148,13 +152,15 @@ def test_config_errors_never_echo_a_secret(
 ) -> None:
     with pytest.raises(ConfigError) as excinfo:
         parse_config({**MINIMAL, **broken})
-    assert HTTP_INLINE not in str(excinfo.value)
+    for secret in (HTTP_INLINE, HTTP_INLINE_DIGITS):
+        assert secret not in str(excinfo.value)
     path = tmp_path / "monitor.yaml"
     path.write_text(yaml.safe_dump({**MINIMAL, **broken}))
     assert main(["config", "check", str(path)]) == 2
     captured = capsys.readouterr()
     assert "invalid setting" in captured.err
-    assert HTTP_INLINE not in captured.out + captured.err
+    for secret in (HTTP_INLINE, HTTP_INLINE_DIGITS):
+        assert secret not in captured.out + captured.err
 
 
 def test_yaml_syntax_errors_do_not_quote_the_line(
