@@ -108,8 +108,8 @@ class MonitorService:
 
     def run(self) -> None:
         with ExitStack() as stack:
-            self.http = HealthServer(
-                self.registry, self.config.http.host, self.config.http.port, lambda: self.ready
+            self.http = HealthServer.from_config(
+                self.registry, self.config.http, lambda: self.ready
             ).start()
             stack.callback(self.http.stop)
             log.info("serving /metrics on %s:%d", self.config.http.host, self.http.port)

@@ -15,6 +15,7 @@ from monitor.config import load_config, masked_dict
 from monitor.errors import ConfigError, MonitorError
 from monitor.logs import configure_logging
 from monitor.privacy import pii_policy
+from retrain.config import secret_values
 from retrain.errors import RetrainError
 from retrain.privacy import PiiPolicy
 
@@ -232,7 +233,7 @@ def _monitor(path: str) -> int:
     from monitor.app import MonitorService
 
     config = load_config(path)
-    configure_logging(config.logging.level, config.logging.json_format)
+    configure_logging(config.logging.level, config.logging.json_format, secret_values(config))
     service = MonitorService(config)
     service.install_signal_handlers()
     service.run()

@@ -16,6 +16,7 @@ import orjson
 
 from monitor.config import MonitorConfig, load_config
 from monitor.privacy import pii_policy
+from retrain.config import secret_values
 from retrain.settings import ModelTraining, RetrainSettings
 
 __all__ = ["add_commands", "settings_from_config"]
@@ -57,6 +58,8 @@ def settings_from_config(config: MonitorConfig) -> RetrainSettings:
         max_workers=worker.max_workers,
         http_host=worker.http.host,
         http_port=worker.http.port,
+        http_tls=worker.http.tls,
+        http_basic_auth=worker.http.basic_auth,
         notifiers=tuple(config.notifiers),
     )
 
@@ -163,7 +166,7 @@ def _retrain(args: argparse.Namespace) -> int:
     from monitor.logs import configure_logging
 
     config = load_config(args.config)
-    configure_logging(config.logging.level, config.logging.json_format)
+    configure_logging(config.logging.level, config.logging.json_format, secret_values(config))
     settings = settings_from_config(config)
     if args.retrain_command == "worker":
         from retrain.worker import RetrainWorker

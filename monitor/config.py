@@ -26,7 +26,7 @@ from pydantic import (
 
 from monitor.errors import ConfigError
 from monitor.performance import METRICS_BY_TASK
-from retrain.config import Notifiers, TrainingConfig, resolve_secret
+from retrain.config import HttpConfig, Notifiers, TrainingConfig, resolve_secret
 from retrain.privacy import MIN_KEY_BYTES, PiiMode, check_pii_settings
 from retrain.targets import FeatureType, Task
 
@@ -61,6 +61,11 @@ _RESERVED_CLIENT_KEYS = frozenset(
         "allow_auto_create_topics",
     }
 )
+
+
+_SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+_SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI", "OAUTHBEARER")
+_CLIENT_FILES = ("ssl_cafile", "ssl_certfile", "ssl_keyfile", "ssl_crlfile")
 
 
 @functools.cache
@@ -127,6 +132,35 @@ class KafkaConfig(_Strict):
                 raise ValueError(f"{key!r} is not a kafka-python client option")
         return value
 
+    @field_validator("client")
+    @classmethod
+    def _security_settings(cls, value: dict[str, Any]) -> dict[str, Any]:
+        """What kafka-python would only find out when it connects."""
+        protocol = value.get("security_protocol", "PLAINTEXT")
+        if protocol not in _SECURITY_PROTOCOLS:
+            raise ValueError(f"security_protocol must be one of {list(_SECURITY_PROTOCOLS)}")
+        mechanism = value.get("sasl_mechanism")
+        if protocol.startswith("SASL_"):
+            if mechanism not in _SASL_MECHANISMS:
+                raise ValueError(
+                    f"security_protocol {protocol} needs sasl_mechanism, one of "
+                    f"{list(_SASL_MECHANISMS)}"
+                )
+            missing = [
+                key
+                for key in ("sasl_plain_username", "sasl_plain_password")
+                if mechanism in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512") and not value.get(key)
+            ]
+            if missing:
+                raise ValueError(f"sasl_mechanism {mechanism} needs {' and '.join(missing)}")
+        for key in _CLIENT_FILES:
+            if isinstance(value.get(key), str):
+                try:
+                    Path(value[key]).read_bytes()
+                except OSError as exc:
+                    raise ValueError(f"{key}: cannot read {value[key]!r}: {exc.strerror}") from None
+        return value
+
     @field_validator("client", mode="before")
     @classmethod
     def _resolve_secrets(cls, value: object) -> object:
@@ -135,9 +169,11 @@ class KafkaConfig(_Strict):
         resolved: dict[str, Any] = {}
         for key, item in value.items():
             item = resolve_secret(item)
-            resolved[key] = (
-                SecretStr(item) if _SECRET_KEY.search(key) and isinstance(item, str) else item
-            )
+            secret = isinstance(key, str) and _SECRET_KEY.search(key)
+            if secret and item is not None and not isinstance(item, str):
+                # Not echoed, and not turned into a string: YAML reads 0123 as the number 83.
+                raise ValueError(f"{key!r} is a secret and must be a string: quote it in YAML")
+            resolved[key] = SecretStr(item) if secret and isinstance(item, str) else item
         return resolved
 
     def client_options(self, client: Literal["consumer", "producer", "admin"]) -> dict[str, Any]:
@@ -178,11 +214,6 @@ class TopicsConfig(_Strict):
         if outputs & {self.predictions, self.labels}:
             raise ValueError("output topics must differ from the input topics")
         return self
-
-
-class HttpConfig(_Strict):
-    host: str = "0.0.0.0"  # noqa: S104 - a service in a container listens on all interfaces
-    port: int = Field(default=9108, ge=0, le=65535)
 
 
 class StateConfig(_Strict):
@@ -399,6 +430,12 @@ class PrivacyConfig(_Strict):
         return value
 
 
+class WorkerHttpConfig(HttpConfig):
+    """``worker.http``: as ``http``, on port 9109 by default (also when only other keys are set)."""
+
+    port: int = Field(default=9109, ge=0, le=65535)
+
+
 class WorkerConfig(_Strict):
     """The retrain worker (``driftwarden retrain worker``)."""
 
@@ -406,7 +443,7 @@ class WorkerConfig(_Strict):
     executor: Literal["local", "command"] = "local"
     command: list[str] = Field(default_factory=list)  # for "command": gets the request on stdin
     max_workers: int = Field(default=2, gt=0)
-    http: HttpConfig = Field(default_factory=lambda: HttpConfig(port=9109))
+    http: WorkerHttpConfig = Field(default_factory=WorkerHttpConfig)
 
     @model_validator(mode="after")
     def _command_for_command_executor(self) -> WorkerConfig:
@@ -465,8 +502,21 @@ def load_config(path: str | Path) -> MonitorConfig:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
+        raise ConfigError(f"{path}: invalid YAML: {_yaml_problem(exc)}") from None
     return parse_config(data, source=str(path))
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """What PyYAML found wrong and where, without its copy of the offending line (which may
+    hold a secret)."""
+    if not isinstance(exc, yaml.MarkedYAMLError):
+        return type(exc).__name__
+    parts = []
+    for text, mark in ((exc.context, exc.context_mark), (exc.problem, exc.problem_mark)):
+        if text:
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            parts.append(f"{text}{where}")
+    return "; ".join(parts) or "malformed YAML"
 
 
 def parse_config(data: object, source: str = "config") -> MonitorConfig:

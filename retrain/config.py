@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import os
+import ssl
+from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
@@ -24,15 +26,20 @@ __all__ = [
     "EVENT_TYPES",
     "PAGERDUTY_EVENTS_URL",
     "EventType",
+    "BasicAuthConfig",
     "FairnessGate",
     "GateConfig",
+    "HttpConfig",
     "NotifierConfig",
     "Notifiers",
     "RiskTier",
     "SegmentGate",
+    "TlsConfig",
     "TrainingConfig",
     "TrainingData",
+    "estimator_path_problem",
     "resolve_secret",
+    "secret_values",
 ]
 
 DEFAULT_ESTIMATOR_PREFIXES = ("sklearn.",)
@@ -98,13 +105,40 @@ class TrainingConfig(_Strict):
 
     @model_validator(mode="after")
     def _allowed_estimator(self) -> TrainingConfig:
-        if not self.estimator.startswith(tuple(self.allowed_estimator_prefixes)):
-            raise ValueError(
-                f"estimator {self.estimator!r} is outside the allowed module prefixes "
-                f"{list(self.allowed_estimator_prefixes)}; add its package to "
-                "'allowed_estimator_prefixes' to allow it"
-            )
+        problem = estimator_path_problem(self.estimator, self.allowed_estimator_prefixes)
+        if problem:
+            raise ValueError(problem)
         return self
+
+
+def estimator_path_problem(path: str, allowed_prefixes: Sequence[str]) -> str | None:
+    """Why ``path`` may not be imported as an estimator, or None: it must start with an allowed
+    prefix, name nothing private (no part starting with ``_``), and a factory
+    (``module:function``), which runs with the config's ``params`` before anything can check
+    what it is, must come from a prefix the user added, not from the default ``sklearn.``.
+
+    >>> estimator_path_problem("sklearn.linear_model.Ridge", ("sklearn.",)) is None
+    True
+    >>> print(estimator_path_problem("sklearn._x.A", ("sklearn.",)))
+    estimator 'sklearn._x.A' names something private ('_x'): use a public import path
+    """
+    prefixes = tuple(allowed_prefixes)
+    if not path.startswith(prefixes):
+        return (
+            f"estimator {path!r} is outside the allowed module prefixes {list(prefixes)}; add "
+            "its package to 'allowed_estimator_prefixes' to allow it"
+        )
+    private = next((p for p in path.replace(":", ".").split(".") if p.startswith("_")), None)
+    if private is not None:
+        return f"estimator {path!r} names something private ({private!r}): use a public import path"
+    added = tuple(p for p in prefixes if p not in DEFAULT_ESTIMATOR_PREFIXES)
+    if ":" in path and not path.startswith(added):
+        return (
+            f"estimator {path!r} is a factory under a default prefix: a factory runs with "
+            "'params' before anything can check it, so it must come from a package you added to "
+            "'allowed_estimator_prefixes'; for scikit-learn, name the estimator class"
+        )
+    return None
 
 
 PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
@@ -194,3 +228,113 @@ def _unique_names(notifiers: list[NotifierConfig]) -> list[NotifierConfig]:
 
 
 Notifiers = Annotated[list[NotifierConfig], AfterValidator(_unique_names)]
+
+
+class TlsConfig(_Strict):
+    """``http.tls``: serve HTTPS with this certificate; with ``client_ca_file``, also require
+    client certificates signed by that CA (mutual TLS)."""
+
+    cert_file: Path
+    key_file: Path
+    client_ca_file: Path | None = None
+
+    @field_validator("cert_file", "key_file", "client_ca_file")
+    @classmethod
+    def _readable(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            try:
+                value.read_bytes()
+            except OSError as exc:
+                raise ValueError(f"cannot read {str(value)!r}: {exc.strerror}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _loadable(self) -> TlsConfig:
+        self.server_context()
+        return self
+
+    def server_context(self) -> ssl.SSLContext:
+        """A server-side TLS context (TLS 1.2 or newer) with the certificate and key loaded."""
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        try:
+            context.load_cert_chain(self.cert_file, self.key_file)
+        except ssl.SSLError as exc:
+            raise ValueError(
+                "cert_file and key_file are not a PEM certificate and its unencrypted private "
+                f"key ({exc.reason or exc})"
+            ) from None
+        if self.client_ca_file is not None:
+            try:
+                context.load_verify_locations(cafile=self.client_ca_file)
+            except ssl.SSLError as exc:
+                raise ValueError(
+                    f"client_ca_file is not a PEM CA certificate ({exc.reason or exc})"
+                ) from None
+            context.verify_mode = ssl.CERT_REQUIRED
+        return context
+
+
+class BasicAuthConfig(_Strict):
+    """``http.basic_auth``: HTTP basic authentication for ``/metrics``.
+
+    ``password`` is a secret: write it as ``{env: NAME}`` or ``{file: PATH}``.
+    """
+
+    username: str = Field(min_length=1)
+    password: SecretStr
+
+    @field_validator("username")
+    @classmethod
+    def _no_colon(cls, value: str) -> str:
+        if ":" in value:
+            raise ValueError("must not contain ':' (basic authentication separates on it)")
+        return value
+
+    @field_validator("password", mode="before")
+    @classmethod
+    def _resolve(cls, value: object) -> object:
+        return resolve_secret(value)
+
+    @field_validator("password")
+    @classmethod
+    def _not_empty(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value():
+            raise ValueError("must not be empty")
+        return value
+
+
+class HttpConfig(_Strict):
+    """``http`` (the monitor) and ``worker.http``: where ``/metrics``, ``/healthz`` and
+    ``/readyz`` are served, and how they are protected."""
+
+    host: str = "0.0.0.0"  # noqa: S104 - a service in a container listens on all interfaces
+    port: int = Field(default=9108, ge=0, le=65535)
+    tls: TlsConfig | None = None
+    basic_auth: BasicAuthConfig | None = None
+
+
+def secret_values(config: BaseModel) -> set[str]:
+    """Every secret (:class:`~pydantic.SecretStr`) in a config model, revealed: what the logs
+    must never show.
+
+    >>> secret_values(BasicAuthConfig(username="u", password="pw"))
+    {'pw'}
+    """
+    found: set[str] = set()
+    _collect_secrets(config, found)
+    return found
+
+
+def _collect_secrets(value: object, found: set[str]) -> None:
+    if isinstance(value, SecretStr):
+        found.add(value.get_secret_value())
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            _collect_secrets(getattr(value, name), found)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _collect_secrets(item, found)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _collect_secrets(item, found)

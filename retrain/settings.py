@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from retrain.config import NotifierConfig, TrainingConfig
+from retrain.config import BasicAuthConfig, NotifierConfig, TlsConfig, TrainingConfig
 from retrain.privacy import PiiPolicy
 
 __all__ = ["ModelTraining", "RetrainSettings"]
@@ -32,8 +32,9 @@ class ModelTraining:
 class RetrainSettings:
     registry: Path
     state_dir: Path
-    consumer_options: dict[str, Any]  # kafka-python options, secrets revealed
-    producer_options: dict[str, Any]
+    # kafka-python options, secrets revealed: kept out of repr() so they never reach a log
+    consumer_options: dict[str, Any] = field(repr=False)
+    producer_options: dict[str, Any] = field(repr=False)
     examples_topic: str
     events_topic: str
     requests_topic: str
@@ -44,6 +45,8 @@ class RetrainSettings:
     max_workers: int = 2
     http_host: str = "0.0.0.0"  # noqa: S104 - a service in a container listens on all interfaces
     http_port: int = 9109
+    http_tls: TlsConfig | None = None
+    http_basic_auth: BasicAuthConfig | None = None
     notifiers: tuple[NotifierConfig, ...] = ()  # direct notifiers for run outcomes
 
     def model(self, name: str) -> ModelTraining:

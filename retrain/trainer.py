@@ -5,7 +5,7 @@ prefixes; it is seeded, put behind a :class:`~retrain.features.FeatureVectorizer
 the older part of the training set. The newer part is the holdout on which champion and
 challenger are both evaluated.
 
->>> from retrain.config import TrainingConfig
+>>> from retrain.config import TrainingConfig, estimator_path_problem
 >>> from retrain.dataset import Example, TrainingSet
 >>> examples = tuple(
 ...     Example(features={"x": float(i % 10)}, label=int(i % 10 >= 5), prediction_timestamp=i,
@@ -32,7 +32,7 @@ import numpy.typing as npt
 from sklearn import metrics
 from sklearn.base import is_regressor
 
-from retrain.config import TrainingConfig
+from retrain.config import TrainingConfig, estimator_path_problem
 from retrain.dataset import Example, Target, TrainingSet, time_split
 from retrain.errors import TrainingError
 from retrain.features import Features, make_pipeline
@@ -65,8 +65,10 @@ def resolve_estimator(path: str, params: Mapping[str, Any], allowed_prefixes: Se
     """An estimator from ``"package.module.Class"`` or ``"package.module:factory"``.
 
     A class is instantiated with ``params``, a factory is called with them and must return an
-    estimator (or a pipeline). Nothing is imported unless ``path`` starts with one of
-    ``allowed_prefixes``, and the class or factory found must be defined under one of them too.
+    estimator (or a pipeline). Nothing is imported unless ``path`` passes
+    :func:`~retrain.config.estimator_path_problem` (an allowed prefix, nothing private, factories
+    only from prefixes the user added), and the class or factory found must be defined under an
+    allowed prefix too; a class must have ``fit`` and ``predict`` before it is instantiated.
 
     >>> resolve_estimator("sklearn.linear_model.Ridge", {"alpha": 2.0}, ("sklearn.",))
     Ridge(alpha=2.0)
@@ -76,12 +78,10 @@ def resolve_estimator(path: str, params: Mapping[str, Any], allowed_prefixes: Se
     retrain.errors.TrainingError: estimator 'os:system' is outside the allowed ...
     """
     prefixes = tuple(allowed_prefixes)
-    if not path.startswith(prefixes):
-        raise TrainingError(
-            f"estimator {path!r} is outside the allowed module prefixes {list(prefixes)}; add "
-            "its package to 'allowed_estimator_prefixes' to allow it"
-        )
     module_name, is_factory, name = _split_path(path)
+    problem = estimator_path_problem(path, prefixes)
+    if problem:
+        raise TrainingError(problem)
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
@@ -95,6 +95,8 @@ def resolve_estimator(path: str, params: Mapping[str, Any], allowed_prefixes: Se
             f"estimator {path!r} is defined in {target.__module__!r}, outside the allowed "
             f"module prefixes {list(prefixes)}"
         )
+    if not is_factory and not _has_fit_and_predict(target):
+        raise TrainingError(f"estimator {path!r} is a class without fit and predict")
     return _instantiate(path, target, params)
 
 
@@ -163,12 +165,17 @@ def _split_path(path: str) -> tuple[str, bool, str]:
     return module_name, bool(is_factory), name
 
 
+def _has_fit_and_predict(estimator: Any) -> bool:
+    """Checked on a class before it is instantiated, so no other class's ``__init__`` runs."""
+    return all(callable(getattr(estimator, method, None)) for method in ("fit", "predict"))
+
+
 def _instantiate(path: str, target: Any, params: Mapping[str, Any]) -> Any:
     try:
         estimator = target(**params)
     except (TypeError, ValueError) as exc:
         raise TrainingError(f"estimator {path!r} rejected params {dict(params)}: {exc}") from exc
-    if not all(callable(getattr(estimator, method, None)) for method in ("fit", "predict")):
+    if not _has_fit_and_predict(estimator):
         raise TrainingError(
             f"estimator {path!r} gave a {type(estimator).__name__}, which has no fit and predict"
         )

@@ -107,7 +107,12 @@ class RetrainWorker:
 
     def run(self) -> None:
         self.http = HealthServer(
-            self.registry, self.settings.http_host, self.settings.http_port, lambda: self.ready
+            self.registry,
+            self.settings.http_host,
+            self.settings.http_port,
+            lambda: self.ready,
+            tls=self.settings.http_tls,
+            basic_auth=self.settings.http_basic_auth,
         ).start()
         ModelRegistry(self.settings.registry).cleanup()
         self.start_scheduler()

@@ -94,6 +94,8 @@ def test_secrets_come_from_env_and_files_and_are_masked(
             "kafka": {
                 "client": {
                     "security_protocol": "SASL_SSL",
+                    "sasl_mechanism": "PLAIN",
+                    "sasl_plain_username": "driftwarden",
                     "sasl_plain_password": {"env": "DW_TEST_SASL"},
                     "ssl_password": {"file": str(secret_file)},
                 }

@@ -369,3 +369,25 @@ def test_the_monitor_sends_detected_drift_to_a_webhook(
     registry = monitor.service.registry
     assert count(registry, "sent", "hook") == len(receiver.bodies)
     assert count(registry, "failed", "hook") == count(registry, "dropped", "hook") == 0
+
+
+@pytest.mark.parametrize(
+    ("status", "refused"), [(500, False), (404, False), (302, False), (None, True)]
+)
+def test_failure_logs_never_show_the_url(
+    receiver: Receiver,
+    registry: CollectorRegistry,
+    caplog: pytest.LogCaptureFixture,
+    status: int | None,
+    refused: bool,
+) -> None:
+    token = "T0K3N-in-the-webhook-path"
+    base = f"http://127.0.0.1:{free_port()}" if refused else receiver.url
+    receiver.fail_next, receiver.fail_status = 100, status or 500
+    config = notifier(f"{base}/{token}?key={token}", max_retries=1)
+    with caplog.at_level("DEBUG"):
+        with NotificationDispatcher([config], registry=registry, backoff=0.01) as dispatcher:
+            dispatcher.submit(DETECTED)
+    assert count(registry, "failed") == 1
+    assert "not delivered: notifier 'n'" in caplog.text  # the failure was logged, by name
+    assert token not in caplog.text and "127.0.0.1" not in caplog.text
