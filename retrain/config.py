@@ -103,6 +103,12 @@ class TrainingConfig(_Strict):
             )
         return value
 
+    @field_validator("allowed_estimator_prefixes")
+    @classmethod
+    def _plus_default(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        """The user's prefixes come in addition to the default ``sklearn.``."""
+        return tuple(dict.fromkeys((*DEFAULT_ESTIMATOR_PREFIXES, *value)))
+
     @model_validator(mode="after")
     def _allowed_estimator(self) -> TrainingConfig:
         problem = estimator_path_problem(self.estimator, self.allowed_estimator_prefixes)

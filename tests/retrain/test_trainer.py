@@ -132,6 +132,15 @@ def test_the_seed_reaches_the_steps_of_a_factory_pipeline() -> None:
     assert model.pipeline.named_steps["model"].named_steps["forest"].random_state == 11
 
 
+def test_added_prefixes_extend_the_default_instead_of_replacing_it() -> None:
+    config = TrainingConfig(
+        estimator="sklearn.linear_model.LogisticRegression", allowed_estimator_prefixes=HERE
+    )
+    assert config.allowed_estimator_prefixes == ("sklearn.", *HERE)
+    with pytest.raises(ValueError, match="outside the allowed module prefixes"):
+        TrainingConfig(estimator="os.path:join", allowed_estimator_prefixes=HERE)
+
+
 def test_training_uses_only_the_older_part() -> None:
     training_set = churn_set(100)
     model = train(forest_config(0), training_set)
