@@ -6,17 +6,11 @@ Every error names the key path (``models.0.label_ttl``) and what is wrong with i
 
 from __future__ import annotations
 
-import functools
-import re
-import socket
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
@@ -24,7 +18,9 @@ from pydantic import (
     model_validator,
 )
 
+from monitor.config_types import Duration, Strict, parse_duration
 from monitor.errors import ConfigError
+from monitor.kafka_config import KafkaConfig
 from monitor.performance import METRICS_BY_TASK
 from retrain.config import HttpConfig, Notifiers, TrainingConfig, resolve_secret
 from retrain.privacy import MIN_KEY_BYTES, PiiMode, check_pii_settings
@@ -39,160 +35,8 @@ __all__ = [
     "parse_duration",
 ]
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
-_SECRET_KEY = re.compile(r"password|secret|token|credential", re.IGNORECASE)
-_RESERVED_CLIENT_KEYS = frozenset(
-    {
-        "bootstrap_servers",
-        "group_id",
-        "enable_auto_commit",
-        "auto_offset_reset",
-        "isolation_level",
-        "transactional_id",
-        "enable_idempotence",
-        "key_deserializer",
-        "value_deserializer",
-        "key_serializer",
-        "value_serializer",
-        "max_poll_records",
-        "session_timeout_ms",
-        "heartbeat_interval_ms",
-        "allow_auto_create_topics",
-    }
-)
 
-
-_SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
-_SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI", "OAUTHBEARER")
-_CLIENT_FILES = ("ssl_cafile", "ssl_certfile", "ssl_keyfile", "ssl_crlfile")
-
-
-@functools.cache
-def _client_defaults() -> dict[str, frozenset[str]]:
-    from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
-
-    return {
-        "consumer": frozenset(KafkaConsumer.DEFAULT_CONFIG),
-        "producer": frozenset(KafkaProducer.DEFAULT_CONFIG),
-        "admin": frozenset(KafkaAdminClient.DEFAULT_CONFIG),
-    }
-
-
-def parse_duration(value: object) -> float:
-    """Seconds from ``"500ms"``, ``"5s"``, ``"30m"``, ``"1h"``, ``"7d"`` or a number.
-
-    >>> parse_duration("1h"), parse_duration("500ms"), parse_duration(2)
-    (3600.0, 0.5, 2.0)
-    """
-    if isinstance(value, bool):
-        raise ValueError("a duration must be a number of seconds or a string like '5s'")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str) and (match := _DURATION.match(value)):
-        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    else:
-        raise ValueError(f"invalid duration {value!r}: use e.g. '500ms', '5s', '1h', '7d'")
-    if seconds <= 0:
-        raise ValueError("a duration must be positive")
-    return seconds
-
-
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class KafkaConfig(_Strict):
-    bootstrap_servers: list[str] = Field(default_factory=lambda: ["127.0.0.1:9092"])
-    group_id: str = "driftwarden-monitor"
-    client: dict[str, Any] = Field(default_factory=dict)
-    transactional_id: str | None = None
-    transactions: bool = True
-    max_poll_records: int = Field(default=5000, gt=0)
-    session_timeout_ms: int = Field(default=10000, gt=0)
-    heartbeat_interval_ms: int = Field(default=3000, gt=0)
-
-    @field_validator("bootstrap_servers", mode="before")
-    @classmethod
-    def _split_servers(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [s.strip() for s in value.split(",") if s.strip()]
-        return value
-
-    @field_validator("client")
-    @classmethod
-    def _known_client_options(cls, value: dict[str, Any]) -> dict[str, Any]:
-        for key in value:
-            if key in _RESERVED_CLIENT_KEYS:
-                raise ValueError(f"{key!r} is set by driftwarden; use the kafka section's own keys")
-            if not any(key in options for options in _client_defaults().values()):
-                raise ValueError(f"{key!r} is not a kafka-python client option")
-        return value
-
-    @field_validator("client")
-    @classmethod
-    def _security_settings(cls, value: dict[str, Any]) -> dict[str, Any]:
-        """What kafka-python would only find out when it connects."""
-        protocol = value.get("security_protocol", "PLAINTEXT")
-        if protocol not in _SECURITY_PROTOCOLS:
-            raise ValueError(f"security_protocol must be one of {list(_SECURITY_PROTOCOLS)}")
-        mechanism = value.get("sasl_mechanism")
-        if protocol.startswith("SASL_"):
-            if mechanism not in _SASL_MECHANISMS:
-                raise ValueError(
-                    f"security_protocol {protocol} needs sasl_mechanism, one of "
-                    f"{list(_SASL_MECHANISMS)}"
-                )
-            missing = [
-                key
-                for key in ("sasl_plain_username", "sasl_plain_password")
-                if mechanism in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512") and not value.get(key)
-            ]
-            if missing:
-                raise ValueError(f"sasl_mechanism {mechanism} needs {' and '.join(missing)}")
-        for key in _CLIENT_FILES:
-            if isinstance(value.get(key), str):
-                try:
-                    Path(value[key]).read_bytes()
-                except OSError as exc:
-                    raise ValueError(f"{key}: cannot read {value[key]!r}: {exc.strerror}") from None
-        return value
-
-    @field_validator("client", mode="before")
-    @classmethod
-    def _resolve_secrets(cls, value: object) -> object:
-        if not isinstance(value, dict):
-            return value
-        resolved: dict[str, Any] = {}
-        for key, item in value.items():
-            item = resolve_secret(item)
-            secret = isinstance(key, str) and _SECRET_KEY.search(key)
-            if secret and item is not None and not isinstance(item, str):
-                # Not echoed, and not turned into a string: YAML reads 0123 as the number 83.
-                raise ValueError(f"{key!r} is a secret and must be a string: quote it in YAML")
-            resolved[key] = SecretStr(item) if secret and isinstance(item, str) else item
-        return resolved
-
-    def client_options(self, client: Literal["consumer", "producer", "admin"]) -> dict[str, Any]:
-        """kafka-python keyword arguments for one kind of client, with secrets revealed."""
-        known = _client_defaults()[client]
-        return {
-            "bootstrap_servers": self.bootstrap_servers,
-            **{
-                key: value.get_secret_value() if isinstance(value, SecretStr) else value
-                for key, value in self.client.items()
-                if key in known
-            },
-        }
-
-    def transactional_prefix(self) -> str:
-        return self.transactional_id or f"{self.group_id}-{socket.gethostname()}"
-
-
-class TopicsConfig(_Strict):
+class TopicsConfig(Strict):
     predictions: str = "predictions"
     labels: str = "labels"
     events: str = "driftwarden.events"
@@ -216,23 +60,23 @@ class TopicsConfig(_Strict):
         return self
 
 
-class StateConfig(_Strict):
+class StateConfig(Strict):
     dir: Path = Path("./state")
     checkpoint_every: Duration = 5.0
 
 
-class FeatureDriftConfig(_Strict):
+class FeatureDriftConfig(Strict):
     method: Literal["auto", "ks", "psi", "wasserstein", "jensen_shannon", "chi2"] | None = None
     threshold: float | None = Field(default=None, gt=0)
 
 
-class FeaturesDriftConfig(_Strict):
+class FeaturesDriftConfig(Strict):
     method: Literal["auto", "ks", "psi", "wasserstein", "jensen_shannon", "chi2"] = "auto"
     threshold: float | None = Field(default=None, gt=0)
     overrides: dict[str, FeatureDriftConfig] = Field(default_factory=dict)
 
 
-class ConceptDriftConfig(_Strict):
+class ConceptDriftConfig(Strict):
     detector: str = "ADWIN"
     params: dict[str, Any] = Field(default_factory=dict)
 
@@ -244,7 +88,7 @@ class ConceptDriftConfig(_Strict):
         return self
 
 
-class DriftConfig(_Strict):
+class DriftConfig(Strict):
     window: int = Field(default=2000, ge=50)
     every: int = Field(default=500, gt=0)
     false_alarm_rate: float = Field(default=0.001, gt=0, lt=1)
@@ -262,7 +106,7 @@ class DriftConfig(_Strict):
 _HIGHER_IS_BETTER = {"accuracy", "precision", "recall", "f1", "roc_auc", "macro_f1", "r2"}
 
 
-class PerformanceTrigger(_Strict):
+class PerformanceTrigger(Strict):
     metric: str = "accuracy"
     value: float
     min_examples: int = Field(default=500, gt=0)
@@ -284,12 +128,12 @@ def _default_kinds() -> list[AlarmKind]:
     return ["concept", "data"]
 
 
-class DriftTrigger(_Strict):
+class DriftTrigger(Strict):
     kinds: list[AlarmKind] = Field(default_factory=_default_kinds, min_length=1)
     min_features: int = Field(default=1, gt=0)
 
 
-class RetrainWhen(_Strict):
+class RetrainWhen(Strict):
     performance_below: PerformanceTrigger | None = None
     drift: DriftTrigger | None = None
     schedule: str | None = None  # cron, run by the retrain worker's scheduler
@@ -304,12 +148,12 @@ class RetrainWhen(_Strict):
         return value
 
 
-class RetrainPolicyConfig(_Strict):
+class RetrainPolicyConfig(Strict):
     when: RetrainWhen = Field(default_factory=RetrainWhen)
     cooldown: Duration = 1800.0
 
 
-class ModelConfig(_Strict):
+class ModelConfig(Strict):
     name: str = Field(min_length=1)
     task: Task
     positive_label: int | str | bool | None = None
@@ -398,7 +242,7 @@ class ModelConfig(_Strict):
         return self
 
 
-class LoggingConfig(_Strict):
+class LoggingConfig(Strict):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("level", mode="before")
@@ -409,7 +253,7 @@ class LoggingConfig(_Strict):
     json_format: bool = Field(default=False, alias="json")
 
 
-class PrivacyConfig(_Strict):
+class PrivacyConfig(Strict):
     """Keys of the PII handling; see ``models[].pii``."""
 
     hash_key: SecretStr | None = None  # HMAC key of pii_mode 'hash'
@@ -436,7 +280,7 @@ class WorkerHttpConfig(HttpConfig):
     port: int = Field(default=9109, ge=0, le=65535)
 
 
-class WorkerConfig(_Strict):
+class WorkerConfig(Strict):
     """The retrain worker (``driftwarden retrain worker``)."""
 
     group_id: str = "driftwarden-retrain"
@@ -452,7 +296,7 @@ class WorkerConfig(_Strict):
         return self
 
 
-class MonitorConfig(_Strict):
+class MonitorConfig(Strict):
     kafka: KafkaConfig = Field(default_factory=KafkaConfig)
     topics: TopicsConfig = Field(default_factory=TopicsConfig)
     http: HttpConfig = Field(default_factory=HttpConfig)
