@@ -73,7 +73,8 @@ class MonitorService:
         # Held while a batch is applied or checkpointed, so a revocation (on the consumer's IO
         # thread) never checkpoints half a batch.
         self._process_lock = threading.RLock()
-        self._snapshotted: dict[int, dict[tuple[str, int], int]] = {}  # partition -> offsets
+        # partition -> offsets and monotonic time of its last snapshot on the changelog
+        self._snapshotted: dict[int, tuple[dict[tuple[str, int], int], float]] = {}
         self._store = CheckpointStore(config.state.dir)
         self._last_checkpoint: float | None = None
         self._processor: StreamProcessor | None = None
@@ -145,7 +146,7 @@ class MonitorService:
                 listener=_Rebalance(self),
             )
             self._loop()
-            self.checkpoint()
+            self.checkpoint(final=True)
         except BaseException:
             self._drop_clients()
             raise
@@ -251,12 +252,14 @@ class MonitorService:
             if record.value is not None:
                 self._notifications.submit(orjson.loads(record.value))
 
-    def checkpoint(self, also: Iterable[TopicPartition] = ()) -> None:
-        """Commit outputs, offsets and changed partition snapshots to Kafka, then write the
-        state file. ``also``: partitions being revoked, still this instance's to commit."""
+    def checkpoint(self, also: Iterable[TopicPartition] = (), final: bool = False) -> None:
+        """Commit outputs, offsets and due partition snapshots to Kafka, then write the state
+        file. ``also``: partitions being revoked, still this instance's to commit; they, and
+        with ``final`` every partition, get a snapshot now so the next owner replays nothing."""
         if self._processor is None or self._sink is None:
             return
         state, delivered = self._processor.state, self._processor.delivered
+        also = list(also)
         assigned = self._assigned() | {(tp.topic, tp.partition) for tp in also}
         # Never move Kafka's offsets behind what a run before a crash already delivered.
         offsets = {
@@ -264,7 +267,8 @@ class MonitorService:
             for tp, offset in state.offsets.items()
             if tp in assigned
         }
-        snapshots = self._snapshots(assigned)
+        now = time.monotonic()
+        snapshots = self._snapshots(assigned, None if final else {tp.partition for tp in also}, now)
         try:
             self._sink.commit(offsets, [(p, r) for p, _, records in snapshots for r in records])
         except (CommitFailedError, FencedInstanceIdError) as exc:
@@ -274,7 +278,7 @@ class MonitorService:
             self._lost = True
             return
         for number, at, _ in snapshots:
-            self._snapshotted[number] = at
+            self._snapshotted[number] = (at, now)
         self._store.save(state)
         if all(state.offsets.get(tp, 0) >= offset for tp, offset in delivered.items()):
             delivered.clear()  # the replay has caught up with what was published before
@@ -283,19 +287,26 @@ class MonitorService:
         self._publish_snapshot()
 
     def _snapshots(
-        self, assigned: set[tuple[str, int]]
+        self, assigned: set[tuple[str, int]], forced: set[int] | None, now: float
     ) -> list[tuple[int, dict[tuple[str, int], int], list[SnapshotRecord]]]:
-        """Changelog records of every owned partition whose offsets moved since its last one."""
+        """Changelog records of the owned partitions whose offsets moved since their last
+        snapshot and that are due: never snapshotted here, older than ``state.changelog_every``,
+        or ``forced`` (None: all)."""
         assert self._processor is not None  # noqa: S101
         state, topics = self._processor.state, self.config.topics
         inputs = (topics.predictions, topics.labels)
         writer = self.config.kafka.transactional_prefix()
+        every = self.config.state.changelog_every
         out = []
         for number, partition_state in state.partitions.items():
             if (topics.predictions, number) not in assigned:
                 continue
             at = snapshot_offsets(state.offsets, inputs, number)
-            if self._snapshotted.get(number) == at:
+            last = self._snapshotted.get(number)
+            if last is not None and last[0] == at:
+                continue
+            due = last is None or now - last[1] >= every or forced is None or number in forced
+            if not due:
                 continue
             snapshot = PartitionSnapshot(number, at, partition_state, writer)
             records = encode_snapshot(snapshot, f"{writer}:{time.time_ns()}")
@@ -370,6 +381,12 @@ class MonitorService:
                 self._consumer.seek(tp, start)
         # Outputs of records before Kafka's committed offset were already published.
         processor.delivered.update(resume.delivered)
+        if resume.source == "changelog" and not resume.delivered:
+            # Its snapshot is on the changelog already: the next is due in changelog_every.
+            self._snapshotted[resume.partition] = (
+                {tp: o for tp, o in resume.start.items() if o is not None},
+                time.monotonic(),
+            )
         log.info(
             "partition %d resumes from %s at %s%s",
             resume.partition,

@@ -63,6 +63,8 @@ class TopicsConfig(Strict):
 class StateConfig(Strict):
     dir: Path = Path("./state")
     checkpoint_every: Duration = 5.0
+    # How often an owned partition's state goes to the changelog (also on revocation and stop).
+    changelog_every: Duration = 60.0
 
 
 class FeatureDriftConfig(Strict):

@@ -9,7 +9,8 @@ offsets committed in Kafka (``committed``) say how far outputs were delivered. T
    and replay from it to the committed offsets, outputs suppressed (a crash cut the last
    checkpoint short; the replay also refills this instance's windows);
 3. a snapshot exists (another instance owned the partition since): load it, replay from it;
-4. neither: start empty at the committed offsets (or at the beginning when there are none).
+4. neither: start empty at the beginning of both partitions and replay to the committed
+   offsets (state that was never snapshotted, e.g. written by a version without a changelog).
 
 Partition state after offset ``n`` depends only on the records before ``n`` (the join is
 replay-deterministic), so every rule ends in the same state an uninterrupted owner would hold.
@@ -61,8 +62,8 @@ def choose_resume(
     >>> inputs = (("p", 0), ("l", 0))
     >>> choose_resume(0, inputs, PartitionState(), {("p", 0): 5}, None, {("p", 0): 5}, "a").source
     'local'
-    >>> choose_resume(0, inputs, None, {}, None, {("p", 0): 5}, "a").start
-    {('p', 0): 5, ('l', 0): None}
+    >>> choose_resume(0, inputs, None, {}, None, {("p", 0): 5}, "a").delivered
+    {('p', 0): 5}
     """
 
     def at(offsets: Mapping[InputPartition, int | None]) -> tuple[int, ...]:
@@ -89,7 +90,7 @@ def choose_resume(
         return resume("replay", None, local_offsets)
     if snapshot is not None:
         return resume("changelog", snapshot.state, snapshot.offsets)
-    return resume("empty", PartitionState(), committed)
+    return resume("empty", PartitionState(), {})
 
 
 def read_snapshots(

@@ -181,10 +181,11 @@ def test_a_snapshot_behind_the_committed_offsets_is_replayed_forward() -> None:
     assert resume.delivered == dict.fromkeys(INPUTS, 90)
 
 
-def test_without_any_state_a_partition_starts_empty_where_the_group_committed() -> None:
+def test_without_any_state_a_partition_is_rebuilt_from_the_beginning() -> None:
+    """Committed offsets without a snapshot (a partition never snapshotted): replay it all."""
     committed = {("preds", 2): 40, ("labels", 2): None}
     resume = choose_resume(2, INPUTS, None, {}, None, committed, "a")
     assert resume.source == "empty"
     assert resume.state == PartitionState()
-    assert resume.start == {("preds", 2): 40, ("labels", 2): None}
-    assert resume.delivered == {}
+    assert resume.start == {("preds", 2): None, ("labels", 2): None}
+    assert resume.delivered == {("preds", 2): 40}
