@@ -12,6 +12,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -100,17 +101,28 @@ def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 30.0)
         consumer.assign([TopicPartition(topic, p) for p in partitions])
         consumer.seek_to_beginning()
         records: list[Any] = []
+        idle = 0
         while time.monotonic() < deadline:
-            for batch in consumer.poll(timeout_ms=200).values():
+            polled = consumer.poll(timeout_ms=200)
+            for batch in polled.values():
                 records.extend(batch)
-            if len(records) >= expected:
-                # Drain anything beyond what was expected, then stop.
-                for batch in consumer.poll(timeout_ms=500).values():
-                    records.extend(batch)
+            idle = 0 if polled else idle + 1
+            # Duplicates count towards ``expected``: go on to the high watermarks (or, where
+            # transaction markers keep the position below them, until nothing more comes).
+            if len(records) >= expected and (_at_end(consumer) or idle >= 3):
                 return records
         return records
     finally:
         consumer.close()
+
+
+def _at_end(consumer: KafkaConsumer) -> bool:
+    """Every assigned partition read up to its high watermark (known after a fetch)."""
+    for tp in consumer.assignment():
+        high = consumer.highwater(tp)
+        if high is None or consumer.position(tp) < high:
+            return False
+    return True
 
 
 def scrape(url: str) -> Samples:
@@ -144,6 +156,19 @@ def stream_counters(samples: Samples) -> Samples:
         for key, value in samples.items()
         if key[0].startswith("driftwarden_") and not key[0].startswith(skip)
     }
+
+
+@dataclass(frozen=True)
+class Record:
+    """A consumed record: the fields of kafka-python's ``ConsumerRecord`` that processing reads."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes | None]] = field(default_factory=list)
+    timestamp: int = -1  # Kafka timestamp (ms); -1: none
 
 
 class ThreadedMonitor:

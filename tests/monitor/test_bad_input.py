@@ -13,7 +13,6 @@ import pickle
 import random
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from functools import cache
 from itertools import groupby
 
@@ -36,6 +35,7 @@ from tests.monitor.badinput import (
     message,
     models_config,
 )
+from tests.monitor.harness import Record
 
 PARTITIONS = 2
 MAX_PENDING = 64
@@ -47,19 +47,6 @@ REASONS = {reason for reason in CATEGORIES.values() if reason} | {
     "duplicate_prediction",
     "duplicate_label",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """The fields of a kafka-python ``ConsumerRecord`` that processing reads."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: list[tuple[str, bytes]]
-    timestamp: int
 
 
 @cache

@@ -14,7 +14,6 @@ import random
 import tracemalloc
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -27,20 +26,10 @@ from monitor.processor import StreamProcessor, pending_share
 from monitor.state import MonitorState
 from monitor.versions import EVICTED_VERSION
 from retrain.profile import ReferenceProfile, build_profile
+from tests.monitor.harness import Record
 
 PREDICTIONS, LABELS = "in.predictions", "in.labels"
 MODEL = "churn"
-
-
-@dataclass(frozen=True)
-class Record:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: list[tuple[str, bytes | None]] = field(default_factory=list)
-    timestamp: int = -1  # Kafka timestamp (ms); -1: none
 
 
 def config(**model: Any) -> MonitorConfig:

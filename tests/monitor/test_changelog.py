@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import pickle
 import zlib
 from pathlib import Path
-from typing import NamedTuple
 
 import pytest
 
@@ -25,6 +25,7 @@ from monitor.handover import choose_resume
 from monitor.join import LabelJoin
 from monitor.processor import StreamProcessor
 from monitor.state import MonitorState, PartitionState
+from tests.monitor.harness import Record
 
 INPUTS = (("preds", 2), ("labels", 2))
 
@@ -115,24 +116,16 @@ def test_the_state_of_a_real_stream_survives_the_changelog(tmp_path: Path) -> No
         topic = config.topics.predictions if event.topic == "predictions" else config.topics.labels
         partition = zlib.crc32(event.key) % 2
         offset = offsets[(topic, partition)] = offsets.get((topic, partition), -1) + 1
-        records.append(_Record(topic, partition, offset, event.key, event.value))
+        records.append(Record(topic, partition, offset, event.key, event.value))
     records = records[:-600]  # the labels of the last predictions have not come yet
-    records.append(records[0]._replace(offset=10_000))  # a duplicate, remembered by the join
+    records.append(
+        dataclasses.replace(records[0], offset=10_000)
+    )  # a duplicate, remembered by the join
     processor.process(records)
     for number, state in processor.state.partitions.items():
         assert any(j.pending_predictions for j in state.joins.values())
         records_out = encode_snapshot(PartitionSnapshot(number, {}, state, "a"), "a:1")
         assert _assemble(records_out).latest()[number].state == state
-
-
-class _Record(NamedTuple):
-    topic: str
-    partition: int
-    offset: int
-    key: bytes
-    value: bytes
-    headers: tuple[tuple[str, bytes], ...] = ()
-    timestamp: int = 0
 
 
 def _snap(offset: int, writer: str) -> PartitionSnapshot:

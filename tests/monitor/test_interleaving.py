@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -20,24 +19,11 @@ from monitor.performance import ExampleKey, VersionPerformance
 from monitor.processor import StreamProcessor
 from monitor.state import MonitorState
 from retrain.profile import ReferenceProfile, build_profile
-from tests.monitor.harness import monitor_config
+from tests.monitor.harness import Record, monitor_config
 
 PARTITIONS = 3
 # Floats summed one example at a time (river's running means) depend on the order of the sums.
 SUMMED = {"log_loss", "mae", "rmse", "r2"}
-
-
-@dataclass(frozen=True)
-class Record:
-    """A consumed record: what kafka-python's ``ConsumerRecord`` carries and processing reads."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: list[tuple[str, bytes | None]] = field(default_factory=list)
-    timestamp: int = -1  # Kafka timestamp (ms); -1: none
 
 
 def partitioned(events: int, seed: int, topics: dict[str, str]) -> dict[tuple[str, int], list]:

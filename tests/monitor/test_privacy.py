@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import pickle
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from monitor.processor import StreamProcessor
 from monitor.state import MonitorState
 from retrain.privacy import PiiPolicy, pseudonym
 from retrain.profile import CategoricalProfile
+from tests.monitor.harness import Record
 
 KEY = "s3cret-pii-key-for-tests-0123456789"
 EMAIL = "yolanda.pii@example.net"
@@ -174,33 +174,22 @@ def test_hashed_pii_features_are_checked_only_against_pseudonyms(
     assert "churn feature 'email' is not checked" in caplog.text and "a@b.c" not in caplog.text
 
 
-@dataclass
-class _Record:
-    topic: str
-    partition: int
-    offset: int
-    value: bytes | None
-    key: bytes | None = None
-    headers: list[tuple[str, bytes | None]] = field(default_factory=list)
-    timestamp: int = -1  # Kafka timestamp (ms); -1: none
-
-
-def _records(config: MonitorConfig) -> list[_Record]:
+def _records(config: MonitorConfig) -> list[Record]:
     features = {"email": EMAIL, "user_id": USER_ID, "tenure": 3.0}
     pred = {"model": "churn", "model_version": "1", "timestamp": 10, "features": features}
     label = {"prediction_id": "p-1", "model": "churn", "label": 1, "timestamp": 20}
     topics = config.topics
 
-    def prediction(offset: int, pid: str) -> _Record:
+    def prediction(offset: int, pid: str) -> Record:
         value = orjson.dumps({**pred, "prediction_id": pid, "prediction": 1})
-        return _Record(topics.predictions, 0, offset, value)
+        return Record(topics.predictions, 0, offset, None, value)
 
     return [
         prediction(0, "p-1"),
         prediction(1, "p-2"),
         prediction(2, "p-1"),  # duplicate_prediction: dead-lettered
-        _Record(topics.labels, 0, 0, orjson.dumps(label)),
-        _Record(topics.predictions, 0, 3, f'{{"features": {{"email": "{EMAIL}"'.encode()),
+        Record(topics.labels, 0, 0, None, orjson.dumps(label)),
+        Record(topics.predictions, 0, 3, None, f'{{"features": {{"email": "{EMAIL}"'.encode()),
     ]
 
 

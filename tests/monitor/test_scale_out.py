@@ -72,30 +72,51 @@ def _wait_total(procs: list[MonitorProcess], count: int, timeout: float = 90) ->
         time.sleep(0.1)
 
 
+def _group(broker: TansuBroker, prefix: str) -> dict[str, Any]:
+    """The config every member shares: small polls and frequent checkpoints, six partitions."""
+    base = monitor_config(broker.bootstrap, prefix, Path("unused"), label_ttl="10m")
+    base["kafka"]["max_poll_records"] = 200
+    base["state"]["checkpoint_every"] = "300ms"
+    topics = base["topics"]
+    create_topics(broker.bootstrap, [topics["predictions"], topics["labels"]], PARTITIONS)
+    return base
+
+
+def _member(base: dict[str, Any], name: str, tmp_path: Path) -> MonitorProcess:
+    """A monitor process in the group, with its own port, state and transactional id."""
+    config: dict[str, Any] = {
+        **base,
+        "kafka": {**base["kafka"], "transactional_id": f"{base['kafka']['group_id']}-{name}"},
+        "http": {"host": "127.0.0.1", "port": free_port()},
+        "state": {**base["state"], "dir": str(tmp_path / name)},
+    }
+    path = write_config(tmp_path / f"{name}.yaml", config)
+    return MonitorProcess(path, config["http"]["port"], tmp_path / f"{name}.log")
+
+
+def _uninterrupted(base: dict[str, Any], tmp_path: Path, sent: int) -> Samples:
+    """The metrics of one instance, in a group of its own, that consumed everything."""
+    group = base["kafka"]["group_id"]
+    reference = {
+        **base,
+        "kafka": {**base["kafka"], "group_id": f"{group}-ref", "transactional_id": f"{group}-r"},
+        "http": {"host": "127.0.0.1", "port": 0},
+        "state": {"dir": str(tmp_path / "ref"), "checkpoint_every": "500ms"},
+    }
+    with ThreadedMonitor(reference) as monitor:
+        return monitor.wait_consumed(sent)
+
+
 def test_three_instances_lose_one_and_still_count_every_event_once(
     broker: TansuBroker, topic_names: TopicNames, tmp_path: Path
 ) -> None:
-    prefix = topic_names("scale")
-    base = monitor_config(broker.bootstrap, prefix, tmp_path / "unused", label_ttl="10m")
-    base["kafka"]["max_poll_records"] = 200
-    base["state"]["checkpoint_every"] = "300ms"
+    base = _group(broker, topic_names("scale"))
     topics: dict[str, str] = base["topics"]
-    create_topics(broker.bootstrap, [topics["predictions"], topics["labels"]], PARTITIONS)
     stream = [(topics[e.topic], e.key, e.value) for e in generate_stream(30_000, seed=21)]
     thirds = [stream[: len(stream) // 3], stream[len(stream) // 3 : 2 * len(stream) // 3]]
     thirds.append(stream[2 * len(stream) // 3 :])
 
-    def instance(name: str) -> MonitorProcess:
-        config: dict[str, Any] = {
-            **base,
-            "kafka": {**base["kafka"], "transactional_id": f"{prefix}-{name}"},
-            "http": {"host": "127.0.0.1", "port": free_port()},
-            "state": {**base["state"], "dir": str(tmp_path / name)},
-        }
-        path = write_config(tmp_path / f"{name}.yaml", config)
-        return MonitorProcess(path, config["http"]["port"], tmp_path / f"{name}.log")
-
-    a, b, c = instance("a"), instance("b"), instance("c")
+    a, b, c = (_member(base, name, tmp_path) for name in "abc")
     sent = produce(broker.bootstrap, thirds[0])
     a.start().wait_ready()
     _wait_total([a], sent)
@@ -120,15 +141,7 @@ def test_three_instances_lose_one_and_still_count_every_event_once(
     for proc in (a, c):
         assert proc.terminate() == 0
 
-    reference = {
-        **base,
-        "kafka": {**base["kafka"], "group_id": f"{prefix}-ref", "transactional_id": f"{prefix}-r"},
-        "http": {"host": "127.0.0.1", "port": 0},
-        "state": {"dir": str(tmp_path / "ref"), "checkpoint_every": "500ms"},
-    }
-    with ThreadedMonitor(reference) as monitor:
-        expected = monitor.wait_consumed(sent)
-
+    expected = _uninterrupted(base, tmp_path, sent)
     joined = total(expected, "driftwarden_joined_total")
     assert joined > 8_000
     assert _summed(survivors) == _summed([expected])
@@ -149,25 +162,12 @@ def test_a_member_frozen_past_its_session_rolls_back_and_rejoins(
     """SIGSTOP one of two members for longer than the session timeout: the group moves its
     partitions; when it wakes it has been evicted, so it must not commit what it held and must
     roll back to its checkpoint before taking part again."""
-    prefix = topic_names("frozen")
-    base = monitor_config(broker.bootstrap, prefix, tmp_path / "unused", label_ttl="10m")
-    base["kafka"]["max_poll_records"] = 200
-    base["state"]["checkpoint_every"] = "300ms"
+    base = _group(broker, topic_names("frozen"))
     topics: dict[str, str] = base["topics"]
-    create_topics(broker.bootstrap, [topics["predictions"], topics["labels"]], PARTITIONS)
     stream = [(topics[e.topic], e.key, e.value) for e in generate_stream(16_000, seed=8)]
     half = len(stream) // 2
 
-    procs = []
-    for name in ("a", "b"):
-        config: dict[str, Any] = {
-            **base,
-            "kafka": {**base["kafka"], "transactional_id": f"{prefix}-{name}"},
-            "http": {"host": "127.0.0.1", "port": free_port()},
-            "state": {**base["state"], "dir": str(tmp_path / name)},
-        }
-        path = write_config(tmp_path / f"{name}.yaml", config)
-        procs.append(MonitorProcess(path, config["http"]["port"], tmp_path / f"{name}.log"))
+    procs = [_member(base, name, tmp_path) for name in "ab"]
     a, b = procs
     for proc in procs:
         proc.start()
@@ -185,12 +185,4 @@ def test_a_member_frozen_past_its_session_rolls_back_and_rejoins(
     for proc in procs:
         assert proc.terminate() == 0
 
-    reference = {
-        **base,
-        "kafka": {**base["kafka"], "group_id": f"{prefix}-ref", "transactional_id": f"{prefix}-r"},
-        "http": {"host": "127.0.0.1", "port": 0},
-        "state": {"dir": str(tmp_path / "ref"), "checkpoint_every": "500ms"},
-    }
-    with ThreadedMonitor(reference) as monitor:
-        expected = monitor.wait_consumed(sent)
-    assert _summed(actual) == _summed([expected])
+    assert _summed(actual) == _summed([_uninterrupted(base, tmp_path, sent)])
