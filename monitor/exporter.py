@@ -42,7 +42,6 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class MetricsSnapshot:
-    counters: StreamCounters = field(default_factory=StreamCounters)
     pending: dict[tuple[str, str], int] = field(default_factory=dict)
     performance: dict[tuple[str, str, str, str], float] = field(default_factory=dict)
     lag: dict[tuple[str, int], int] = field(default_factory=dict)
@@ -52,6 +51,11 @@ class MetricsSnapshot:
     # moves between instances with its partition instead of dropping (a false counter reset).
     partitions: dict[int, StreamCounters] = field(default_factory=dict)
     evicted_versions: dict[str, int] = field(default_factory=dict)  # model
+
+    @property
+    def counters(self) -> StreamCounters:
+        """Stream counters summed over the partitions."""
+        return StreamCounters.total(self.partitions.values())
 
     @classmethod
     def of(
@@ -69,7 +73,6 @@ class MetricsSnapshot:
             for (metric, window), value in perf.values().items()
         }
         return cls(
-            state.totals(),
             pending,
             performance,
             dict(lag),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from monitor.drift.checks import VersionDrift
@@ -60,6 +61,14 @@ class StreamCounters:
         buckets[bisect.bisect_left(DELAY_BUCKETS, seconds)] += 1
         self.delay_sum[model] = self.delay_sum.get(model, 0.0) + seconds
 
+    @classmethod
+    def total(cls, parts: Iterable[StreamCounters]) -> StreamCounters:
+        """The sum of ``parts``."""
+        total = cls()
+        for part in parts:
+            part.merge_into(total)
+        return total
+
     def merge_into(self, total: StreamCounters) -> None:
         total.predictions.update(self.predictions)
         total.labels.update(self.labels)
@@ -105,10 +114,7 @@ class MonitorState:
                 self.versions.setdefault(model, {})[version] = None
 
     def totals(self) -> StreamCounters:
-        total = StreamCounters()
-        for partition in self.partitions.values():
-            partition.counters.merge_into(total)
-        return total
+        return StreamCounters.total(p.counters for p in self.partitions.values())
 
     def pending(self) -> Counter[tuple[str, str]]:
         """Waiting items by (model, kind), kind being ``prediction`` or ``label``."""
