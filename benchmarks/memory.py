@@ -49,9 +49,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from benchmarks.ingest import CHECKPOINT_EVERY_S
 from benchmarks.streams import START_TIMESTAMP
 from monitor.config import parse_config
-from monitor.demo import StreamEvent, demo_config, generate_stream
+from monitor.demo import StreamEvent, demo_config, generate_stream, stream_profile
 from monitor.embedded_broker import TansuBroker, create_topics
-from retrain.profile import build_profile
 
 SAMPLE_EVERY_S = 0.25
 COUNTED = ("driftwarden_predictions_total", "driftwarden_labels_total")
@@ -124,25 +123,12 @@ def _config(bootstrap: str, tmp: Path, max_pending: int) -> dict[str, Any]:
     data = config.model_dump(mode="json", exclude_unset=True)
     data["state"]["checkpoint_every"] = CHECKPOINT_EVERY_S
     data["models"][0].update(
-        reference=str(_reference_profile(tmp / "reference.json")),
+        reference=str(stream_profile().save(tmp / "reference.json")),
         label_ttl="24h",
         max_pending=max_pending,
     )
     parse_config(data)  # fail here, not in the child, if the config is wrong
     return data
-
-
-def _reference_profile(path: Path) -> Path:
-    columns: dict[str, list[object]] = {"tenure": [], "plan": [], "prediction": []}
-    for event in generate_stream(10_000, seed=100):
-        if event.topic == "predictions":
-            doc = orjson.loads(event.value)
-            columns["tenure"].append(doc["features"]["tenure"])
-            columns["plan"].append(doc["features"]["plan"])
-            columns["prediction"].append(doc["prediction"])
-    types = {"tenure": "numeric", "plan": "categorical"}
-    build_profile("churn", columns, types, prediction="prediction", task="binary").save(path)
-    return path
 
 
 def stream(events: int, junk: float) -> Iterator[StreamEvent]:

@@ -243,11 +243,12 @@ class ReferenceProfile:
 
         return profile_from_dict(data, source=source)
 
-    def save(self, path: str | Path) -> None:
-        """Write the JSON document atomically (temporary file, fsync, rename)."""
+    def save(self, path: str | Path) -> Path:
+        """Write the JSON document atomically (temporary file, fsync, rename); return its path."""
         from retrain.profile_json import save_profile
 
         save_profile(self, Path(path))
+        return Path(path)
 
     @classmethod
     def load(cls, path: str | Path) -> ReferenceProfile:

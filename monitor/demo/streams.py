@@ -11,8 +11,9 @@ from pathlib import Path
 import orjson
 
 from monitor.config import MonitorConfig, parse_config
+from retrain.profile import ReferenceProfile, build_profile
 
-__all__ = ["StreamEvent", "demo_config", "generate_stream"]
+__all__ = ["StreamEvent", "demo_config", "generate_stream", "stream_profile"]
 
 _START = 1_795_600_000.0  # 2026-11-25T08:26:40Z
 
@@ -87,6 +88,25 @@ def generate_stream(
     while due:
         _, key, value = heapq.heappop(due)
         yield StreamEvent("labels", key, value)
+
+
+def stream_profile(events: int = 10_000, seed: int = 100) -> ReferenceProfile:
+    """A reference profile of :func:`generate_stream` (before any shift): its features,
+    predictions and labels, as a model trained on that stretch would have seen them."""
+    rows: dict[bytes, dict[str, object]] = {}
+    for event in generate_stream(events, seed=seed):
+        doc = orjson.loads(event.value)
+        row = rows.setdefault(event.key, {})
+        if event.topic == "predictions":
+            row.update(doc["features"], prediction=doc["prediction"])
+        else:
+            row["label"] = doc["label"]
+    names = ("tenure", "plan", "prediction", "label")
+    columns: dict[str, list[object]] = {n: [row[n] for row in rows.values()] for n in names}
+    types = {"tenure": "numeric", "plan": "categorical"}
+    return build_profile(
+        "churn", columns, types, prediction="prediction", label="label", task="binary"
+    )
 
 
 def demo_config(bootstrap: str, prefix: str, state_dir: Path) -> MonitorConfig:

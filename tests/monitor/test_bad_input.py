@@ -22,11 +22,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from monitor.config import MonitorConfig, parse_config
-from monitor.demo import generate_stream
+from monitor.demo import stream_profile
 from monitor.exporter import MetricsSnapshot, MonitorCollector
 from monitor.processor import BatchOutput, OutputRecord, StreamProcessor
 from monitor.state import MonitorState
-from retrain.profile import ReferenceProfile, build_profile
 from tests.monitor.badinput import (
     BASE_TIME,
     CATEGORIES,
@@ -49,6 +48,9 @@ REASONS = {reason for reason in CATEGORIES.values() if reason} | {
 }
 
 
+PROFILE = stream_profile(600, seed=1)
+
+
 @cache
 def config() -> MonitorConfig:
     return parse_config(
@@ -58,20 +60,6 @@ def config() -> MonitorConfig:
             "models": models_config(MAX_PENDING),
         }
     )
-
-
-@cache
-def profile() -> ReferenceProfile:
-    columns: dict[str, list[object]] = {"tenure": [], "plan": [], "prediction": []}
-    for event in generate_stream(600, seed=1):
-        if event.topic == "predictions":
-            doc = orjson.loads(event.value)
-            columns["tenure"].append(doc["features"]["tenure"])
-            columns["plan"].append(doc["features"]["plan"])
-            columns["prediction"].append(doc["prediction"])
-    columns["label"] = list(columns["prediction"])
-    types = {"tenure": "numeric", "plan": "categorical"}
-    return build_profile("churn", columns, types, prediction="prediction", task="binary")
 
 
 def records(messages: Sequence[Message]) -> list[Record]:
@@ -91,7 +79,7 @@ def run(stream: Sequence[Record], batch: int) -> tuple[StreamProcessor, BatchOut
         config(),
         MonitorState(),
         PARTITIONS,
-        profiles=lambda m, v: profile() if m == "churn" else None,
+        profiles=lambda m, v: PROFILE if m == "churn" else None,
     )
     total = BatchOutput()
     for start in range(0, len(stream), batch):

@@ -7,33 +7,12 @@ from pathlib import Path
 import orjson
 import pytest
 
-from monitor.demo import generate_stream
+from monitor.demo import generate_stream, stream_profile
 from monitor.embedded_broker import TansuBroker, create_topics
-from retrain.profile import build_profile
 from tests.conftest import TopicNames
 from tests.monitor.harness import ThreadedMonitor, monitor_config, produce, read_topic, total
 
 pytestmark = pytest.mark.kafka
-
-
-def reference_profile(path: Path) -> Path:
-    columns: dict[str, list[object]] = {"tenure": [], "plan": [], "prediction": [], "label": []}
-    for event in generate_stream(10_000, seed=100):
-        if event.topic == "predictions":
-            doc = orjson.loads(event.value)
-            columns["tenure"].append(doc["features"]["tenure"])
-            columns["plan"].append(doc["features"]["plan"])
-            columns["prediction"].append(doc["prediction"])
-    columns["label"] = list(columns["prediction"])
-    profile = build_profile(
-        "churn",
-        columns,
-        {"tenure": "numeric", "plan": "categorical"},
-        prediction="prediction",
-        task="binary",
-    )
-    profile.save(path)
-    return path
 
 
 def test_covariate_shift_raises_one_event_and_the_metrics(
@@ -43,7 +22,7 @@ def test_covariate_shift_raises_one_event_and_the_metrics(
         broker.bootstrap,
         topic_names("drift"),
         tmp_path / "state",
-        reference=str(reference_profile(tmp_path / "churn.json")),
+        reference=str(stream_profile().save(tmp_path / "churn.json")),
         drift={"window": 1000, "every": 250},
     )
     config["models"].append({"name": "fraud", "task": "binary", "positive_label": 1})

@@ -8,17 +8,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import orjson
 import pytest
 from sklearn import metrics as skm
 
 from monitor.config import parse_config
-from monitor.demo import generate_stream
+from monitor.demo import generate_stream, stream_profile
 from monitor.drift.window import EncodedWindow
 from monitor.performance import ExampleKey, VersionPerformance
 from monitor.processor import StreamProcessor
 from monitor.state import MonitorState
-from retrain.profile import ReferenceProfile, build_profile
+from retrain.profile import ReferenceProfile
 from tests.monitor.harness import Record, monitor_config
 
 PARTITIONS = 3
@@ -52,25 +51,6 @@ def fetches(logs: dict[tuple[str, int], list[Record]], seed: int) -> Iterator[li
             positions[tp] = stop
 
 
-def reference_profile() -> ReferenceProfile:
-    columns: dict[str, list[object]] = {"tenure": [], "plan": [], "prediction": []}
-    for event in generate_stream(5000, seed=100):
-        if event.topic == "predictions":
-            doc = orjson.loads(event.value)
-            columns["tenure"].append(doc["features"]["tenure"])
-            columns["plan"].append(doc["features"]["plan"])
-            columns["prediction"].append(doc["prediction"])
-    columns["label"] = list(columns["prediction"])
-    return build_profile(
-        "churn",
-        columns,
-        {"tenure": "numeric", "plan": "categorical"},
-        prediction="prediction",
-        label="label",
-        task="binary",
-    )
-
-
 def run(seed: int, profile: ReferenceProfile, tmp_path: Path) -> MonitorState:
     raw = monitor_config(
         "127.0.0.1:9", "order", tmp_path, window=300, drift={"window": 400, "every": 100}
@@ -101,7 +81,7 @@ def windows(state: MonitorState) -> dict[str, object]:
 
 
 def test_interleavings_give_the_same_windows_and_metric_values(tmp_path: Path) -> None:
-    profile = reference_profile()
+    profile = stream_profile(5000)
     runs = [run(seed, profile, tmp_path) for seed in (1, 2, 3, 4)]
     first = runs[0]
     perf = first.performance[("churn", "1")]

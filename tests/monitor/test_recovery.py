@@ -14,9 +14,8 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from monitor.checkpoint import CheckpointStore
-from monitor.demo import generate_stream
+from monitor.demo import generate_stream, stream_profile
 from monitor.embedded_broker import TansuBroker, create_topics
-from retrain.profile import build_profile
 from tests.conftest import TopicNames
 from tests.monitor.harness import (
     MonitorProcess,
@@ -40,29 +39,6 @@ def _topics(config: dict[str, object]) -> dict[str, str]:
     topics = config["topics"]
     assert isinstance(topics, dict)
     return topics
-
-
-def reference_profile(path: Path) -> Path:
-    """A profile of the demo stream before its shift, with its features, predictions and labels."""
-    rows: dict[bytes, dict[str, object]] = {}
-    for event in generate_stream(10_000, seed=100):
-        doc = orjson.loads(event.value)
-        row = rows.setdefault(event.key, {})
-        if event.topic == "predictions":
-            row.update(doc["features"], prediction=doc["prediction"])
-        else:
-            row["label"] = doc["label"]
-    names = ("tenure", "plan", "prediction", "label")
-    columns: dict[str, list[object]] = {n: [row[n] for row in rows.values()] for n in names}
-    build_profile(
-        "churn",
-        columns,
-        {"tenure": "numeric", "plan": "categorical"},
-        prediction="prediction",
-        label="label",
-        task="binary",
-    ).save(path)
-    return path
 
 
 def _same(actual: Samples, expected: Samples) -> list[tuple[object, float | None, float]]:
@@ -93,7 +69,7 @@ def test_kill_9_at_random_points_leaves_every_counter_and_window_as_an_uninterru
         tmp_path / "crash-state",
         free_port(),
         label_ttl="10m",
-        reference=str(reference_profile(tmp_path / "churn.json")),
+        reference=str(stream_profile().save(tmp_path / "churn.json")),
         drift={"window": 1000, "every": 250},
     )
     crashing["kafka"]["max_poll_records"] = 200  # type: ignore[index]
