@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
 from monitor.config import masked_dict, parse_config
-from monitor.demo import generate_stream
+from monitor.demo import generate_stream, stream_profile
 from monitor.embedded_broker import TansuBroker, create_topics
 from monitor.errors import ConfigError
 from retrain.config import NotifierConfig
@@ -25,7 +25,6 @@ from retrain.notify import OUTCOMES, NotificationDispatcher, make_notifier
 from retrain.settings import RetrainSettings
 from tests.conftest import TopicNames
 from tests.monitor.harness import ThreadedMonitor, free_port, monitor_config, produce
-from tests.monitor.test_drift_service import reference_profile
 
 DETECTED: dict[str, Any] = {
     "schema": 1,
@@ -347,7 +346,7 @@ def test_the_monitor_sends_detected_drift_to_a_webhook(
         broker.bootstrap,
         topic_names("notify"),
         tmp_path / "state",
-        reference=str(reference_profile(tmp_path / "churn.json")),
+        reference=str(stream_profile().save(tmp_path / "churn.json")),
         drift={"window": 1000, "every": 250},
     )
     config["notifiers"] = [
