@@ -268,12 +268,16 @@ class PrivacyConfig(Strict):
     @field_validator("hash_key")
     @classmethod
     def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and len(value.get_secret_value().encode()) < MIN_KEY_BYTES:
-            raise ValueError(
-                f"must be at least {MIN_KEY_BYTES} bytes; generate one, e.g. "
-                "'openssl rand -hex 32', and pass it as {env: NAME} or {file: PATH}"
-            )
-        return value
+        return _long_key(value)
+
+
+def _long_key(value: SecretStr | None) -> SecretStr | None:
+    if value is not None and len(value.get_secret_value().encode()) < MIN_KEY_BYTES:
+        raise ValueError(
+            f"must be at least {MIN_KEY_BYTES} bytes; generate one, e.g. "
+            "'openssl rand -hex 32', and pass it as {env: NAME} or {file: PATH}"
+        )
+    return value
 
 
 class WorkerHttpConfig(HttpConfig):
@@ -306,9 +310,21 @@ class MonitorConfig(Strict):
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     models: list[ModelConfig] = Field(min_length=1)
     registry: Path = Path("./registry")
+    # Authenticates each registered artifact's SHA-256 (an HMAC in its metadata); a secret.
+    registry_key: SecretStr | None = None
     worker: WorkerConfig = Field(default_factory=WorkerConfig)
     notifiers: Notifiers = Field(default_factory=list)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
+
+    @field_validator("registry_key", mode="before")
+    @classmethod
+    def _resolve_registry_key(cls, value: object) -> object:
+        return resolve_secret(value)
+
+    @field_validator("registry_key")
+    @classmethod
+    def _long_registry_key(cls, value: SecretStr | None) -> SecretStr | None:
+        return _long_key(value)
 
     @model_validator(mode="after")
     def _hash_key_for_hash_mode(self) -> MonitorConfig:
