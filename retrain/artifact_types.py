@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import zipfile
 from collections.abc import Mapping
 from typing import Any
 
@@ -77,7 +76,7 @@ def refuse_untrusted(blob: bytes, trusted: frozenset[str], model: str, source: s
     """
     try:
         untrusted = sio.get_untrusted_types(data=blob)
-    except (zipfile.BadZipFile, ValueError, KeyError, TypeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - a schema skops cannot walk is no skops file
         raise UntrustedArtifact(f"{source} is not a skops file ({exc}); refusing it") from exc
     refused = sorted(set(untrusted) - trusted)
     if refused:

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -298,3 +300,26 @@ def test_model_names_must_be_plain_directory_names(
 ) -> None:
     with pytest.raises(ValueError, match="not usable as a directory name"):
         register(registry, logistic, model=name)
+
+
+def zipped_schema(text: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("schema.json", text)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "blob",
+    [
+        b"",
+        b"not a zip",
+        b"PK\x05\x06" + bytes(18),
+        zipped_schema("[]"),
+        zipped_schema("[" * 100_000 + "]" * 100_000),
+    ],
+    ids=["empty", "text", "empty zip", "a list", "deep"],
+)
+def test_what_is_not_a_skops_file_is_refused_cleanly(registry: ModelRegistry, blob: bytes) -> None:
+    with pytest.raises(UntrustedArtifact, match=r"^upload is not a skops file \("):
+        registry.deserialize("churn", blob, "upload")
