@@ -7,10 +7,12 @@ Every error names the key path (``models.0.label_ttl``) and what is wrong with i
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
+    BeforeValidator,
     Field,
     SecretStr,
     ValidationError,
@@ -255,22 +257,6 @@ class LoggingConfig(Strict):
     json_format: bool = Field(default=False, alias="json")
 
 
-class PrivacyConfig(Strict):
-    """Keys of the PII handling; see ``models[].pii``."""
-
-    hash_key: SecretStr | None = None  # HMAC key of pii_mode 'hash'
-
-    @field_validator("hash_key", mode="before")
-    @classmethod
-    def _resolve(cls, value: object) -> object:
-        return resolve_secret(value)
-
-    @field_validator("hash_key")
-    @classmethod
-    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
-        return _long_key(value)
-
-
 def _long_key(value: SecretStr | None) -> SecretStr | None:
     if value is not None and len(value.get_secret_value().encode()) < MIN_KEY_BYTES:
         raise ValueError(
@@ -278,6 +264,16 @@ def _long_key(value: SecretStr | None) -> SecretStr | None:
             "'openssl rand -hex 32', and pass it as {env: NAME} or {file: PATH}"
         )
     return value
+
+
+# A secret key of at least MIN_KEY_BYTES bytes, also given as {env: NAME} or {file: PATH}.
+SecretKey = Annotated[SecretStr | None, BeforeValidator(resolve_secret), AfterValidator(_long_key)]
+
+
+class PrivacyConfig(Strict):
+    """Keys of the PII handling; see ``models[].pii``."""
+
+    hash_key: SecretKey = None  # HMAC key of pii_mode 'hash'
 
 
 class WorkerHttpConfig(HttpConfig):
@@ -311,20 +307,10 @@ class MonitorConfig(Strict):
     models: list[ModelConfig] = Field(min_length=1)
     registry: Path = Path("./registry")
     # Authenticates each registered artifact's SHA-256 (an HMAC in its metadata); a secret.
-    registry_key: SecretStr | None = None
+    registry_key: SecretKey = None
     worker: WorkerConfig = Field(default_factory=WorkerConfig)
     notifiers: Notifiers = Field(default_factory=list)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
-
-    @field_validator("registry_key", mode="before")
-    @classmethod
-    def _resolve_registry_key(cls, value: object) -> object:
-        return resolve_secret(value)
-
-    @field_validator("registry_key")
-    @classmethod
-    def _long_registry_key(cls, value: SecretStr | None) -> SecretStr | None:
-        return _long_key(value)
 
     @model_validator(mode="after")
     def _hash_key_for_hash_mode(self) -> MonitorConfig:
