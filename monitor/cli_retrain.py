@@ -61,6 +61,9 @@ def settings_from_config(config: MonitorConfig) -> RetrainSettings:
         http_tls=worker.http.tls,
         http_basic_auth=worker.http.basic_auth,
         notifiers=tuple(config.notifiers),
+        registry_key=(
+            config.registry_key.get_secret_value().encode() if config.registry_key else None
+        ),
     )
 
 
@@ -200,7 +203,7 @@ def _models(args: argparse.Namespace) -> int:
     from retrain.run import audit_log
 
     settings = _settings(args)
-    governance = Governance(ModelRegistry(settings.registry), audit_log(settings))
+    governance = Governance(ModelRegistry.from_settings(settings), audit_log(settings))
     registry, command = governance.registry, args.models_command
     if command == "list":
         for model in registry.models():

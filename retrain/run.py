@@ -64,7 +64,7 @@ class RetrainJob:
         self, settings: RetrainSettings, publish: Publish, clock: Callable[[], float] = time.time
     ) -> None:
         self.settings = settings
-        self.registry = ModelRegistry(settings.registry)
+        self.registry = ModelRegistry.from_settings(settings)
         self.governance = Governance(self.registry, audit_log(settings))
         self._publish = publish
         self._clock = clock
