@@ -34,6 +34,7 @@ _PER_PARTITION = frozenset(
         "driftwarden_unmatched",
         "driftwarden_retrain_requests",
         "driftwarden_invalid_events",
+        "driftwarden_undeclared_features_dropped",
     }
 )
 
@@ -161,6 +162,12 @@ class MonitorCollector:
             "Messages sent to the dead-letter topic.",
             ["topic", "reason"],
             _by_partition(parts, lambda c: c.invalid.items()),
+        )
+        yield _counter(
+            "driftwarden_undeclared_features_dropped",
+            "Feature values dropped because the model's features do not declare them.",
+            ["model"],
+            _by_partition(parts, lambda c: [((m,), n) for m, n in c.undeclared_features.items()]),
         )
         pending = GaugeMetricFamily(
             "driftwarden_pending", "Items waiting for their partner.", labels=["model", "kind"]

@@ -303,9 +303,10 @@ def test_an_example_too_large_to_publish_is_counted_and_logged_not_sent(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A prediction just under the input limit can grow when written back (``1E9`` becomes
-    ``1000000000.0``): its example would exceed the producer's limit and fail to send."""
+    ``1000000000.0``): its example would exceed the producer's limit and fail to send. The
+    model "reg" declares no features, so all 1000 are kept."""
     features = b",".join(b'"f%d":1E9' % i for i in range(1000))
-    doc = b'"prediction_id":"a","model":"churn","timestamp":%d' % BASE_TIME
+    doc = b'"prediction_id":"a","model":"reg","timestamp":%d' % BASE_TIME
     prediction = b'{%s,"model_version":"1","prediction":1,"features":{%s}}' % (doc, features)
     label = b'{%s,"label":1}' % doc
     base_ms = int(BASE_TIME * 1000)
