@@ -91,6 +91,8 @@ class TrainingConfig(_Strict):
     gate: GateConfig = Field(default_factory=GateConfig)
     risk_tier: RiskTier = RiskTier.LOW
     allowed_estimator_prefixes: tuple[str, ...] = DEFAULT_ESTIMATOR_PREFIXES
+    # Most feature columns of a pipeline (rows x columns x 8 bytes: 20,000 x 5,000 is 800 MB).
+    max_columns: int = Field(default=5000, gt=0)
 
     @field_validator("estimator")
     @classmethod
