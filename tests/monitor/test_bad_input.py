@@ -286,7 +286,7 @@ def test_extreme_valid_values_flow_through_drift_and_metrics() -> None:
 @pytest.mark.parametrize("category", sorted(CATEGORIES))
 def test_each_kind_of_message_gets_its_reason(category: str) -> None:
     """500 messages of one kind (with valid ones between them, for duplicates and joins): each
-    is applied or dead-lettered with the reason its generator expects. 11,000 in all."""
+    is applied or dead-lettered with the reason its generator expects. 12,000 in all."""
     kinds = [category, "valid"]
     messages = build([(kinds[seed % 3 == 0], seed) for seed in range(500)])
     stream = records(messages)
