@@ -18,6 +18,9 @@ a second, so rates carry ~1 s of slack). For scale, :mod:`benchmarks.raw_consume
 and orjson, keeping nothing) then reads the same topics in a child process and reports its RSS.
 With ``--repeat`` > 1 the medians are over runs. Exits 0.
 
+The worst events the size bounds allow (at ``max_features``, maximal ids and long values) are
+:mod:`benchmarks.memory_flood`, which reuses this method.
+
     python -m benchmarks.memory [--events 1000000] [--junk 0.1] [--max-pending 10000]
                                 [--partitions 4] [--repeat 3] [--every 100000]
 """
@@ -87,12 +90,12 @@ class Run:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse_args(argv)
     with TansuBroker() as broker, tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
-        config = _config(broker.bootstrap, Path(tmp), args.max_pending)
+        config = bench_config(broker.bootstrap, Path(tmp), args.max_pending)
         produced, produce_s = _produce(broker.bootstrap, config, args)
         print(_header(args, produced, produce_s, broker.bootstrap), flush=True)
         runs = []
         for run in range(args.repeat):
-            runs.append(_run_monitor(config, run, Path(tmp), produced))
+            runs.append(run_monitor(config, run, Path(tmp), produced))
             print(_run_table(runs[-1], run, produced, args), flush=True)
         raw = [_raw_consumer_mib(broker.bootstrap, config, produced) for _ in range(args.repeat)]
     print(_summary(runs, produced, args, raw))
@@ -116,7 +119,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def _config(bootstrap: str, tmp: Path, max_pending: int) -> dict[str, Any]:
+def bench_config(bootstrap: str, tmp: Path, max_pending: int) -> dict[str, Any]:
     """The demo config with a reference profile, a day's ttl and the given ``max_pending``."""
     prefix = f"bench-memory-{uuid.uuid4().hex[:8]}."
     config = demo_config(bootstrap, prefix, tmp / "state")
@@ -182,7 +185,7 @@ def _produce(bootstrap: str, config: dict[str, Any], args: argparse.Namespace) -
     return sent, elapsed
 
 
-def _run_monitor(config: dict[str, Any], run: int, tmp: Path, total: int) -> Run:
+def run_monitor(config: dict[str, Any], run: int, tmp: Path, total: int) -> Run:
     """``driftwarden monitor`` in a child process with a fresh group and state, sampled until
     it has counted ``total`` events, then stopped with SIGTERM."""
     port = _free_port()

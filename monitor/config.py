@@ -22,6 +22,7 @@ from pydantic import (
 
 from monitor.config_types import Duration, Strict, parse_duration
 from monitor.errors import ConfigError
+from monitor.join import DEFAULT_MAX_PENDING_BYTES
 from monitor.kafka_config import KafkaConfig
 from monitor.performance import METRICS_BY_TASK
 from retrain.config import HttpConfig, Notifiers, TrainingConfig, resolve_secret
@@ -166,6 +167,8 @@ class ModelConfig(Strict):
     future_tolerance: Duration | None = 3600.0
     window: int = Field(default=1000, gt=0)
     max_pending: int = Field(default=100_000, gt=0)
+    max_pending_bytes: int = Field(default=DEFAULT_MAX_PENDING_BYTES, gt=0)
+    max_features: int = Field(default=1000, gt=0)
     max_versions: int = Field(default=20, gt=0)
     max_classes: int = Field(default=100, gt=1)
     reference: Path | None = None
@@ -188,6 +191,15 @@ class ModelConfig(Strict):
                 *([gate.fairness.sensitive] if gate and gate.fairness else []),
             ],
         )
+        return self
+
+    @model_validator(mode="after")
+    def _declared_features_fit_max_features(self) -> ModelConfig:
+        if len(self.features) > self.max_features:
+            raise ValueError(
+                f"{len(self.features)} features are declared but max_features is "
+                f"{self.max_features}: raise max_features"
+            )
         return self
 
     @model_validator(mode="after")

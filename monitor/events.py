@@ -28,6 +28,8 @@ import orjson
 from monitor.errors import MonitorError
 
 __all__ = [
+    "ID_TOO_LONG",
+    "MAX_ID_BYTES",
     "SCHEMA_VERSION",
     "TIMESTAMP_OUT_OF_RANGE",
     "InvalidEvent",
@@ -49,6 +51,11 @@ _INVALID_JSON = "invalid_json"
 _SCHEMA = "schema_violation"
 _UNKNOWN_FEATURE_TYPE = "unknown_feature_type"
 TIMESTAMP_OUT_OF_RANGE = "timestamp_out_of_range"
+ID_TOO_LONG = "id_too_long"
+
+# prediction_id, model and model_version are held (and remembered, to reject duplicates) for
+# every waiting item, and become label values: each is at most this many bytes of UTF-8.
+MAX_ID_BYTES = 256
 
 # Event time must fit what the outputs can write (ISO-8601, years 1970-5138): no earlier than
 # the Unix epoch, no later than 1e11 epoch seconds, the bound that also rejects milliseconds.
@@ -161,6 +168,16 @@ def _string(doc: dict[str, Any], field: str) -> str:
         raise _missing(field)
     if not isinstance(value, str) or not value:
         raise InvalidEvent(_SCHEMA, f"field {field!r} must be a non-empty string")
+    return _short(field, value)
+
+
+def _short(field: str, value: str) -> str:
+    """``value`` if it is at most :data:`MAX_ID_BYTES` bytes of UTF-8."""
+    # Up to 4 bytes a character: shorter strings need no encoding to be measured.
+    if len(value) > MAX_ID_BYTES // 4 and len(value.encode(errors="surrogatepass")) > MAX_ID_BYTES:
+        raise InvalidEvent(
+            ID_TOO_LONG, f"field {field!r} is longer than {MAX_ID_BYTES} bytes of UTF-8"
+        )
     return value
 
 
@@ -170,7 +187,7 @@ def _version(doc: dict[str, Any]) -> str:
         raise _missing("model_version")
     if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
         raise InvalidEvent(_SCHEMA, "field 'model_version' must be a non-empty string or integer")
-    return str(value)
+    return _short("model_version", str(value))
 
 
 def _timestamp(doc: dict[str, Any]) -> float:

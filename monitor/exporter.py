@@ -35,6 +35,7 @@ _PER_PARTITION = frozenset(
         "driftwarden_retrain_requests",
         "driftwarden_invalid_events",
         "driftwarden_misrouted_records",
+        "driftwarden_undeclared_features_dropped",
     }
 )
 
@@ -168,6 +169,12 @@ class MonitorCollector:
             "Keyed input records not on the partition murmur2 of their key gives (still applied).",
             ["topic"],
             _by_partition(parts, lambda c: [((t,), n) for t, n in c.misrouted.items()]),
+        )
+        yield _counter(
+            "driftwarden_undeclared_features_dropped",
+            "Feature values dropped because the model's features do not declare them.",
+            ["model"],
+            _by_partition(parts, lambda c: [((m,), n) for m, n in c.undeclared_features.items()]),
         )
         pending = GaugeMetricFamily(
             "driftwarden_pending", "Items waiting for their partner.", labels=["model", "kind"]

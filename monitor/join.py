@@ -14,8 +14,10 @@ topic's own partition, never on how a poll interleaves the two topics, so a repl
   came, and the other side waits on as if it had found nothing;
 * a pair whose label is more than ``ttl`` after its prediction is expired on both sides.
 
-``max_pending`` bounds the two sides together. Overflow evicts from the fuller side (a label
-storm evicts labels, a prediction flood predictions), the earliest arrival first.
+``max_pending`` bounds the two sides together, and ``max_pending_bytes`` their estimated memory
+(:func:`~monitor.bounds.footprint`, computed once per item as it arrives). Overflow evicts
+from the fuller side (by count, or by bytes when only the byte budget is exceeded: a label storm
+evicts labels, a prediction flood predictions), the earliest arrival first.
 
 Each side also remembers the ids of its last ``max_pending`` arrivals, whatever became of them
 (joined, expired, evicted or waiting): a second prediction (label) with a remembered or waiting
@@ -39,9 +41,12 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Generic, NamedTuple, TypeVar
 
+from monitor.bounds import footprint
 from monitor.events import InvalidEvent, Label, Prediction
 
-__all__ = ["ExpiryResult", "Joined", "LabelJoin", "Waiting"]
+__all__ = ["DEFAULT_MAX_PENDING_BYTES", "ExpiryResult", "Joined", "LabelJoin", "Waiting"]
+
+DEFAULT_MAX_PENDING_BYTES = 256 * 2**20
 
 DUPLICATE_PREDICTION = "duplicate_prediction"
 DUPLICATE_LABEL = "duplicate_label"
@@ -53,6 +58,11 @@ class Waiting(NamedTuple, Generic[Item]):
     event: Item
     offset: int
     stream_time: float  # the largest timestamp of the item's own stream before it arrived
+    size: int  # footprint(event): computed by arriving(), never read from elsewhere
+
+    @classmethod
+    def arriving(cls, event: Item, offset: int, stream_time: float) -> Waiting[Item]:
+        return cls(event, offset, stream_time, footprint(event))
 
 
 class Joined(NamedTuple):
@@ -78,9 +88,14 @@ class ExpiryResult:
 
 @dataclass
 class _Side(Generic[Item]):
-    """Waiting items of one stream, with the stream's event time and their deadlines."""
+    """Waiting items of one stream, with the stream's event time and their deadlines.
+
+    Every change to ``items`` goes through :meth:`hold`, :meth:`take`, :meth:`expire` and
+    :meth:`evict_oldest`, which keep ``bytes`` the sum of the held items' sizes.
+    """
 
     items: dict[str, Waiting[Item]] = field(default_factory=dict)
+    bytes: int = 0
     stream_time: float = float("-inf")
     deadlines: list[tuple[float, str]] = field(default_factory=list)
     seen: OrderedDict[str, None] = field(default_factory=OrderedDict)  # recent ids, oldest first
@@ -99,7 +114,15 @@ class _Side(Generic[Item]):
 
     def hold(self, key: str, waiting: Waiting[Item], ttl: float) -> None:
         self.items[key] = waiting
+        self.bytes += waiting.size
         heapq.heappush(self.deadlines, (waiting.event.timestamp + ttl, key))
+
+    def take(self, key: str) -> Waiting[Item] | None:
+        """Remove and return the item waiting under ``key``, if any."""
+        item = self.items.pop(key, None)
+        if item is not None:
+            self.bytes -= item.size
+        return item
 
     def expire(self, other_stream_time: float, ttl: float) -> int:
         expired = 0
@@ -107,12 +130,12 @@ class _Side(Generic[Item]):
             _, key = heapq.heappop(self.deadlines)
             item = self.items.get(key)
             if item is not None and item.event.timestamp + ttl < other_stream_time:
-                del self.items[key]
+                self.take(key)
                 expired += 1
         return expired
 
     def evict_oldest(self) -> None:
-        del self.items[next(iter(self.items))]
+        self.take(next(iter(self.items)))
 
     def compact(self, ttl: float) -> None:
         if len(self.deadlines) > 2 * len(self.items) + 64:
@@ -124,6 +147,7 @@ class _Side(Generic[Item]):
 class LabelJoin:
     ttl: float
     max_pending: int
+    max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES
     _predictions: _Side[Prediction] = field(default_factory=_Side)
     _labels: _Side[Label] = field(default_factory=_Side)
 
@@ -143,6 +167,17 @@ class LabelJoin:
     def pending_labels(self) -> int:
         return len(self._labels.items)
 
+    @property
+    def pending_bytes(self) -> int:
+        """Estimated memory of the waiting items of both sides."""
+        return self._predictions.bytes + self._labels.bytes
+
+    @property
+    def overflowing(self) -> bool:
+        """More items waiting than ``max_pending`` or more bytes than ``max_pending_bytes``."""
+        count = self.pending_predictions + self.pending_labels
+        return count > self.max_pending or self.pending_bytes > self.max_pending_bytes
+
     def add_prediction(self, pred: Prediction, offset: int) -> Joined | ExpiryResult | None:
         """Join ``pred`` with its waiting label, or hold it.
 
@@ -151,9 +186,9 @@ class LabelJoin:
         """
         key, side = pred.prediction_id, self._predictions
         side.arrive(key, self.max_pending, "prediction id", DUPLICATE_PREDICTION)
-        arriving = Waiting(pred, offset, side.stream_time)
+        arriving = Waiting.arriving(pred, offset, side.stream_time)
         side.stream_time = max(side.stream_time, pred.timestamp)
-        label = self._labels.items.pop(key, None)
+        label = self._labels.take(key)
         if label is None:
             side.hold(key, arriving, self.ttl)
             return None
@@ -162,9 +197,9 @@ class LabelJoin:
     def add_label(self, label: Label, offset: int) -> Joined | ExpiryResult | None:
         key, side = label.prediction_id, self._labels
         side.arrive(key, self.max_pending, "label for", DUPLICATE_LABEL)
-        arriving = Waiting(label, offset, side.stream_time)
+        arriving = Waiting.arriving(label, offset, side.stream_time)
         side.stream_time = max(side.stream_time, label.timestamp)
-        pred = self._predictions.items.pop(key, None)
+        pred = self._predictions.take(key)
         if pred is None:
             side.hold(key, arriving, self.ttl)
             return None
@@ -178,10 +213,15 @@ class LabelJoin:
         )
 
     def evict_overflow(self) -> ExpiryResult:
-        """Evict waiting items until at most ``max_pending`` remain."""
+        """Evict waiting items until at most ``max_pending`` items and ``max_pending_bytes``
+        bytes remain."""
         result = ExpiryResult()
-        while self.pending_predictions + self.pending_labels > self.max_pending:
-            if self.pending_predictions >= self.pending_labels:
+        while self.overflowing:
+            if self.pending_predictions + self.pending_labels > self.max_pending:
+                predictions_first = self.pending_predictions >= self.pending_labels
+            else:
+                predictions_first = self._predictions.bytes >= self._labels.bytes
+            if predictions_first:
                 self._predictions.evict_oldest()
                 result.predictions += 1
             else:

@@ -16,6 +16,7 @@ from typing import Protocol
 
 import orjson
 
+from monitor.bounds import check_feature_count, declared_only
 from monitor.config import ModelConfig, MonitorConfig
 from monitor.dead_letters import (
     dead_letter,
@@ -113,6 +114,10 @@ class StreamProcessor:
         routing: RoutingCheck | None = None,
     ) -> None:
         self._models = {m.name: m for m in config.models}
+        # Features a model declares (with its PII features, hashed or dropped by the guard).
+        self._declared = {
+            m.name: frozenset([*m.features, *m.pii]) for m in config.models if m.features
+        }
         self._profiles = profiles or (lambda model, version: None)
         self._policy = RetrainPolicy(policy_rules(config), state.policy)
         self._privacy = PrivacyGuard.from_config(config)
@@ -181,8 +186,12 @@ class StreamProcessor:
         for partition_id, partition in self.state.partitions.items():
             for name, join in partition.joins.items():
                 if name in self._models:
+                    model = self._models[name]
                     join.max_pending = pending_share(
-                        self._models[name].max_pending, partition_id, self._partition_count
+                        model.max_pending, partition_id, self._partition_count
+                    )
+                    join.max_pending_bytes = pending_share(
+                        model.max_pending_bytes, partition_id, self._partition_count
                     )
         for model in self._models.values():
             if model.max_pending < self._partition_count:
@@ -213,6 +222,10 @@ class StreamProcessor:
             pred = parse_prediction(record.value)  # type: ignore[arg-type]
             config = self._model(pred.model)
             check_ahead(pred.timestamp, record.timestamp, config.future_tolerance)
+            check_feature_count(pred.features, config.max_features)
+            pred, undeclared = declared_only(pred, self._declared.get(pred.model))
+            if undeclared:
+                counters.undeclared_features[pred.model] += undeclared
             pred = self._privacy.prediction(pred)  # no raw PII is kept, checkpointed or sent
             _check_target_type(config, pred.prediction, "prediction")
             join = self._join(partition, record.partition, config)
@@ -233,7 +246,7 @@ class StreamProcessor:
             result = join.add_label(label, record.offset)
             counters.labels[label.model] += 1
         if result is None:  # the event now waits: keep the buffers within their share
-            if join.pending_predictions + join.pending_labels > join.max_pending:
+            if join.overflowing:
                 self._count_unmatched(partition, config.name, join.evict_overflow(), "evicted")
         elif isinstance(result, Joined):
             self._on_joined(partition, config, result, record.partition, out)
@@ -250,8 +263,12 @@ class StreamProcessor:
     def _join(self, partition: PartitionState, partition_id: int, config: ModelConfig) -> LabelJoin:
         join = partition.joins.get(config.name)
         if join is None:
-            share = pending_share(config.max_pending, partition_id, self._partition_count)
-            join = partition.joins[config.name] = LabelJoin(config.label_ttl, share)
+            count = self._partition_count
+            join = partition.joins[config.name] = LabelJoin(
+                config.label_ttl,
+                pending_share(config.max_pending, partition_id, count),
+                pending_share(config.max_pending_bytes, partition_id, count),
+            )
         return join
 
     def _on_joined(

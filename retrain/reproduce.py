@@ -61,7 +61,7 @@ def reproduce(settings: RetrainSettings, model: str, version: str) -> ReproduceR
     if digest != data["sha256"]:
         differences.append(f"training data SHA-256 {digest} != recorded {data['sha256']}")
         return ReproduceReport(model, version, differences)
-    rebuilt = train(recorded, training_set)
+    rebuilt = train(recorded, training_set, spec.declared_features)
     original = registry.load_artifact(model, version)
     rows = [dict(e.features) for e in rebuilt.holdout]
     mismatched = sum(

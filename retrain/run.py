@@ -101,7 +101,7 @@ class RetrainJob:
 
     def _run(self, request: RetrainRequest, model: ModelTraining) -> RunOutcome:
         training_set = load_training_set(self.settings, model)
-        trained = train(model.training, training_set)
+        trained = train(model.training, training_set, model.declared_features)
         champion_info = self.registry.production(model.name)
         champion = (
             self.registry.load_artifact(model.name, champion_info.version)
@@ -276,6 +276,8 @@ def _metadata(
             "rows": len(training_set.examples),
             "train_rows": trained.train_size,
             "holdout_rows": len(trained.holdout),
+            "columns": trained.columns,
+            "columns_dropped": trained.dropped_columns,
             "sha256": canonical_sha256(training_set),
         },
         "metrics": metrics,

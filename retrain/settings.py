@@ -27,6 +27,13 @@ class ModelTraining:
     schedule: str | None = None  # cron, UTC
     pii: PiiPolicy | None = None  # PII features of base tables: dropped or hashed
 
+    @property
+    def declared_features(self) -> frozenset[str]:
+        """The features a pipeline may use: ``features`` and the PII ones; empty: any."""
+        if not self.features:
+            return frozenset()
+        return frozenset([*self.features, *(self.pii.names if self.pii else ())])
+
 
 @dataclass(frozen=True)
 class RetrainSettings:

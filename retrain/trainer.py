@@ -14,8 +14,8 @@ challenger are both evaluated.
 ... )
 >>> config = TrainingConfig(estimator="sklearn.linear_model.LogisticRegression")
 >>> model = train(config, TrainingSet(examples=examples, lineage={}))
->>> model.train_size, len(model.holdout)
-(80, 20)
+>>> model.train_size, len(model.holdout), model.columns, model.dropped_columns
+(80, 20, 1, 0)
 >>> evaluate(model.pipeline, model.holdout, "binary", positive_label=1)["accuracy"]
 1.0
 """
@@ -23,7 +23,8 @@ challenger are both evaluated.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping, Sequence
+import logging
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -40,6 +41,8 @@ from retrain.targets import Task, class_key
 
 __all__ = ["Predictor", "TrainedModel", "evaluate", "resolve_estimator", "train"]
 
+log = logging.getLogger(__name__)
+
 
 class Predictor(Protocol):
     """What :func:`evaluate` needs of a model: ``predict`` on feature dicts.
@@ -53,12 +56,15 @@ class Predictor(Protocol):
 
 @dataclass(frozen=True, kw_only=True)
 class TrainedModel:
-    """A fitted pipeline (it scores raw feature dicts) and the data it was not trained on."""
+    """A fitted pipeline (it scores raw feature dicts), the data it was not trained on, and its
+    column count with the columns left out to stay within ``max_columns``."""
 
     pipeline: Any
     train_size: int
     holdout: tuple[Example, ...]
     seed: int
+    columns: int
+    dropped_columns: int
 
 
 def resolve_estimator(path: str, params: Mapping[str, Any], allowed_prefixes: Sequence[str]) -> Any:
@@ -100,8 +106,14 @@ def resolve_estimator(path: str, params: Mapping[str, Any], allowed_prefixes: Se
     return _instantiate(path, target, params)
 
 
-def train(config: TrainingConfig, training_set: TrainingSet) -> TrainedModel:
+def train(
+    config: TrainingConfig, training_set: TrainingSet, features: Collection[str] = ()
+) -> TrainedModel:
     """Fit ``config.estimator`` on the training part of :func:`~retrain.dataset.time_split`.
+
+    The pipeline uses only the declared ``features`` (all when empty) and at most
+    ``config.max_columns`` columns (see :class:`~retrain.features.FeatureVectorizer`); columns
+    left out are logged and counted in ``dropped_columns``.
 
     Every ``random_state`` parameter of the estimator (nested ones of a pipeline too) is set to
     ``config.seed``, so the same config and data give the same model. Classification labels of a
@@ -112,7 +124,7 @@ def train(config: TrainingConfig, training_set: TrainingSet) -> TrainedModel:
         config.estimator, config.params, config.allowed_estimator_prefixes
     )
     _seed(estimator, config.seed)
-    pipeline = make_pipeline(estimator)
+    pipeline = make_pipeline(estimator, features, config.max_columns)
     train_part, holdout = time_split(training_set, config.holdout)
     labels = [example.label for example in train_part]
     try:
@@ -120,8 +132,21 @@ def train(config: TrainingConfig, training_set: TrainingSet) -> TrainedModel:
         pipeline.fit([example.features for example in train_part], targets)
     except (TypeError, ValueError) as exc:
         raise TrainingError(f"training {config.estimator} failed: {exc}") from exc
+    vectorizer = pipeline.named_steps["features"]
+    if vectorizer.dropped_columns_:
+        log.warning(
+            "training %s: %d feature columns left out to stay within training.max_columns (%d)",
+            config.estimator,
+            vectorizer.dropped_columns_,
+            config.max_columns,
+        )
     return TrainedModel(
-        pipeline=pipeline, train_size=len(train_part), holdout=holdout, seed=config.seed
+        pipeline=pipeline,
+        train_size=len(train_part),
+        holdout=holdout,
+        seed=config.seed,
+        columns=len(vectorizer.index_),
+        dropped_columns=vectorizer.dropped_columns_,
     )
 
 

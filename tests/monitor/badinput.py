@@ -43,6 +43,8 @@ CATEGORIES: dict[str, str | None] = {
     "far_future": "timestamp_out_of_range",
     "ahead_of_kafka": "timestamp_out_of_range",
     "too_large": "message_too_large",
+    "too_many_features": "too_many_features",  # one more than models[].max_features (1000)
+    "id_too_long": "id_too_long",  # an id of more than 256 bytes of UTF-8
 }
 BAD = tuple(name for name, reason in CATEGORIES.items() if reason is not None)
 GOOD = tuple(name for name, reason in CATEGORIES.items() if reason is None)
@@ -260,6 +262,12 @@ def message(
         kafka_ms = int((ts - FUTURE_TOLERANCE - rng.uniform(1, 1e6)) * 1000)
     elif category == "too_large":
         value = {**doc, "padding": "x" * (too_large + rng.randint(0, 1000))}
+    elif category == "too_many_features" and topic == "predictions":
+        value = {**doc, "features": {str(j): 0 for j in range(1001 + rng.randint(0, 20))}}
+    elif category in ("id_too_long", "too_many_features"):  # labels have no features
+        fields = ["prediction_id", "model"] + (["model_version"] if topic == "predictions" else [])
+        long_id = rng.choice(["x" * rng.randint(257, 5000), "\u00e9" * 129, "\U0001f600" * 65])
+        value = {**doc, rng.choice(fields): long_id}
     elif category not in GOOD:
         value = _defect(category, doc, topic, rng)
     if isinstance(value, dict):
@@ -271,6 +279,8 @@ def message(
     expected = CATEGORIES[category]
     if category == "nested_feature" and topic == "labels":
         expected = "schema_violation"  # a label that is a list or an object
+    if category == "too_many_features" and topic == "labels":
+        expected = "id_too_long"
     valid = expected is None
     return Message(
         topic, partition, key, value, headers, kafka_ms, expected,

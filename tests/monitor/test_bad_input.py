@@ -286,7 +286,7 @@ def test_extreme_valid_values_flow_through_drift_and_metrics() -> None:
 @pytest.mark.parametrize("category", sorted(CATEGORIES))
 def test_each_kind_of_message_gets_its_reason(category: str) -> None:
     """500 messages of one kind (with valid ones between them, for duplicates and joins): each
-    is applied or dead-lettered with the reason its generator expects. 11,000 in all."""
+    is applied or dead-lettered with the reason its generator expects. 12,000 in all."""
     kinds = [category, "valid"]
     messages = build([(kinds[seed % 3 == 0], seed) for seed in range(500)])
     stream = records(messages)
@@ -303,9 +303,10 @@ def test_an_example_too_large_to_publish_is_counted_and_logged_not_sent(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A prediction just under the input limit can grow when written back (``1E9`` becomes
-    ``1000000000.0``): its example would exceed the producer's limit and fail to send."""
+    ``1000000000.0``): its example would exceed the producer's limit and fail to send. The
+    model "reg" declares no features, so all 1000 are kept."""
     features = b",".join(b'"f%d":1E9' % i for i in range(1000))
-    doc = b'"prediction_id":"a","model":"churn","timestamp":%d' % BASE_TIME
+    doc = b'"prediction_id":"a","model":"reg","timestamp":%d' % BASE_TIME
     prediction = b'{%s,"model_version":"1","prediction":1,"features":{%s}}' % (doc, features)
     label = b'{%s,"label":1}' % doc
     base_ms = int(BASE_TIME * 1000)
