@@ -218,6 +218,7 @@ def test_metrics_match_sklearn_and_pass_promtool(
         "driftwarden_unmatched_total": "counter",
         "driftwarden_invalid_events_total": "counter",
         "driftwarden_undeclared_features_dropped_total": "counter",
+        "driftwarden_misrouted_records_total": "counter",
         "driftwarden_retrain_requests_total": "counter",
         "driftwarden_pending": "gauge",
         "driftwarden_versions_evicted_total": "counter",
