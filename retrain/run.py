@@ -20,7 +20,6 @@ from retrain.dataset import (
     TrainingSet,
     build_training_set,
     canonical_sha256,
-    examples_from_records,
     read_base_table,
 )
 from retrain.examples_source import OffsetRange, read_examples
@@ -228,7 +227,8 @@ def promotion_event(
 def load_training_set(
     settings: RetrainSettings, model: ModelTraining, ranges: list[dict[str, int]] | None = None
 ) -> TrainingSet:
-    """Base table plus the newest examples from the topic (or exactly ``ranges`` of it)."""
+    """Base table plus the newest examples from the topic (or exactly ``ranges`` of it); the
+    lineage records the ranges and the records skipped as malformed (``skipped_examples``)."""
     data = model.training.data
     base: list[Example] = []
     lineage: dict[str, Any] = {
@@ -240,11 +240,17 @@ def load_training_set(
         base, digest = read_base_table(data.base, data.label_column, model.pii)
         lineage["base"] = {"path": data.base, "sha256": digest, "rows": len(base)}
     wanted = [OffsetRange(**r) for r in ranges] if ranges is not None else None
-    records, used = read_examples(
-        settings.consumer_options, settings.examples_topic, model.name, data.examples, wanted
+    read = read_examples(
+        settings.consumer_options,
+        settings.examples_topic,
+        model.name,
+        data.examples,
+        wanted,
+        pii=model.pii,
     )
-    lineage["partitions"] = [r.to_dict() for r in used]
-    training_set = build_training_set(base, examples_from_records(records, model.pii), lineage)
+    lineage["partitions"] = [r.to_dict() for r in read.ranges]
+    lineage["skipped_examples"] = read.skipped
+    training_set = build_training_set(base, read.examples, lineage)
     if len(training_set.examples) < MIN_EXAMPLES:
         raise ValueError(
             f"only {len(training_set.examples)} examples for {model.name!r}; "
