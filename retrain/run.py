@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from retrain.audit import AuditLog
+from retrain.audit import AuditEntry, AuditLog
 from retrain.dataset import (
     Example,
     TrainingSet,
@@ -54,17 +54,23 @@ class RunOutcome:
     metrics: dict[str, Any] = field(default_factory=dict)
 
 
-def audit_log(settings: RetrainSettings) -> AuditLog:
-    return AuditLog(settings.registry / "audit.jsonl")
+def audit_log(
+    settings: RetrainSettings, on_append: Callable[[AuditEntry], None] | None = None
+) -> AuditLog:
+    return AuditLog(settings.registry / "audit.jsonl", on_append=on_append)
 
 
 class RetrainJob:
     def __init__(
-        self, settings: RetrainSettings, publish: Publish, clock: Callable[[], float] = time.time
+        self,
+        settings: RetrainSettings,
+        publish: Publish,
+        clock: Callable[[], float] = time.time,
+        on_audit: Callable[[AuditEntry], None] | None = None,
     ) -> None:
         self.settings = settings
         self.registry = ModelRegistry(settings.registry)
-        self.governance = Governance(self.registry, audit_log(settings))
+        self.governance = Governance(self.registry, audit_log(settings, on_audit))
         self._publish = publish
         self._clock = clock
 
