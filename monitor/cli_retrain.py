@@ -24,7 +24,6 @@ __all__ = ["add_commands", "settings_from_config"]
 
 if TYPE_CHECKING:
     from retrain.audit import AuditLog
-    from retrain.audit_head import HeadPublisher
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -203,22 +202,12 @@ def _retrain(args: argparse.Namespace) -> int:
 
 def _models(args: argparse.Namespace) -> int:
     from retrain.audit_head import HeadPublisher
-
-    settings = _settings(args)
-    heads = HeadPublisher(settings.producer_options, settings.events_topic)
-    try:
-        return _models_command(args, settings, heads)
-    finally:
-        heads.close()
-
-
-def _models_command(
-    args: argparse.Namespace, settings: RetrainSettings, heads: HeadPublisher
-) -> int:
     from retrain.governance import Governance
     from retrain.registry import ModelRegistry
     from retrain.run import audit_log
 
+    settings = _settings(args)
+    heads = HeadPublisher(settings.producer_options, settings.events_topic)
     governance = Governance(ModelRegistry(settings.registry), audit_log(settings, heads))
     registry, command = governance.registry, args.models_command
     if command == "list":

@@ -82,23 +82,25 @@ class AuditHead:
 class HeadPublisher:
     """Publishes the head of every appended entry (the ``on_append`` hook of an AuditLog).
 
-    The producer is made at the first append, so read-only commands never connect. A head that
-    cannot be published is logged, never raised: the entry is already written and fsynced, and
-    the next append publishes a newer head.
+    Each head gets a producer of its own, closed once the broker confirmed it: appends are
+    rare (a run writes a handful), and nothing stays open between them. A head that cannot be
+    published is logged, never raised: the entry is already written and fsynced, and the next
+    append publishes a newer head.
     """
 
     def __init__(self, producer_options: dict[str, Any], topic: str, timeout: float = 10.0):
         self._options = producer_options
         self._topic = topic
         self._timeout = timeout
-        self._producer: KafkaProducer | None = None
 
     def __call__(self, entry: AuditEntry) -> None:
+        value = orjson.dumps(AuditHead.of(entry).to_event())
         try:
-            if self._producer is None:
-                self._producer = KafkaProducer(**self._options)
-            value = orjson.dumps(AuditHead.of(entry).to_event())
-            self._producer.send(self._topic, key=_KEY, value=value).get(self._timeout)
+            producer = KafkaProducer(**self._options)
+            try:
+                producer.send(self._topic, key=_KEY, value=value).get(self._timeout)
+            finally:
+                producer.close(timeout=self._timeout)
         except Exception as exc:  # noqa: BLE001 - the entry is written; only the anchor is late
             log.warning(
                 "audit entry %d written, but its head was not published on %s: %s; "
@@ -107,11 +109,6 @@ class HeadPublisher:
                 self._topic,
                 exc,
             )
-
-    def close(self) -> None:
-        if self._producer is not None:
-            self._producer.close(timeout=self._timeout)
-            self._producer = None
 
 
 def latest_head(

@@ -142,7 +142,7 @@ def _dedup_key(key: str) -> str:
     """``key``, or its start and a digest of all of it when over PagerDuty's 255 characters."""
     if len(key) <= _MAX_DEDUP_KEY:
         return key
-    return f"{key[:190]}...{hashlib.sha256(key.encode()).hexdigest()}"
+    return f"{key[:188]}...{hashlib.sha256(key.encode()).hexdigest()}"  # 255 characters
 
 
 def _details(event: Event) -> Event:

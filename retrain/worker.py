@@ -55,7 +55,6 @@ def run_request(settings: RetrainSettings, request_json: bytes) -> RunOutcome:
         return _hand_off(settings, request, request_json)
     producer = KafkaProducer(**settings.producer_options)
     notifications = NotificationDispatcher(settings.notifiers)
-    heads = HeadPublisher(settings.producer_options, settings.events_topic)
     try:
 
         def publish(event: dict[str, Any]) -> None:
@@ -64,11 +63,11 @@ def run_request(settings: RetrainSettings, request_json: bytes) -> RunOutcome:
             )
             notifications.submit(event)
 
+        heads = HeadPublisher(settings.producer_options, settings.events_topic)
         return RetrainJob(settings, publish, on_audit=heads).run(request)
     finally:
         producer.flush()
         producer.close()
-        heads.close()
         notifications.close()  # sends what is queued, for at most 10s
 
 
@@ -99,8 +98,8 @@ class RetrainWorker:
         self.settings = settings
         self.registry = registry or CollectorRegistry()
         self.metrics = WorkerMetrics(self.registry, sorted(settings.models))
-        self._heads = HeadPublisher(settings.producer_options, settings.events_topic)
-        self._audit = audit_log(settings, self._heads)
+        heads = HeadPublisher(settings.producer_options, settings.events_topic)
+        self._audit = audit_log(settings, heads)
         self._clock = clock
         self._quiet_until: dict[str, float] = {}  # model -> end of its audit cooldown
         self._unaudited: dict[str, int] = {}  # model -> requests left out of the audit log
@@ -153,7 +152,6 @@ class RetrainWorker:
             self._ready.clear()
             consumer.close()
             self.scheduler.shutdown(wait=True)
-            self._heads.close()
             self.http.stop()
 
     def start_scheduler(self) -> None:
@@ -190,7 +188,6 @@ class RetrainWorker:
             )
             self.metrics.rejected.labels("unknown_model").inc()
             return False
-        self.metrics.requests.labels(request.model, request.reason).inc()
         busy = self.scheduler.get_job(f"run:{request.model}") is not None
         busy = busy or request.model in self._running
         production = self._registry.production(request.model)
@@ -200,6 +197,7 @@ class RetrainWorker:
             and production.version != request.version
         )
         self._audit_request(request, coalesced=busy, stale=stale)
+        self.metrics.requests.labels(request.model, request.reason).inc()
         if stale:
             log.info(
                 "request %s is about %s v%s, no longer in production; ignored",
