@@ -31,6 +31,7 @@ from monitor.handover import Resume, choose_resume, read_snapshots
 from monitor.processor import BatchOutput, StreamProcessor
 from monitor.profiles import ProfileSource
 from monitor.recovery import Backoff, ReconnectCounter, transient
+from monitor.routing import RoutingCheck
 from monitor.sink import OutputSink
 from monitor.state import MonitorState
 from monitor.topics import prepare_topics
@@ -70,6 +71,7 @@ class MonitorService:
         self._closing = False  # the session ends: revocations must not commit
         self._profiles: ProfileSource | None = None
         self._partition_count = 1
+        self._routing = RoutingCheck()  # kept across sessions: each topic is reported once
         # Held while a batch is applied or checkpointed, so a revocation (on the consumer's IO
         # thread) never checkpoints half a batch.
         self._process_lock = threading.RLock()
@@ -196,7 +198,12 @@ class MonitorService:
         state = self._store.load() or MonitorState()
         self._snapshotted.clear()
         return StreamProcessor(
-            self.config, state, self._partition_count, delivered, profiles=self._profiles
+            self.config,
+            state,
+            self._partition_count,
+            delivered,
+            profiles=self._profiles,
+            routing=self._routing,
         )
 
     def _roll_back(self) -> None:

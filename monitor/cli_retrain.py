@@ -66,6 +66,9 @@ def settings_from_config(config: MonitorConfig) -> RetrainSettings:
         http_tls=worker.http.tls,
         http_basic_auth=worker.http.basic_auth,
         notifiers=tuple(config.notifiers),
+        registry_key=(
+            config.registry_key.get_secret_value().encode() if config.registry_key else None
+        ),
     )
 
 
@@ -208,7 +211,7 @@ def _models(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     heads = HeadPublisher(settings.producer_options, settings.events_topic)
-    governance = Governance(ModelRegistry(settings.registry), audit_log(settings, heads))
+    governance = Governance(ModelRegistry.from_settings(settings), audit_log(settings, heads))
     registry, command = governance.registry, args.models_command
     if command == "list":
         for model in registry.models():

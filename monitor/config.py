@@ -7,10 +7,12 @@ Every error names the key path (``models.0.label_ttl``) and what is wrong with i
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
+    BeforeValidator,
     Field,
     SecretStr,
     ValidationError,
@@ -255,25 +257,23 @@ class LoggingConfig(Strict):
     json_format: bool = Field(default=False, alias="json")
 
 
+def _long_key(value: SecretStr | None) -> SecretStr | None:
+    if value is not None and len(value.get_secret_value().encode()) < MIN_KEY_BYTES:
+        raise ValueError(
+            f"must be at least {MIN_KEY_BYTES} bytes; generate one, e.g. "
+            "'openssl rand -hex 32', and pass it as {env: NAME} or {file: PATH}"
+        )
+    return value
+
+
+# A secret key of at least MIN_KEY_BYTES bytes, also given as {env: NAME} or {file: PATH}.
+SecretKey = Annotated[SecretStr | None, BeforeValidator(resolve_secret), AfterValidator(_long_key)]
+
+
 class PrivacyConfig(Strict):
     """Keys of the PII handling; see ``models[].pii``."""
 
-    hash_key: SecretStr | None = None  # HMAC key of pii_mode 'hash'
-
-    @field_validator("hash_key", mode="before")
-    @classmethod
-    def _resolve(cls, value: object) -> object:
-        return resolve_secret(value)
-
-    @field_validator("hash_key")
-    @classmethod
-    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and len(value.get_secret_value().encode()) < MIN_KEY_BYTES:
-            raise ValueError(
-                f"must be at least {MIN_KEY_BYTES} bytes; generate one, e.g. "
-                "'openssl rand -hex 32', and pass it as {env: NAME} or {file: PATH}"
-            )
-        return value
+    hash_key: SecretKey = None  # HMAC key of pii_mode 'hash'
 
 
 class WorkerHttpConfig(HttpConfig):
@@ -306,6 +306,8 @@ class MonitorConfig(Strict):
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     models: list[ModelConfig] = Field(min_length=1)
     registry: Path = Path("./registry")
+    # Authenticates each registered artifact's SHA-256 (an HMAC in its metadata); a secret.
+    registry_key: SecretKey = None
     worker: WorkerConfig = Field(default_factory=WorkerConfig)
     notifiers: Notifiers = Field(default_factory=list)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)

@@ -34,6 +34,7 @@ _PER_PARTITION = frozenset(
         "driftwarden_unmatched",
         "driftwarden_retrain_requests",
         "driftwarden_invalid_events",
+        "driftwarden_misrouted_records",
     }
 )
 
@@ -161,6 +162,12 @@ class MonitorCollector:
             "Messages sent to the dead-letter topic.",
             ["topic", "reason"],
             _by_partition(parts, lambda c: c.invalid.items()),
+        )
+        yield _counter(
+            "driftwarden_misrouted_records",
+            "Keyed input records not on the partition murmur2 of their key gives (still applied).",
+            ["topic"],
+            _by_partition(parts, lambda c: [((t,), n) for t, n in c.misrouted.items()]),
         )
         pending = GaugeMetricFamily(
             "driftwarden_pending", "Items waiting for their partner.", labels=["model", "kind"]

@@ -32,6 +32,7 @@ from monitor.join import ExpiryResult, Joined, LabelJoin
 from monitor.performance import VersionPerformance
 from monitor.policy import PolicyRules, RetrainPolicy, VersionView
 from monitor.privacy import PrivacyGuard
+from monitor.routing import RoutingCheck
 from monitor.state import MonitorState, PartitionState, TopicPartition
 from monitor.versions import touch_version
 from retrain.profile import ReferenceProfile
@@ -109,6 +110,7 @@ class StreamProcessor:
         partition_count: int = 1,
         delivered: Mapping[TopicPartition, int] | None = None,
         profiles: Callable[[str, str], ReferenceProfile | None] | None = None,
+        routing: RoutingCheck | None = None,
     ) -> None:
         self._models = {m.name: m for m in config.models}
         self._profiles = profiles or (lambda model, version: None)
@@ -117,6 +119,7 @@ class StreamProcessor:
         self._predictions_topic = config.topics.predictions
         self._labels_topic = config.topics.labels
         self._partition_count = max(partition_count, 1)
+        self._routing = routing or RoutingCheck()
         self._input_limit, self._output_limit = input_limit(config), output_limit(config)
         self.state = state
         self.delivered = dict(delivered or {})
@@ -129,6 +132,11 @@ class StreamProcessor:
         self._drift_inputs: dict[tuple[str, str], _DriftInputs] = {}
         for record in records:
             partition = self._partition(record.partition)
+            # Checked, counted, then applied as usual: a misrouted record is never dropped.
+            if self._routing.misrouted(
+                record.topic, record.key, record.partition, self._partition_count
+            ):
+                partition.counters.misrouted[record.topic] += 1
             try:
                 model = self._apply(record, partition, out)
                 touched.add((record.partition, model))

@@ -52,6 +52,7 @@ class StreamCounters:
     delay_buckets: dict[str, list[int]] = field(default_factory=dict)  # model -> bucket counts
     delay_sum: dict[str, float] = field(default_factory=dict)  # model
     retrain_requests: Counter[tuple[str, str]] = field(default_factory=Counter)  # model, reason
+    misrouted: Counter[str] = field(default_factory=Counter)  # topic (see monitor.routing)
 
     def observe_delay(self, model: str, seconds: float) -> None:
         buckets = self.delay_buckets.get(model)
@@ -77,6 +78,7 @@ class StreamCounters:
         total.unmatched.update(self.unmatched)
         total.retrain_requests.update(self.retrain_requests)
         total.invalid.update(self.invalid)
+        total.misrouted.update(self.misrouted)
         for model, seconds in self.delay_sum.items():
             total.delay_sum[model] = total.delay_sum.get(model, 0.0) + seconds
         for model, buckets in self.delay_buckets.items():

@@ -23,6 +23,7 @@ from pydantic import (
 
 __all__ = [
     "DEFAULT_ESTIMATOR_PREFIXES",
+    "FORBIDDEN_TYPE_MODULES",
     "EVENT_TYPES",
     "PAGERDUTY_EVENTS_URL",
     "EventType",
@@ -40,9 +41,24 @@ __all__ = [
     "estimator_path_problem",
     "resolve_secret",
     "secret_values",
+    "type_name_problem",
 ]
 
 DEFAULT_ESTIMATOR_PREFIXES = ("sklearn.",)
+# Modules whose names a model file may never use, even if listed in ``trusted_types``: loading a
+# skops file calls or instantiates the types it names, and these run commands, touch files,
+# open connections, import code or reach any attribute.
+FORBIDDEN_TYPE_MODULES = frozenset(
+    {
+        "builtins", "__builtin__", "os", "posix", "nt", "sys", "subprocess", "importlib",
+        "runpy", "code", "codeop", "ctypes", "shutil", "pathlib", "io", "_io", "tempfile",
+        "socket", "ssl", "pickle", "_pickle", "marshal", "shelve", "dbm", "multiprocessing",
+        "threading", "_thread", "asyncio", "signal", "pty", "webbrowser", "urllib", "http",
+        "ftplib", "smtplib", "operator", "functools", "types", "inspect", "gc", "pdb", "bdb",
+        "timeit", "trace", "cProfile", "profile", "site", "sysconfig", "pkgutil", "zipimport",
+        "glob", "fileinput", "sqlite3", "logging", "platform", "joblib", "cloudpickle", "dill",
+    }
+)  # fmt: skip
 
 
 class _Strict(BaseModel):
@@ -91,6 +107,9 @@ class TrainingConfig(_Strict):
     gate: GateConfig = Field(default_factory=GateConfig)
     risk_tier: RiskTier = RiskTier.LOW
     allowed_estimator_prefixes: tuple[str, ...] = DEFAULT_ESTIMATOR_PREFIXES
+    # Exact type names (``package.module.Class``) a registered model file of this model may hold
+    # beyond those of the configured estimator's pipeline (see retrain.artifact_types).
+    trusted_types: tuple[str, ...] = ()
 
     @field_validator("estimator")
     @classmethod
@@ -108,6 +127,14 @@ class TrainingConfig(_Strict):
     def _plus_default(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         """The user's prefixes come in addition to the default ``sklearn.``."""
         return tuple(dict.fromkeys((*DEFAULT_ESTIMATOR_PREFIXES, *value)))
+
+    @field_validator("trusted_types")
+    @classmethod
+    def _exact_types(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        problems = [problem for name in value if (problem := type_name_problem(name))]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return tuple(dict.fromkeys(value))
 
     @model_validator(mode="after")
     def _allowed_estimator(self) -> TrainingConfig:
@@ -144,6 +171,29 @@ def estimator_path_problem(path: str, allowed_prefixes: Sequence[str]) -> str | 
             "'params' before anything can check it, so it must come from a package you added to "
             "'allowed_estimator_prefixes'; for scikit-learn, name the estimator class"
         )
+    return None
+
+
+def type_name_problem(name: str) -> str | None:
+    """Why ``name`` may not be trusted in a model file, or None: it must be one exact type
+    (``package.module.Class``, no prefix or wildcard), name nothing special (no ``__`` part) and
+    come from no module in :data:`FORBIDDEN_TYPE_MODULES`.
+
+    >>> type_name_problem("sklearn.tree._tree.Tree") is None
+    True
+    >>> print(type_name_problem("builtins.exec"))
+    type 'builtins.exec' is from module 'builtins', which a model file may never name
+    >>> print(type_name_problem("mypackage."))
+    type 'mypackage.' is not an exact type name: use 'package.module.Class', not a prefix
+    """
+    parts = name.split(".")
+    if len(parts) < 2 or not all(part.isidentifier() for part in parts):
+        return f"type {name!r} is not an exact type name: use 'package.module.Class', not a prefix"
+    if parts[0] in FORBIDDEN_TYPE_MODULES:
+        return f"type {name!r} is from module {parts[0]!r}, which a model file may never name"
+    special = next((part for part in parts if part.startswith("__")), None)
+    if special is not None:
+        return f"type {name!r} names something special ({special!r}): a model file may not"
     return None
 
 

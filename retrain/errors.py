@@ -11,6 +11,7 @@ __all__ = [
     "RegistryError",
     "RetrainError",
     "TrainingError",
+    "UntrustedArtifact",
 ]
 
 
@@ -28,6 +29,10 @@ class ModelNotFound(RegistryError, LookupError):
 
 class ArtifactTampered(RegistryError, ValueError):
     """An artifact's SHA-256 does not match its metadata: it is never deserialized."""
+
+
+class UntrustedArtifact(RegistryError, ValueError):
+    """A model file names a type outside the model's trust list: it is never deserialized."""
 
 
 class GovernanceError(RetrainError, ValueError):

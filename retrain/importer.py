@@ -1,26 +1,23 @@
 """``driftwarden models register``: import a model fitted elsewhere, with its training table.
 
-The artifact is a skops file (never a pickle); its types are checked against the registry's
-allow-list before anything is loaded. It must score raw feature dicts (for example a pipeline
-built with :func:`retrain.features.make_pipeline`). Its reference profile and reference metrics
-come from the training table, and it goes through the same risk-tier governance as a retrained
-version.
+The artifact is a skops file (never a pickle); its types are checked against the model's exact
+trust list (:mod:`retrain.artifact_types`) before anything is loaded. It must score raw feature
+dicts (for example a pipeline built with :func:`retrain.features.make_pipeline`). Its reference
+profile and reference metrics come from the training table, and it goes through the same
+risk-tier governance as a retrained version.
 """
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 from typing import Any
-
-import skops.io as sio
 
 from retrain.dataset import read_base_table
 from retrain.errors import RegistryError
 from retrain.governance import Decision, Governance
 from retrain.model_card import render_model_card
 from retrain.profile import build_profile
-from retrain.registry import DEFAULT_TRUSTED_PREFIXES, VersionInfo
+from retrain.registry import VersionInfo
 from retrain.settings import ModelTraining
 from retrain.trainer import evaluate
 
@@ -32,7 +29,11 @@ PREDICTION, LABEL = "__prediction__", "__label__"
 def import_model(
     governance: Governance, model: ModelTraining, artifact: Path, data: Path, by: str
 ) -> tuple[VersionInfo, Decision]:
-    estimator = _load(artifact)
+    try:
+        blob = artifact.read_bytes()
+    except OSError as exc:
+        raise RegistryError(f"cannot read {artifact}: {exc.strerror}") from exc
+    estimator = governance.registry.deserialize(model.name, blob, str(artifact))
     examples, digest = read_base_table(data, model.training.data.label_column, model.pii)
     rows = [dict(e.features) for e in examples]
     try:
@@ -82,18 +83,3 @@ def import_model(
     )
     decision = governance.decide(model.name, info.version, model.training.risk_tier, True, by)
     return info, decision
-
-
-def _load(artifact: Path) -> Any:
-    try:
-        blob = artifact.read_bytes()
-    except OSError as exc:
-        raise RegistryError(f"cannot read {artifact}: {exc.strerror}") from exc
-    try:
-        untrusted = sio.get_untrusted_types(data=blob)
-    except (zipfile.BadZipFile, ValueError, KeyError) as exc:
-        raise RegistryError(f"{artifact} is not a skops file ({exc})") from exc
-    refused = [name for name in untrusted if not name.startswith(DEFAULT_TRUSTED_PREFIXES)]
-    if refused:
-        raise RegistryError(f"{artifact} holds types outside the allow-list: {refused}")
-    return sio.loads(blob, trusted=untrusted)

@@ -7,8 +7,11 @@ and renamed into place, so a crash never leaves a half-registered version. Stagi
 ignored by the listings and removed by :meth:`ModelRegistry.cleanup`. Changes to one model are
 serialized by an exclusive ``flock`` on ``<root>/<model>/.lock`` (threads and processes alike).
 
-An artifact is only deserialized after its SHA-256 matches the one recorded at registration, and
-only if every type skops does not trust by default lies under an allowed module prefix.
+An artifact is only deserialized after its SHA-256 matches the one recorded at registration
+(with a registry key, also once an HMAC of that digest, the model and the version verifies), and
+only if every type in it that skops does not trust by default is in the model's exact trust list
+(:mod:`retrain.artifact_types`). A registry opened without the config trusts the pipeline
+skeleton only.
 
 >>> import tempfile
 >>> from sklearn.dummy import DummyClassifier
@@ -28,7 +31,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import io
+import hmac
 import json
 import os
 import platform
@@ -45,30 +48,21 @@ from typing import Any
 
 import skops.io as sio
 
+from retrain.artifact_types import TrustedTypes, load_trusted, refuse_untrusted, skeleton_only
 from retrain.audit import utc_timestamp
 from retrain.errors import ArtifactTampered, ModelNotFound, RegistryError
 from retrain.files import fsync_directory, write_atomically, write_synced
+from retrain.settings import RetrainSettings
 
 __all__ = [
-    "DEFAULT_TRUSTED_PREFIXES",
     "RESERVED_METADATA",
     "ModelRegistry",
     "Stage",
     "VersionInfo",
 ]
 
-# Types a registered artifact may contain: scikit-learn and its numeric stack, and our own
-# feature transformer (retrain.features), which every trained pipeline starts with.
-DEFAULT_TRUSTED_PREFIXES = (
-    "sklearn.",
-    "numpy.",
-    "builtins.",
-    "collections.",
-    "scipy.",
-    "retrain.features.",
-)
 RESERVED_METADATA = frozenset(
-    {"model", "version", "created_at", "artifact_sha256", "stage", "stage_history"}
+    {"model", "version", "created_at", "artifact_sha256", "artifact_hmac", "stage", "stage_history"}
 )
 ARTIFACT, METADATA, PROFILE, CARD = "model.skops", "metadata.json", "profile.json", "model_card.md"
 _STAGING_PREFIX = ".staging-"
@@ -101,18 +95,33 @@ class VersionInfo:
 
 
 class ModelRegistry:
-    """Models under ``root``; ``clock`` returns epoch seconds; ``trusted_prefixes`` gates loads."""
+    """Models under ``root``; ``clock`` returns epoch seconds.
+
+    ``trusted_types`` gives, for a model name, the exact type names its files may hold beyond
+    skops' defaults; ``key`` (the config's ``registry_key``) authenticates artifact digests.
+    """
 
     def __init__(
         self,
         root: Path,
         *,
         clock: Callable[[], float] = time.time,
-        trusted_prefixes: tuple[str, ...] = DEFAULT_TRUSTED_PREFIXES,
+        trusted_types: Callable[[str], frozenset[str]] = skeleton_only,
+        key: bytes | None = None,
     ) -> None:
         self.root = root
         self._clock = clock
-        self._trusted_prefixes = trusted_prefixes
+        self._trusted_types = trusted_types
+        self._key = key
+
+    @classmethod
+    def from_settings(cls, settings: RetrainSettings) -> ModelRegistry:
+        """The registry of the config: its models' trust lists and its key."""
+        return cls(
+            settings.registry,
+            trusted_types=TrustedTypes(settings.models),
+            key=settings.registry_key,
+        )
 
     def register(
         self,
@@ -136,7 +145,8 @@ class ModelRegistry:
         if clashes := RESERVED_METADATA & set(metadata):
             raise ValueError(f"metadata keys {sorted(clashes)} are set by the registry")
         blob = sio.dumps(artifact_estimator)
-        self._refuse_untrusted(blob, f"estimator {type(artifact_estimator).__name__}")
+        what = f"estimator {type(artifact_estimator).__name__}"
+        refuse_untrusted(blob, self._trusted_types(model), model, what)
         model_dir = self.root / model
         with self._locked(model):
             version = str(max((int(v) for v in self._version_names(model)), default=0) + 1)
@@ -153,7 +163,7 @@ class ModelRegistry:
         return self.get(model, version)
 
     def load_artifact(self, model: str, version: str) -> Any:
-        """The estimator, deserialized only once its SHA-256 matches the metadata."""
+        """The estimator, deserialized only once its SHA-256 (and HMAC) match the metadata."""
         info = self.get(model, version)
         path = info.path / ARTIFACT
         blob = path.read_bytes()
@@ -164,8 +174,23 @@ class ModelRegistry:
                 f"it (metadata records {info.metadata['artifact_sha256']}). Restore the file "
                 "from a backup or register the model again"
             )
-        untrusted = self._refuse_untrusted(blob, str(path))
-        return sio.load(io.BytesIO(blob), trusted=untrusted)
+        if self._key is not None and not hmac.compare_digest(
+            str(info.metadata.get("artifact_hmac", "")),
+            _artifact_hmac(self._key, model, version, digest),
+        ):
+            raise ArtifactTampered(
+                f"artifact {path}: its digest is not authenticated by the registry key (metadata "
+                "'artifact_hmac' missing or wrong), so it was not registered by a process holding "
+                "'registry_key'; refusing to load it. Register the model again with the key set"
+            )
+        return self.deserialize(model, blob, str(path))
+
+    def deserialize(self, model: str, blob: bytes, source: str) -> Any:
+        """A skops file of ``model`` (read from ``source``), once its types are all trusted.
+
+        :class:`~retrain.errors.UntrustedArtifact` names the others; nothing is loaded then.
+        """
+        return load_trusted(blob, self._trusted_types(model), model, source)
 
     def models(self) -> list[str]:
         """Names of the models with at least one version, sorted."""
@@ -262,16 +287,20 @@ class ModelRegistry:
     ) -> dict[str, Any]:
         now = utc_timestamp(self._clock())
         entry = {"stage": Stage.CANDIDATE.value, "timestamp": now, "by": by, "reason": reason}
-        return {
+        digest = hashlib.sha256(blob).hexdigest()
+        record = {
             "library_versions": _library_versions(),
             **metadata,
             "model": model,
             "version": version,
             "created_at": now,
-            "artifact_sha256": hashlib.sha256(blob).hexdigest(),
+            "artifact_sha256": digest,
             "stage": Stage.CANDIDATE.value,
             "stage_history": [entry],
         }
+        if self._key is not None:
+            record["artifact_hmac"] = _artifact_hmac(self._key, model, version, digest)
+        return record
 
     def _append_stage(
         self, info: VersionInfo, stage: Stage, by: str, reason: str, **extra: str
@@ -286,17 +315,6 @@ class ModelRegistry:
     def _rewrite(self, info: VersionInfo, metadata: dict[str, Any]) -> VersionInfo:
         write_atomically(info.path / METADATA, _json_bytes(metadata))
         return self._read(info.model, info.version)
-
-    def _refuse_untrusted(self, blob: bytes, what: str) -> list[str]:
-        untrusted = sio.get_untrusted_types(data=blob)
-        refused = [name for name in untrusted if not name.startswith(self._trusted_prefixes)]
-        if refused:
-            raise RegistryError(
-                f"{what} contains types outside the allowed module prefixes "
-                f"{list(self._trusted_prefixes)}: {refused}; refusing it. Add a package to the "
-                "registry's trusted prefixes only if you trust its code"
-            )
-        return untrusted
 
     def _version_names(self, model: str) -> set[str]:
         model_dir = self.root / model
@@ -345,6 +363,11 @@ def _write_version(
     write_synced(directory / CARD, card.encode("utf-8"))
     write_synced(directory / METADATA, _json_bytes(metadata))
     fsync_directory(directory)
+
+
+def _artifact_hmac(key: bytes, model: str, version: str, digest: str) -> str:
+    message = f"driftwarden artifact\x00{model}\x00{version}\x00{digest}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
 def _json_bytes(document: Mapping[str, Any]) -> bytes:

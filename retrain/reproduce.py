@@ -32,7 +32,7 @@ class ReproduceReport:
 
 
 def reproduce(settings: RetrainSettings, model: str, version: str) -> ReproduceReport:
-    registry = ModelRegistry(settings.registry)
+    registry = ModelRegistry.from_settings(settings)
     info = registry.get(model, version)
     meta = info.metadata
     if "training" not in meta:

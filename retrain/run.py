@@ -69,7 +69,7 @@ class RetrainJob:
         on_audit: Callable[[AuditEntry], None] | None = None,
     ) -> None:
         self.settings = settings
-        self.registry = ModelRegistry(settings.registry)
+        self.registry = ModelRegistry.from_settings(settings)
         self.governance = Governance(self.registry, audit_log(settings, on_audit))
         self._publish = publish
         self._clock = clock

@@ -50,6 +50,8 @@ class RetrainSettings:
     http_tls: TlsConfig | None = None
     http_basic_auth: BasicAuthConfig | None = None
     notifiers: tuple[NotifierConfig, ...] = ()  # direct notifiers for run outcomes
+    # registry_key, revealed: authenticates artifact digests in the registry (see retrain.registry)
+    registry_key: bytes | None = field(default=None, repr=False)
 
     def model(self, name: str) -> ModelTraining:
         try:

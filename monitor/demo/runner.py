@@ -183,7 +183,7 @@ def _train_first_version(config: MonitorConfig, world: LoanWorld, out: Path, see
     pipeline.fit([a.features for a in applicants], [a.approved for a in applicants])
     sio.dump(pipeline, out / "loan-v1.skops")
     settings = settings_from_config(config)
-    governance = Governance(ModelRegistry(settings.registry), audit_log(settings))
+    governance = Governance(ModelRegistry.from_settings(settings), audit_log(settings))
     info, decision = import_model(
         governance, settings.model(MODEL), out / "loan-v1.skops", table, by="demo"
     )
@@ -213,7 +213,7 @@ def _replay(
 ) -> ModelServer:
     producer = KafkaProducer(**config.kafka.client_options("producer"), linger_ms=5)
     server = ModelServer(
-        ModelRegistry(config.registry),
+        ModelRegistry.from_settings(settings_from_config(config)),
         MODEL,
         producer,
         config.topics.predictions,

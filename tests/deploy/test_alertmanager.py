@@ -162,6 +162,7 @@ def test_monitor_down_inhibits_the_monitor_and_model_alerts() -> None:
         "CheckpointStale",
         "ConsumerLagHigh",
         "DeadLetterRateHigh",
+        "InputsMisrouted",
         "PredictionsStopped",
         "LabelsNotArriving",
         "ModelPerformanceLow",

@@ -33,7 +33,11 @@ PANEL_SCHEMAS = {
 # driftwarden_correct_total: shown through driftwarden_performance (accuracy) instead.
 # driftwarden_versions_evicted_total: a safeguard against a flood of versions, not a signal to
 # watch; a version that stops having state shows as its performance series ending.
-NOT_ON_THE_DASHBOARD = {"driftwarden_correct_total", "driftwarden_versions_evicted_total"}
+NOT_ON_THE_DASHBOARD = {
+    "driftwarden_correct_total",
+    "driftwarden_versions_evicted_total",
+    "driftwarden_misrouted_records_total",  # an alert (InputsMisrouted), not a trend
+}
 VARIABLE = re.compile(r"\$(\w+)|\$\{(\w+)(?::\w+)?\}")
 GRAFANA_VARIABLES = {"__rate_interval", "__interval", "__range"}
 LABELS_ADDED_BY_PROMETHEUS = {"job", "instance"}

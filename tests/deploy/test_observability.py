@@ -38,6 +38,8 @@ import orjson
 import pytest
 
 from monitor.cli import main
+from monitor.cli_retrain import settings_from_config
+from monitor.config import parse_config
 from monitor.embedded_broker import TansuBroker, create_topics
 from retrain.registry import ModelRegistry
 from retrain.requests import RetrainRequest
@@ -286,7 +288,7 @@ def scenario(broker: TansuBroker, tmp_path_factory: pytest.TempPathFactory) -> I
     config_path = write_yaml(tmp / "driftwarden.yaml", config)
     # Version 1, trained from the base table; its registry entry carries the reference profile.
     assert main(["retrain", "run", "--config", str(config_path), "--model", MODEL]) == 0
-    registry = ModelRegistry(Path(config["registry"]))
+    registry = ModelRegistry.from_settings(settings_from_config(parse_config(config)))
     with ExitStack() as resources:
         running, worker, monitor = start_stack(resources, tools, config, config_path, tmp)
         drive(running, worker, monitor, registry, broker, config["topics"])

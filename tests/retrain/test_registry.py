@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +17,9 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import retrain.registry as registry_module
-from retrain.errors import ArtifactTampered, ModelNotFound, RegistryError
+from retrain.errors import ArtifactTampered, ModelNotFound, RegistryError, UntrustedArtifact
 from retrain.features import make_pipeline as feature_pipeline
-from retrain.registry import DEFAULT_TRUSTED_PREFIXES, ModelRegistry, Stage
+from retrain.registry import ModelRegistry, Stage
 
 LINEAGE = {
     "parent_version": None,
@@ -40,7 +42,7 @@ class TickingClock:
 
 
 class ConstantClassifier(ClassifierMixin, BaseEstimator):
-    """Defined outside the trusted module prefixes, so skops flags it."""
+    """Not one of skops' default types, so skops flags it."""
 
     def fit(self, X: Any, y: Any) -> ConstantClassifier:  # noqa: N803
         self.classes_ = np.unique(y)
@@ -99,10 +101,19 @@ def test_register_and_load_round_trip(
     assert (info.path / "model_card.md").read_text() == "# c"
 
 
-def test_a_tree_model_loads_through_its_flagged_sklearn_types(
-    registry: ModelRegistry, data: tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]
+def trusting(root: Path, *names: str) -> ModelRegistry:
+    return ModelRegistry(root, clock=TickingClock(), trusted_types=lambda model: frozenset(names))
+
+
+def test_a_tree_model_loads_once_its_flagged_sklearn_type_is_trusted_by_name(
+    tmp_path: Path, data: tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]
 ) -> None:
     model = HistGradientBoostingClassifier(max_iter=10, random_state=0).fit(*data)
+    with pytest.raises(UntrustedArtifact, match=r"\['sklearn\.ensemble\._hist_gradient_boo"):
+        register(ModelRegistry(tmp_path, clock=TickingClock()), model)
+    registry = trusting(
+        tmp_path, "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"
+    )
     register(registry, model)
 
     loaded = registry.load_artifact("churn", "1")
@@ -110,11 +121,11 @@ def test_a_tree_model_loads_through_its_flagged_sklearn_types(
     np.testing.assert_array_equal(loaded.predict_proba(data[0]), model.predict_proba(data[0]))
 
 
-def test_the_trainers_feature_pipeline_loads_once_its_module_is_trusted(tmp_path: Path) -> None:
+def test_the_trainers_feature_pipeline_is_trusted_without_config(
+    registry: ModelRegistry,
+) -> None:
     rows = [{"tenure": 1.0, "plan": "pro"}, {"tenure": 9.0}, {"tenure": 2.0, "plan": "free"}]
     pipeline = feature_pipeline(LogisticRegression()).fit(rows, [1, 0, 1])
-    trusted = (*DEFAULT_TRUSTED_PREFIXES, "retrain.features.")
-    registry = ModelRegistry(tmp_path, clock=TickingClock(), trusted_prefixes=trusted)
     register(registry, pipeline)
 
     assert (
@@ -175,24 +186,25 @@ def test_a_tampered_artifact_is_refused_before_deserializing(
         registry.load_artifact("churn", "1")
 
 
-def test_an_estimator_outside_the_trusted_prefixes_is_not_registered(
-    registry: ModelRegistry, data: tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]
-) -> None:
-    with pytest.raises(RegistryError, match=r"ConstantClassifier.*outside the allowed module"):
-        register(registry, ConstantClassifier().fit(*data))
-
-    assert registry.versions("churn") == []
-
-
-def test_a_load_refuses_types_outside_the_trusted_prefixes(
+def test_an_estimator_outside_the_trust_list_is_not_registered(
     tmp_path: Path, data: tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]
 ) -> None:
-    trusted = (*DEFAULT_TRUSTED_PREFIXES, ConstantClassifier.__module__ + ".")
-    permissive = ModelRegistry(tmp_path, clock=TickingClock(), trusted_prefixes=trusted)
+    prefix = trusting(tmp_path, ConstantClassifier.__module__ + ".")
+    with pytest.raises(UntrustedArtifact, match=r"ConstantClassifier.*outside the trust list"):
+        register(prefix, ConstantClassifier().fit(*data))
+
+    assert prefix.versions("churn") == []
+
+
+def test_a_load_refuses_types_outside_the_trust_list(
+    tmp_path: Path, data: tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]
+) -> None:
+    name = f"{ConstantClassifier.__module__}.{ConstantClassifier.__qualname__}"
+    permissive = trusting(tmp_path, name)
     register(permissive, ConstantClassifier().fit(*data))
 
     assert permissive.load_artifact("churn", "1").predict(data[0][:2]).tolist() == [0, 0]
-    with pytest.raises(RegistryError, match=r"model\.skops contains types outside"):
+    with pytest.raises(UntrustedArtifact, match=r"model\.skops names types outside the trust"):
         ModelRegistry(tmp_path).load_artifact("churn", "1")
 
 
@@ -288,3 +300,26 @@ def test_model_names_must_be_plain_directory_names(
 ) -> None:
     with pytest.raises(ValueError, match="not usable as a directory name"):
         register(registry, logistic, model=name)
+
+
+def zipped_schema(text: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("schema.json", text)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "blob",
+    [
+        b"",
+        b"not a zip",
+        b"PK\x05\x06" + bytes(18),
+        zipped_schema("[]"),
+        zipped_schema("[" * 100_000 + "]" * 100_000),
+    ],
+    ids=["empty", "text", "empty zip", "a list", "deep"],
+)
+def test_what_is_not_a_skops_file_is_refused_cleanly(registry: ModelRegistry, blob: bytes) -> None:
+    with pytest.raises(UntrustedArtifact, match=r"^upload is not a skops file \("):
+        registry.deserialize("churn", blob, "upload")

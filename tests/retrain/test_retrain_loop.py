@@ -13,6 +13,8 @@ import orjson
 import pytest
 
 from monitor.cli import main
+from monitor.cli_retrain import settings_from_config
+from monitor.config import parse_config
 from monitor.embedded_broker import TansuBroker, create_topics
 from retrain.audit import AuditLog
 from retrain.registry import ModelRegistry
@@ -153,7 +155,7 @@ def test_drop_in_accuracy_retrains_and_promotes_a_better_version(
 
     # Bootstrap: no production version yet, so the first one is trained from the base table.
     assert main(["retrain", "run", "--config", str(path), "--model", "churn"]) == 0
-    registry = ModelRegistry(tmp_path / "registry")
+    registry = ModelRegistry.from_settings(settings_from_config(parse_config(config)))
     assert registry.production("churn").version == "1"  # type: ignore[union-attr]
 
     worker = subprocess.Popen(

@@ -244,8 +244,8 @@ def test_killing_a_run_at_any_point_leaves_only_whole_versions(
     import subprocess
     import sys
 
-    _, path = configure(broker, topic_names, tmp_path, params={"max_iter": 300})
-    registry = ModelRegistry(tmp_path / "registry")
+    config, path = configure(broker, topic_names, tmp_path, params={"max_iter": 300})
+    registry = ModelRegistry.from_settings(settings_from_config(parse_config(config)))
     command = [
         sys.executable,
         "-m",

@@ -1,0 +1,144 @@
+"""Which types a model file may name: exact type names, never module prefixes.
+
+A skops file names the type of every object in it, and loading it calls or instantiates those
+types. skops itself trusts a curated list of exact types (scikit-learn estimators, NumPy dtypes
+and ufuncs, plain containers); a model file of a configured model may name, beyond those, only
+
+- the type of the fixed pipeline skeleton, :class:`retrain.features.FeatureVectorizer`;
+- the types of the pipeline that the model's configured estimator gives: it is trained here on a
+  small synthetic data set, saved with skops and asked for the types skops does not trust itself
+  (once per process and training configuration; never read from the file being checked);
+- the exact names in the model's ``training.trusted_types``.
+
+A name from a module in :data:`~retrain.config.FORBIDDEN_TYPE_MODULES` (``builtins``, ``os``,
+``subprocess``, ...) is never trusted, whatever its source.
+
+>>> from retrain.config import TrainingConfig
+>>> from retrain.settings import ModelTraining
+>>> spec = ModelTraining(
+...     name="churn", task="binary", positive_label=1, features={},
+...     training=TrainingConfig(estimator="sklearn.ensemble.RandomForestClassifier"),
+... )
+>>> sorted(TrustedTypes({"churn": spec})("churn"))
+['retrain.features.FeatureVectorizer', 'sklearn.tree._tree.Tree']
+>>> sorted(TrustedTypes({})("fraud"))
+['retrain.features.FeatureVectorizer']
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import skops.io as sio
+
+from retrain.config import TrainingConfig, type_name_problem
+from retrain.dataset import Example, Target, TrainingSet
+from retrain.errors import UntrustedArtifact
+from retrain.settings import ModelTraining
+from retrain.targets import Task
+from retrain.trainer import train
+
+__all__ = ["SKELETON_TYPES", "TrustedTypes", "load_trusted", "refuse_untrusted", "skeleton_only"]
+
+log = logging.getLogger(__name__)
+
+SKELETON_TYPES = frozenset({"retrain.features.FeatureVectorizer"})
+SYNTHETIC_ROWS = 200
+
+
+class TrustedTypes:
+    """For a model name, the exact type names its files may hold beyond skops' own defaults."""
+
+    def __init__(self, models: Mapping[str, ModelTraining]) -> None:
+        self._models = dict(models)
+
+    def __call__(self, model: str) -> frozenset[str]:
+        spec = self._models.get(model)
+        if spec is None:
+            return SKELETON_TYPES
+        derived = _estimator_types(spec.training.model_dump_json(), spec.task)
+        return SKELETON_TYPES | derived | frozenset(spec.training.trusted_types)
+
+
+def skeleton_only(model: str) -> frozenset[str]:
+    """The trust list of a registry opened without the config: the pipeline skeleton only."""
+    return SKELETON_TYPES
+
+
+def refuse_untrusted(blob: bytes, trusted: frozenset[str], model: str, source: str) -> list[str]:
+    """The types in ``blob`` that skops does not trust itself, once each is in ``trusted``.
+
+    Raises :class:`~retrain.errors.UntrustedArtifact` naming the others (nothing is loaded).
+    """
+    try:
+        untrusted = sio.get_untrusted_types(data=blob)
+    except Exception as exc:  # noqa: BLE001 - a schema skops cannot walk is no skops file
+        raise UntrustedArtifact(f"{source} is not a skops file ({exc}); refusing it") from exc
+    refused = sorted(set(untrusted) - trusted)
+    if refused:
+        raise UntrustedArtifact(
+            f"{source} names types outside the trust list of model {model!r}: {refused}; "
+            "refusing it, nothing was loaded. A model file may name skops' default types, the "
+            "types of the configured estimator's pipeline and the exact names in "
+            "models[].training.trusted_types: add a type there only if you trust its code"
+        )
+    return untrusted
+
+
+def load_trusted(blob: bytes, trusted: frozenset[str], model: str, source: str) -> Any:
+    """``blob`` deserialized by skops, once :func:`refuse_untrusted` accepts it."""
+    return sio.loads(blob, trusted=refuse_untrusted(blob, trusted, model, source))
+
+
+@functools.cache
+def _estimator_types(training_json: str, task: str) -> frozenset[str]:
+    """The types skops does not trust itself in the pipeline ``training`` builds for ``task``."""
+    training = TrainingConfig.model_validate_json(training_json)
+    try:
+        pipeline = train(training, _synthetic_set(Task(task))).pipeline
+        found = frozenset(sio.get_untrusted_types(data=sio.dumps(pipeline)))
+    except Exception as exc:  # noqa: BLE001 - any failure: trust only the skeleton and config
+        log.warning(
+            "cannot derive the model-file types of estimator %s (training it on synthetic data "
+            "failed: %s); its files may hold only the listed trusted_types",
+            training.estimator,
+            exc,
+        )
+        return frozenset()
+    forbidden = {name for name in found if type_name_problem(name)}
+    if forbidden:
+        log.warning(
+            "estimator %s gives a pipeline with types %s, which a model file may never name; "
+            "they are not trusted",
+            training.estimator,
+            sorted(forbidden),
+        )
+    return found - forbidden
+
+
+def _synthetic_set(task: Task) -> TrainingSet:
+    """Seeded rows with a numeric, a categorical and a sometimes-missing feature."""
+    rng = np.random.default_rng(0)
+    examples = []
+    for i in range(SYNTHETIC_ROWS):
+        x = float(rng.normal())
+        label: Target = {
+            Task.BINARY: int(x > 0),
+            Task.MULTICLASS: i % 3,
+            Task.REGRESSION: 2.0 * x + float(rng.normal()),
+        }[task]
+        features = {"x": x, "plan": ("free", "pro", "team")[i % 3]}
+        examples.append(
+            Example(
+                features={**features, "seats": float(i % 7)} if i % 2 else features,
+                label=label,
+                prediction_timestamp=float(i),
+                model_version="synthetic",
+                prediction_id=f"synthetic-{i}",
+            )
+        )
+    return TrainingSet(examples=tuple(examples), lineage={})
