@@ -22,7 +22,6 @@ from kafka.errors import CommitFailedError, FencedInstanceIdError, KafkaError
 from kafka.structs import TopicPartition
 from prometheus_client import CollectorRegistry
 
-from monitor import kafka_compat
 from monitor.changelog import PartitionSnapshot, SnapshotRecord, encode_snapshot, snapshot_offsets
 from monitor.checkpoint import CheckpointStore
 from monitor.config import MonitorConfig
@@ -36,6 +35,7 @@ from monitor.routing import RoutingCheck
 from monitor.sink import OutputSink
 from monitor.state import MonitorState
 from monitor.topics import prepare_topics
+from retrain import kafka_compat
 from retrain.http import HealthServer
 from retrain.notify import NotificationDispatcher
 

@@ -10,16 +10,20 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from monitor.config import MonitorConfig, load_config
+from monitor.config import MonitorConfig, RetrainPolicyConfig, load_config
 from monitor.privacy import pii_policy
 from retrain.config import secret_values
+from retrain.requests import REASONS
 from retrain.settings import ModelTraining, RetrainSettings
 
 __all__ = ["add_commands", "settings_from_config"]
+
+if TYPE_CHECKING:
+    from retrain.audit import AuditLog
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -35,6 +39,7 @@ def settings_from_config(config: MonitorConfig) -> RetrainSettings:
             training=m.training,
             schedule=m.retrain.when.schedule if m.retrain else None,
             pii=pii_policy(config, m),
+            cooldown=(m.retrain or RetrainPolicyConfig()).cooldown,
         )
         for m in config.models
         if m.training is not None
@@ -92,7 +97,7 @@ def add_commands(commands: Any) -> None:
     )
     run.add_argument("--config", required=True)
     run.add_argument("--model", required=True)
-    run.add_argument("--reason", default="manual")
+    run.add_argument("--reason", default="manual", choices=REASONS)
     again = actions.add_parser(
         "reproduce",
         formatter_class=raw,
@@ -119,7 +124,8 @@ def _add_models(commands: Any) -> None:
             parser.add_argument(
                 "--verify",
                 action="store_true",
-                help="check the hash chain; exit 1 if any line was altered",
+                help="check the hash chain, and its end against the head published on the "
+                "events topic; exit 1 if any line was altered or removed",
             )
     show = actions.add_parser("show", help="show a version's metadata")
     show.add_argument("model")
@@ -198,12 +204,14 @@ def _retrain(args: argparse.Namespace) -> int:
 
 
 def _models(args: argparse.Namespace) -> int:
+    from retrain.audit_head import HeadPublisher
     from retrain.governance import Governance
     from retrain.registry import ModelRegistry
     from retrain.run import audit_log
 
     settings = _settings(args)
-    governance = Governance(ModelRegistry.from_settings(settings), audit_log(settings))
+    heads = HeadPublisher(settings.producer_options, settings.events_topic)
+    governance = Governance(ModelRegistry.from_settings(settings), audit_log(settings, heads))
     registry, command = governance.registry, args.models_command
     if command == "list":
         for model in registry.models():
@@ -221,10 +229,9 @@ def _models(args: argparse.Namespace) -> int:
         print(orjson.dumps(shown.metadata, option=orjson.OPT_INDENT_2).decode())
     elif command == "audit":
         if args.verify:
-            print(f"audit log intact: {governance.audit.verify()} entries")
-        else:
-            for entry in governance.audit.entries():
-                print(entry.to_line().decode().rstrip())
+            return _verify_audit(settings, governance.audit)
+        for entry in governance.audit.entries():
+            print(entry.to_line().decode().rstrip())
     elif command == "register":
         from retrain.importer import import_model
 
@@ -244,6 +251,37 @@ def _models(args: argparse.Namespace) -> int:
         print(f"{args.model} {info.version}: {info.stage.value}")
         if info.stage.value == "production":
             _announce_promotion(settings, info.model, info.version, before, args.by)
+    return 0
+
+
+def _verify_audit(settings: RetrainSettings, audit: AuditLog) -> int:
+    """The chain, then its end against the latest head published on the events topic."""
+    from kafka.errors import KafkaError
+
+    from retrain.audit_head import check_head, latest_head
+
+    count = audit.verify()
+    topic = settings.events_topic
+    try:
+        head = latest_head(settings.consumer_options, topic)
+    except (KafkaError, TimeoutError) as exc:
+        print(
+            f"error: the chain of {count} entries verifies, but the audit head could not be read "
+            f"from {topic!r} ({exc}), so entries removed from its end would go unnoticed",
+            file=sys.stderr,
+        )
+        return 1
+    if head is None:
+        print(f"audit log intact: {count} entries")
+        if count:
+            print(
+                f"warning: no audit head on {topic!r} (none published yet, or past its "
+                "retention): entries removed from the end of the log cannot be detected",
+                file=sys.stderr,
+            )
+        return 0
+    check_head(audit, head)
+    print(f"audit log intact: {count} entries, up to the head published as seq {head.seq}")
     return 0
 
 

@@ -7,7 +7,8 @@ line number, so editing, removing, inserting or reordering lines breaks :meth:`A
 
 Appends are serialized by an exclusive ``flock`` on the file (threads and processes alike), and
 each append reads the chain's tail from the file itself, so a CLI approving a version while the
-worker runs extends the same chain. Every append is fsynced before it returns.
+worker runs extends the same chain. Every append is fsynced before it returns, then handed to
+``on_append`` (the services publish the new head outside the file: :mod:`retrain.audit_head`).
 
 >>> import tempfile
 >>> from pathlib import Path
@@ -103,11 +104,19 @@ def utc_timestamp(seconds: float) -> str:
 
 
 class AuditLog:
-    """Append-only hash-chained JSONL file at ``path``; ``clock`` returns epoch seconds."""
+    """Append-only hash-chained JSONL file at ``path``; ``clock`` returns epoch seconds;
+    ``on_append`` is called with each entry once it is written."""
 
-    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        clock: Callable[[], float] = time.time,
+        on_append: Callable[[AuditEntry], None] | None = None,
+    ) -> None:
         self.path = path
         self._clock = clock
+        self._on_append = on_append
         self._lock = threading.Lock()
         if path.exists():
             with path.open("rb") as handle:
@@ -133,6 +142,8 @@ class AuditLog:
             handle.write(entry.to_line() + b"\n")
             handle.flush()
             os.fsync(handle.fileno())
+        if self._on_append is not None:
+            self._on_append(entry)
         return entry
 
     def entries(self) -> Iterator[AuditEntry]:

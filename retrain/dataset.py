@@ -12,7 +12,8 @@ and splits the result by time so that the holdout is always the most recent data
 ...     b' "features": {"tenure": 1.5}, "prediction": 1, "scores": null, "label": 1,'
 ...     b' "prediction_timestamp": 10, "label_timestamp": 15}',
 ... ]
->>> training_set = build_training_set([], examples_from_records(records), {"topic": "examples"})
+>>> examples = [parse_example(record) for record in records]
+>>> training_set = build_training_set([], examples, {"topic": "examples"})
 >>> [example.prediction_id for example in training_set.examples]
 ['p-1', 'p-2']
 >>> train, holdout = time_split(training_set, 0.5)
@@ -41,12 +42,14 @@ from retrain.profile_build import read_table
 
 __all__ = [
     "BASE_VERSION",
+    "SKIP_REASONS",
     "Example",
+    "MalformedExample",
     "Target",
     "TrainingSet",
     "build_training_set",
     "canonical_sha256",
-    "examples_from_records",
+    "parse_example",
     "read_base_table",
     "time_split",
 ]
@@ -55,6 +58,10 @@ Target = int | float | str | bool
 
 BASE_VERSION = "base"
 """``model_version`` of the examples read from a base table."""
+
+SKIP_REASONS = ("json", "schema", "field")
+"""Why an examples record was skipped: not JSON; not a schema-1 object; a field missing or of
+the wrong type."""
 
 _SCHEMA_VERSION = 1
 _TIME_COLUMN = "timestamp"
@@ -79,27 +86,48 @@ class TrainingSet:
     lineage: Mapping[str, Any]
 
 
-def examples_from_records(values: Iterable[bytes], pii: PiiPolicy | None = None) -> list[Example]:
-    """Parse joined-example records (JSON, schema 1) as published by the monitor.
+class MalformedExample(TrainingError, ValueError):
+    """An examples record that is not a joined example; ``reason`` is one of
+    :data:`SKIP_REASONS`."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def parse_example(value: bytes, pii: PiiPolicy | None = None) -> Example:
+    """Parse a joined-example record (JSON, schema 1) as published by the monitor.
 
     The monitor publishes PII features scrubbed; records from before ``pii`` was configured are
     scrubbed here by ``pii`` (dropped or hashed; pseudonyms are kept as they are).
 
-    Raises
-    ------
-    TrainingError
-        On the first malformed record, naming its index in ``values``.
+    >>> try:
+    ...     parse_example(b'{"schema": 1, "label": 1}')
+    ... except MalformedExample as exc:
+    ...     print(exc.reason, "-", exc)
+    field - missing field 'features'
     """
-    examples = []
-    for index, value in enumerate(values):
-        try:
-            examples.append(_parse_example(value, pii))
-        except ValueError as exc:  # orjson.JSONDecodeError is a ValueError
-            raise TrainingError(
-                f"example record {index} is malformed: {exc}; the examples topic should only "
-                "hold records published by the monitor"
-            ) from exc
-    return examples
+    try:
+        doc = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedExample("json", f"not JSON: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise MalformedExample("schema", f"expected a JSON object, got {type(doc).__name__}")
+    schema = doc.get("schema")
+    if schema != _SCHEMA_VERSION or isinstance(schema, bool):
+        raise MalformedExample("schema", f"unsupported schema {schema!r}, expected 1")
+    features = scrub_features(_field(doc, "features", dict), pii)
+    label = _field(doc, "label", (bool, int, float, str))
+    timestamp = float(_field(doc, "prediction_timestamp", (int, float)))
+    if not math.isfinite(timestamp):
+        raise MalformedExample("field", "field 'prediction_timestamp' is not finite")
+    return Example(
+        features=features,
+        label=label,
+        prediction_timestamp=timestamp,
+        model_version=str(_field(doc, "model_version", (str, int))),
+        prediction_id=_field(doc, "prediction_id", str),
+    )
 
 
 def read_base_table(
@@ -196,29 +224,14 @@ def time_split(
     return examples[:-size], examples[-size:]
 
 
-def _parse_example(value: bytes, pii: PiiPolicy | None) -> Example:
-    doc = orjson.loads(value)
-    if not isinstance(doc, dict):
-        raise ValueError(f"expected a JSON object, got {type(doc).__name__}")
-    schema = doc.get("schema")
-    if schema != _SCHEMA_VERSION or isinstance(schema, bool):
-        raise ValueError(f"unsupported schema {schema!r}, expected {_SCHEMA_VERSION}")
-    return Example(
-        features=scrub_features(_field(doc, "features", dict), pii),
-        label=_field(doc, "label", (bool, int, float, str)),
-        prediction_timestamp=float(_field(doc, "prediction_timestamp", (int, float))),
-        model_version=str(_field(doc, "model_version", (str, int))),
-        prediction_id=_field(doc, "prediction_id", str),
-    )
-
-
 def _field(doc: dict[str, Any], name: str, kinds: type | tuple[type, ...]) -> Any:
     value = doc.get(name)
     if value is None:
-        raise ValueError(f"missing field {name!r}")
+        raise MalformedExample("field", f"missing field {name!r}")
     allowed = kinds if isinstance(kinds, tuple) else (kinds,)
     if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
-        raise ValueError(f"field {name!r} has unexpected type {type(value).__name__}")
+        message = f"field {name!r} has unexpected type {type(value).__name__}"
+        raise MalformedExample("field", message)
     return value
 
 

@@ -4,24 +4,31 @@ Timestamp lookups and end offsets are unreliable on some brokers, so the reader 
 up to each partition's high watermark (known from fetch responses) and records, per partition,
 the offset range it used. Re-reading those ranges and keeping the newest ``limit`` examples again
 gives exactly the same data: the lineage a version records for reproduction.
+
+Anyone with produce rights on the topic can write to it: a record that is not a joined example
+is skipped and counted by reason (:data:`retrain.dataset.SKIP_REASONS`), never failing the read.
 """
 
 from __future__ import annotations
 
 import heapq
-import time
+import logging
+from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer
 
+from retrain import kafka_compat
+from retrain.dataset import SKIP_REASONS, Example, MalformedExample, parse_example
 from retrain.errors import TrainingError
+from retrain.privacy import PiiPolicy
+from retrain.topic_scan import Bounds, assign, scan
 
-__all__ = ["OffsetRange", "read_examples"]
+__all__ = ["ExamplesRead", "OffsetRange", "read_examples"]
 
-_POLL_MS = 200
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,16 @@ class OffsetRange:
         return {"partition": self.partition, "start": self.start, "end": self.end}
 
 
+@dataclass(frozen=True)
+class ExamplesRead:
+    """The examples kept (oldest first), the offset ranges they came from, and how many records
+    of the model were skipped, by reason (every reason of ``SKIP_REASONS``, zeros included)."""
+
+    examples: list[Example]
+    ranges: list[OffsetRange]
+    skipped: dict[str, int] = field(default_factory=dict)
+
+
 def read_examples(
     consumer_options: dict[str, Any],
     topic: str,
@@ -41,85 +58,73 @@ def read_examples(
     limit: int,
     ranges: Iterable[OffsetRange] | None = None,
     timeout: float = 60.0,
-) -> tuple[list[bytes], list[OffsetRange]]:
+    pii: PiiPolicy | None = None,
+) -> ExamplesRead:
     """The newest ``limit`` examples of ``model`` (by prediction time, then id) and the offset
-    ranges they came from; with ``ranges``, only those ranges are read."""
+    ranges they came from; with ``ranges``, only those ranges are read. PII features are
+    scrubbed by ``pii`` (see :func:`retrain.dataset.parse_example`)."""
+    kafka_compat.install()  # a header key that is not UTF-8 must not stop the read
     consumer = KafkaConsumer(
         **consumer_options,
         group_id=None,
         enable_auto_commit=False,
         isolation_level="read_committed",
     )
+    wanted = {r.partition: (r.start, r.end) for r in ranges} if ranges is not None else None
+    newest: list[tuple[float, str, int, int, Example]] = []
+    skipped: Counter[str] = Counter()
     try:
-        bounds = _assign(consumer, topic, ranges, timeout)
-        newest: list[tuple[float, str, int, int, bytes]] = []
-        for record in _scan(consumer, bounds, timeout):
-            if record.key != model.encode() or record.value is None:
+        for record in scan(consumer, _assign(consumer, topic, wanted, timeout), timeout):
+            if record.key != model.encode():
                 continue
-            doc = orjson.loads(record.value)
+            try:
+                example = parse_example(record.value or b"", pii)
+            except MalformedExample as exc:
+                if not skipped:
+                    log.warning(
+                        "%s partition %d offset %d is not a joined example of %s, skipped (only "
+                        "the first is logged; the run's lineage counts them): %s",
+                        topic,
+                        record.partition,
+                        record.offset,
+                        model,
+                        str(exc)[:200],
+                    )
+                skipped[exc.reason] += 1
+                continue
             item = (
-                float(doc["prediction_timestamp"]),
-                str(doc["prediction_id"]),
+                example.prediction_timestamp,
+                example.prediction_id,
                 record.partition,
                 record.offset,
-                record.value,
+                example,
             )
             if len(newest) < limit:
                 heapq.heappush(newest, item)
             else:
                 heapq.heappushpop(newest, item)
+    except TimeoutError as exc:
+        raise TrainingError(f"examples topic {topic!r}: {exc}") from exc
     finally:
         consumer.close()
     newest.sort()
-    return [item[4] for item in newest], _ranges(newest)
+    counts = {reason: skipped[reason] for reason in SKIP_REASONS}
+    return ExamplesRead([item[4] for item in newest], _ranges(newest), counts)
 
 
 def _assign(
-    consumer: KafkaConsumer, topic: str, ranges: Iterable[OffsetRange] | None, timeout: float
-) -> dict[TopicPartition, tuple[int, int | None]]:
-    deadline = time.monotonic() + timeout
-    partitions = consumer.partitions_for_topic(topic)
-    while partitions is None and time.monotonic() < deadline:
-        time.sleep(0.1)
-        partitions = consumer.partitions_for_topic(topic)
-    if partitions is None:
-        raise TrainingError(f"examples topic {topic!r} does not exist")
-    wanted = {r.partition: (r.start, r.end) for r in ranges} if ranges is not None else None
-    bounds: dict[TopicPartition, tuple[int, int | None]] = {}
-    for partition in sorted(partitions):
-        if wanted is None:
-            bounds[TopicPartition(topic, partition)] = (0, None)
-        elif partition in wanted:
-            bounds[TopicPartition(topic, partition)] = wanted[partition]
-    consumer.assign(list(bounds))
-    for tp, (start, _) in bounds.items():
-        consumer.seek(tp, start) if start else consumer.seek_to_beginning(tp)
-    return bounds
+    consumer: KafkaConsumer,
+    topic: str,
+    wanted: dict[int, tuple[int, int]] | None,
+    timeout: float,
+) -> Bounds:
+    try:
+        return assign(consumer, topic, wanted, timeout)
+    except LookupError as exc:
+        raise TrainingError(f"examples topic {topic!r} does not exist") from exc
 
 
-def _scan(
-    consumer: KafkaConsumer, bounds: dict[TopicPartition, tuple[int, int | None]], timeout: float
-) -> Iterable[Any]:
-    """Records of every assigned partition up to its end (given, else the high watermark)."""
-    deadline = time.monotonic() + timeout
-    open_partitions = set(bounds)
-    while open_partitions:
-        if time.monotonic() > deadline:
-            raise TrainingError(f"examples not read within {timeout:.0f}s")
-        for tp, records in consumer.poll(timeout_ms=_POLL_MS).items():
-            end = bounds[tp][1]
-            for record in records:
-                if end is None or record.offset < end:
-                    yield record
-        for tp in list(open_partitions):
-            end = bounds[tp][1]
-            if end is None:
-                end = consumer.highwater(tp)
-            if end is not None and consumer.position(tp) >= end:
-                open_partitions.discard(tp)
-
-
-def _ranges(items: list[tuple[float, str, int, int, bytes]]) -> list[OffsetRange]:
+def _ranges(items: list[tuple[float, str, int, int, Example]]) -> list[OffsetRange]:
     spans: dict[int, tuple[int, int]] = {}
     for _, _, partition, offset, _ in items:
         low, high = spans.get(partition, (offset, offset))

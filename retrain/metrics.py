@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from retrain.governance import Governance
+from retrain.requests import REJECTIONS
 from retrain.run import RunOutcome
 
 __all__ = ["RegistryCollector", "WorkerMetrics"]
@@ -28,6 +29,12 @@ class WorkerMetrics:
             "driftwarden_retrain_requests",
             "Retrain requests the worker took.",
             ["model", "reason"],
+            registry=registry,
+        )
+        self.rejected = Counter(
+            "driftwarden_retrain_requests_rejected",
+            "Messages on the requests topic the worker rejected, by category.",
+            ["reason"],
             registry=registry,
         )
         self.runs = Counter(
@@ -50,6 +57,8 @@ class WorkerMetrics:
             registry=registry,
         )
         # Series start at zero, so rate() and increase() see a fresh worker's first run.
+        for category in REJECTIONS:
+            self.rejected.labels(category)
         for model in models:
             for outcome in OUTCOMES:
                 self.runs.labels(model, outcome)

@@ -14,13 +14,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from retrain.audit import AuditLog
+from retrain.audit import AuditEntry, AuditLog
 from retrain.dataset import (
     Example,
     TrainingSet,
     build_training_set,
     canonical_sha256,
-    examples_from_records,
     read_base_table,
 )
 from retrain.examples_source import OffsetRange, read_examples
@@ -55,17 +54,23 @@ class RunOutcome:
     metrics: dict[str, Any] = field(default_factory=dict)
 
 
-def audit_log(settings: RetrainSettings) -> AuditLog:
-    return AuditLog(settings.registry / "audit.jsonl")
+def audit_log(
+    settings: RetrainSettings, on_append: Callable[[AuditEntry], None] | None = None
+) -> AuditLog:
+    return AuditLog(settings.registry / "audit.jsonl", on_append=on_append)
 
 
 class RetrainJob:
     def __init__(
-        self, settings: RetrainSettings, publish: Publish, clock: Callable[[], float] = time.time
+        self,
+        settings: RetrainSettings,
+        publish: Publish,
+        clock: Callable[[], float] = time.time,
+        on_audit: Callable[[AuditEntry], None] | None = None,
     ) -> None:
         self.settings = settings
         self.registry = ModelRegistry.from_settings(settings)
-        self.governance = Governance(self.registry, audit_log(settings))
+        self.governance = Governance(self.registry, audit_log(settings, on_audit))
         self._publish = publish
         self._clock = clock
 
@@ -228,7 +233,8 @@ def promotion_event(
 def load_training_set(
     settings: RetrainSettings, model: ModelTraining, ranges: list[dict[str, int]] | None = None
 ) -> TrainingSet:
-    """Base table plus the newest examples from the topic (or exactly ``ranges`` of it)."""
+    """Base table plus the newest examples from the topic (or exactly ``ranges`` of it); the
+    lineage records the ranges and the records skipped as malformed (``skipped_examples``)."""
     data = model.training.data
     base: list[Example] = []
     lineage: dict[str, Any] = {
@@ -240,11 +246,17 @@ def load_training_set(
         base, digest = read_base_table(data.base, data.label_column, model.pii)
         lineage["base"] = {"path": data.base, "sha256": digest, "rows": len(base)}
     wanted = [OffsetRange(**r) for r in ranges] if ranges is not None else None
-    records, used = read_examples(
-        settings.consumer_options, settings.examples_topic, model.name, data.examples, wanted
+    read = read_examples(
+        settings.consumer_options,
+        settings.examples_topic,
+        model.name,
+        data.examples,
+        wanted,
+        pii=model.pii,
     )
-    lineage["partitions"] = [r.to_dict() for r in used]
-    training_set = build_training_set(base, examples_from_records(records, model.pii), lineage)
+    lineage["partitions"] = [r.to_dict() for r in read.ranges]
+    lineage["skipped_examples"] = read.skipped
+    training_set = build_training_set(base, read.examples, lineage)
     if len(training_set.examples) < MIN_EXAMPLES:
         raise ValueError(
             f"only {len(training_set.examples)} examples for {model.name!r}; "

@@ -26,6 +26,8 @@ class ModelTraining:
     training: TrainingConfig
     schedule: str | None = None  # cron, UTC
     pii: PiiPolicy | None = None  # PII features of base tables: dropped or hashed
+    # retrain.cooldown: a request that starts no run is audited at most once per cooldown
+    cooldown: float = 1800.0
 
     @property
     def declared_features(self) -> frozenset[str]:

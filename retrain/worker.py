@@ -4,6 +4,13 @@ Requests come from the requests topic (the worker's own consumer group); schedul
 in a persistent APScheduler job store in the state directory, so they survive restarts. Runs go
 to a bounded process pool, at most one per model at a time (a request for a model whose run is
 pending or running is coalesced into it), so training never blocks consumption.
+
+Anyone with produce rights on the requests topic can write to it, so no message can stop the
+consumer: an invalid one is rejected (logged, counted by a fixed category in
+``driftwarden_retrain_requests_rejected_total{reason}``), any error handling one is caught the
+same way, and the offset is committed either way. Requests that start no run (coalesced into a
+pending one, or about a version no longer in production) are audited at most once per model per
+``retrain.cooldown``; the next entry of the model counts the ones left out (``unaudited``).
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ import logging
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -24,6 +32,8 @@ from apscheduler.triggers.cron import CronTrigger
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer
 from prometheus_client import CollectorRegistry
 
+from retrain import kafka_compat
+from retrain.audit_head import HeadPublisher
 from retrain.governance import Governance
 from retrain.http import HealthServer
 from retrain.metrics import RegistryCollector, WorkerMetrics
@@ -53,7 +63,8 @@ def run_request(settings: RetrainSettings, request_json: bytes) -> RunOutcome:
             )
             notifications.submit(event)
 
-        return RetrainJob(settings, publish).run(request)
+        heads = HeadPublisher(settings.producer_options, settings.events_topic)
+        return RetrainJob(settings, publish, on_audit=heads).run(request)
     finally:
         producer.flush()
         producer.close()
@@ -79,12 +90,19 @@ def _hand_off(settings: RetrainSettings, request: RetrainRequest, raw: bytes) ->
 
 class RetrainWorker:
     def __init__(
-        self, settings: RetrainSettings, registry: CollectorRegistry | None = None
+        self,
+        settings: RetrainSettings,
+        registry: CollectorRegistry | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self.registry = registry or CollectorRegistry()
         self.metrics = WorkerMetrics(self.registry, sorted(settings.models))
-        self._audit = audit_log(settings)
+        heads = HeadPublisher(settings.producer_options, settings.events_topic)
+        self._audit = audit_log(settings, heads)
+        self._clock = clock
+        self._quiet_until: dict[str, float] = {}  # model -> end of its audit cooldown
+        self._unaudited: dict[str, int] = {}  # model -> requests left out of the audit log
         self._registry = ModelRegistry(settings.registry)
         governance = Governance(ModelRegistry(settings.registry), self._audit)
         self.registry.register(RegistryCollector(governance, sorted(settings.models)))
@@ -116,6 +134,7 @@ class RetrainWorker:
         ).start()
         ModelRegistry(self.settings.registry).cleanup()
         self.start_scheduler()
+        kafka_compat.install()  # a header key that is not UTF-8 must not stop the consumer
         consumer = KafkaConsumer(
             **self.settings.consumer_options,
             group_id=self.settings.group_id,
@@ -143,41 +162,42 @@ class RetrainWorker:
         self._install_schedules()
 
     def submit(self, raw: bytes | None) -> bool:
-        """Queue a run for a request; False when invalid or coalesced into a pending run."""
+        """Queue a run for a request; False when rejected, stale or coalesced into a pending run.
+
+        Never raises: an error handling the message is logged and counted as rejected.
+        """
+        try:
+            return self._submit(raw)
+        except Exception:  # noqa: BLE001 - one message must never stop the consumer
+            log.exception("a retrain request could not be handled; skipped")
+            self.metrics.rejected.labels("error").inc()
+            return False
+
+    def _submit(self, raw: bytes | None) -> bool:
         try:
             request = RetrainRequest.from_json(raw or b"")
         except InvalidRequest as exc:
-            log.warning("ignoring an invalid retrain request: %s", exc)
+            log.warning("rejected a retrain request (%s): %s", exc.category, str(exc)[:300])
+            self.metrics.rejected.labels(exc.category).inc()
             return False
         if request.model not in self.settings.models:
             log.warning(
-                "no training config for model %r; request %s ignored",
-                request.model,
+                "rejected retrain request %s: no training config for model %r",
                 request.request_id,
+                request.model,
             )
+            self.metrics.rejected.labels("unknown_model").inc()
             return False
-        self.metrics.requests.labels(request.model, request.reason).inc()
-        job_id = f"run:{request.model}"
-        busy = self.scheduler.get_job(job_id) is not None or request.model in self._running
+        busy = self.scheduler.get_job(f"run:{request.model}") is not None
+        busy = busy or request.model in self._running
         production = self._registry.production(request.model)
         stale = (
             request.version is not None
             and production is not None
-            and (production.version != request.version)
+            and production.version != request.version
         )
-        self._audit.append(
-            "retrain_requested",
-            request.model,
-            request.version,
-            "driftwarden",
-            {
-                "request_id": request.request_id,
-                "reason": request.reason,
-                "evidence": request.evidence,
-                "coalesced": busy,
-                "stale": stale,
-            },
-        )
+        self._audit_request(request, coalesced=busy, stale=stale)
+        self.metrics.requests.labels(request.model, request.reason).inc()
         if stale:
             log.info(
                 "request %s is about %s v%s, no longer in production; ignored",
@@ -197,12 +217,31 @@ class RetrainWorker:
         self.scheduler.add_job(
             run_request,
             args=(self.settings, request.to_json()),
-            id=job_id,
+            id=f"run:{request.model}",
             executor="training",
             jobstore="runs",
             misfire_grace_time=None,
         )
         return True
+
+    def _audit_request(self, request: RetrainRequest, *, coalesced: bool, stale: bool) -> None:
+        """Audit a request; one that starts no run only once per model per cooldown."""
+        model = request.model
+        if coalesced or stale:
+            now = self._clock()
+            if now < self._quiet_until.get(model, float("-inf")):
+                self._unaudited[model] = self._unaudited.get(model, 0) + 1
+                return
+            self._quiet_until[model] = now + self.settings.model(model).cooldown
+        details = {
+            "request_id": request.request_id,
+            "reason": request.reason,
+            "evidence": request.evidence,
+            "coalesced": coalesced,
+            "stale": stale,
+            "unaudited": self._unaudited.pop(model, 0),
+        }
+        self._audit.append("retrain_requested", model, request.version, "driftwarden", details)
 
     def _scheduler(self) -> BackgroundScheduler:
         state = self.settings.state_dir / "worker"

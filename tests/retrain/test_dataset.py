@@ -13,10 +13,11 @@ import pytest
 from retrain.dataset import (
     BASE_VERSION,
     Example,
+    MalformedExample,
     TrainingSet,
     build_training_set,
     canonical_sha256,
-    examples_from_records,
+    parse_example,
     read_base_table,
     time_split,
 )
@@ -50,9 +51,9 @@ def example(prediction_id: str, timestamp: float, label: object = 1) -> Example:
     )
 
 
-def test_examples_from_records_reads_the_monitor_contract() -> None:
+def test_parse_example_reads_the_monitor_contract() -> None:
     records = [record(), record("p-2", label=True, model_version=4, prediction_timestamp=7)]
-    first, second = examples_from_records(records)
+    first, second = (parse_example(r) for r in records)
     assert first == Example(
         features={"tenure": 1.5, "plan": "pro", "active": True, "seats": None},
         label=0,
@@ -65,21 +66,23 @@ def test_examples_from_records_reads_the_monitor_contract() -> None:
 
 
 @pytest.mark.parametrize(
-    ("bad", "message"),
+    ("bad", "reason", "message"),
     [
-        (b"{not json", "record 1 is malformed"),
-        (b"[1, 2]", "expected a JSON object"),
-        (record(schema=2), "unsupported schema 2"),
-        (record(label=None), "missing field 'label'"),
-        (record(features=[1.0]), "field 'features' has unexpected type list"),
-        (record(prediction_timestamp=True), "'prediction_timestamp' has unexpected type bool"),
-        (record(prediction_id=7), "'prediction_id' has unexpected type int"),
+        (b"{not json", "json", "not JSON"),
+        (b"[1, 2]", "schema", "expected a JSON object"),
+        (record(schema=2), "schema", "unsupported schema 2"),
+        (record(label=None), "field", "missing field 'label'"),
+        (record(features=[1.0]), "field", "field 'features' has unexpected type list"),
+        (record(prediction_timestamp=True), "field", "'prediction_timestamp' has unexpected"),
+        (record(prediction_id=7), "field", "'prediction_id' has unexpected type int"),
     ],
 )
-def test_a_malformed_record_is_refused_by_index(bad: bytes, message: str) -> None:
-    with pytest.raises(TrainingError, match="example record 1 is malformed") as raised:
-        examples_from_records([record(), bad, record("p-3")])
-    assert message in str(raised.value)
+def test_a_malformed_record_is_refused_with_its_reason(
+    bad: bytes, reason: str, message: str
+) -> None:
+    with pytest.raises(MalformedExample, match=message) as raised:
+        parse_example(bad)
+    assert raised.value.reason == reason
 
 
 def test_training_set_puts_base_first_then_production_by_time_and_id() -> None:

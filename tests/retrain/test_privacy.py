@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from retrain.dataset import examples_from_records, read_base_table
+from retrain.dataset import parse_example, read_base_table
 from retrain.privacy import (
     PSEUDONYM_PREFIX,
     PiiPolicy,
@@ -149,7 +149,7 @@ def test_examples_published_before_pii_was_configured_are_scrubbed_when_read() -
         b' "features": {"email": "' + EMAIL.encode() + b'", "tenure": 2.0}, "prediction": 1,'
         b' "scores": null, "label": 1, "prediction_timestamp": 1, "label_timestamp": 2}'
     )
-    (dropped,) = examples_from_records([record], PiiPolicy(PII))
+    dropped = parse_example(record, PiiPolicy(PII))
     assert dict(dropped.features) == {"tenure": 2.0}
-    (hashed,) = examples_from_records([record], PiiPolicy(PII, "hash", KEY))
+    hashed = parse_example(record, PiiPolicy(PII, "hash", KEY))
     assert hashed.features["email"] == pseudonym(EMAIL, KEY)

@@ -3,7 +3,7 @@
 kafka-python decodes every header key strictly as UTF-8 while it reads a record batch. A key
 that is not UTF-8 (the Java client never writes one, other clients can) raises
 ``CorruptRecordError`` from ``poll()`` for the record and every later record of its batch, and the
-next ``poll()`` then spins without returning: one such message would stop the monitor for good.
+next ``poll()`` then spins without returning: one such message would stop a consumer for good.
 :func:`install` makes the consumer decode such keys the way the Java client does, replacing
 invalid bytes with U+FFFD, so the message is processed (and, if invalid, dead-lettered) like any
 other. Records whose keys are valid UTF-8 take the unchanged path and cost nothing extra.

@@ -1,0 +1,158 @@
+"""The audit log's head, published outside the file, so that cutting the log's end is caught.
+
+The hash chain of :mod:`retrain.audit` catches an edited, removed or reordered line, but removing
+the *last* lines leaves a valid chain. So each append also publishes the new head on the events
+topic (key ``driftwarden-audit``)::
+
+    {"schema": 1, "type": "audit_head", "seq": 7, "hash": "<the entry's hash>",
+     "timestamp": "2026-11-26T03:00:00.000Z"}
+
+and ``driftwarden models audit --verify`` reads the topic back and checks that the file still
+holds the entry of the highest published ``seq``, with that ``hash``.
+
+>>> from retrain.audit import AuditEntry
+>>> entry = AuditEntry(seq=7, timestamp="2026-11-26T03:00:00.000Z", action="approved",
+...                    model="churn", version="2", actor="alice", hash="ab" * 32)
+>>> event = AuditHead.of(entry).to_event()
+>>> event["type"], event["seq"], AuditHead.from_event(event) == AuditHead.of(entry)
+('audit_head', 7, True)
+>>> AuditHead.from_event({"type": "model_promoted", "model": "churn"}) is None
+True
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from kafka import KafkaConsumer, KafkaProducer
+
+from retrain.audit import AuditEntry, AuditLog
+from retrain.errors import AuditLogBroken
+from retrain.topic_scan import assign, scan
+
+__all__ = ["AUDIT_HEAD", "AuditHead", "HeadPublisher", "check_head", "latest_head"]
+
+log = logging.getLogger(__name__)
+
+AUDIT_HEAD = "audit_head"
+"""The ``type`` of the head events on the events topic."""
+
+_KEY = b"driftwarden-audit"
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class AuditHead:
+    """The last entry of the log when it was published: its ``seq`` and ``hash``."""
+
+    seq: int
+    hash: str
+    timestamp: str
+
+    @classmethod
+    def of(cls, entry: AuditEntry) -> AuditHead:
+        return cls(entry.seq, entry.hash, entry.timestamp)
+
+    def to_event(self) -> dict[str, Any]:
+        return {
+            "schema": 1,
+            "type": AUDIT_HEAD,
+            "seq": self.seq,
+            "hash": self.hash,
+            "timestamp": self.timestamp,
+        }
+
+    @classmethod
+    def from_event(cls, doc: object) -> AuditHead | None:
+        """The head an event carries; None for any other event (or a malformed head)."""
+        if not isinstance(doc, dict) or doc.get("type") != AUDIT_HEAD:
+            return None
+        seq, digest, timestamp = doc.get("seq"), doc.get("hash"), doc.get("timestamp")
+        if type(seq) is not int or seq < 1 or not isinstance(digest, str):
+            return None
+        if not _SHA256.fullmatch(digest) or not isinstance(timestamp, str):
+            return None
+        return cls(seq, digest, timestamp[:64])
+
+
+class HeadPublisher:
+    """Publishes the head of every appended entry (the ``on_append`` hook of an AuditLog).
+
+    Each head gets a producer of its own, closed once the broker confirmed it: appends are
+    rare (a run writes a handful), and nothing stays open between them. A head that cannot be
+    published is logged, never raised: the entry is already written and fsynced, and the next
+    append publishes a newer head.
+    """
+
+    def __init__(self, producer_options: dict[str, Any], topic: str, timeout: float = 10.0):
+        self._options = producer_options
+        self._topic = topic
+        self._timeout = timeout
+
+    def __call__(self, entry: AuditEntry) -> None:
+        value = orjson.dumps(AuditHead.of(entry).to_event())
+        try:
+            producer = KafkaProducer(**self._options)
+            try:
+                producer.send(self._topic, key=_KEY, value=value).get(self._timeout)
+            finally:
+                producer.close(timeout=self._timeout)
+        except Exception as exc:  # noqa: BLE001 - the entry is written; only the anchor is late
+            log.warning(
+                "audit entry %d written, but its head was not published on %s: %s; "
+                "the next entry's head will be",
+                entry.seq,
+                self._topic,
+                exc,
+            )
+
+
+def latest_head(
+    consumer_options: dict[str, Any], topic: str, timeout: float = 30.0
+) -> AuditHead | None:
+    """The published head with the highest ``seq`` on ``topic``; None if there is none."""
+    consumer = KafkaConsumer(**consumer_options, group_id=None, enable_auto_commit=False)
+    try:
+        try:
+            bounds = assign(consumer, topic, None, timeout)
+        except LookupError:
+            return None
+        latest: AuditHead | None = None
+        for record in scan(consumer, bounds, timeout):
+            if record.key != _KEY or record.value is None:
+                continue
+            try:
+                head = AuditHead.from_event(orjson.loads(record.value))
+            except orjson.JSONDecodeError:
+                continue
+            if head is not None and (latest is None or head.seq > latest.seq):
+                latest = head
+        return latest
+    finally:
+        consumer.close()
+
+
+def check_head(audit: AuditLog, head: AuditHead) -> None:
+    """Raise :class:`AuditLogBroken` unless the log holds ``head``'s entry (seq and hash).
+
+    Call after :meth:`AuditLog.verify`: the chain vouches for every entry before the head.
+    """
+    name, last = audit.path.name, 0
+    for entry in audit.entries():
+        last = entry.seq
+        if entry.seq == head.seq:
+            if entry.hash != head.hash:
+                raise AuditLogBroken(
+                    f"{name} line {entry.seq}: its hash {entry.hash[:16]}... is not the "
+                    f"{head.hash[:16]}... published as the log's head at {head.timestamp}: "
+                    "the log was rewritten"
+                )
+            return
+    raise AuditLogBroken(
+        f"{name} ends at seq {last}, but the head seq {head.seq} (hash {head.hash[:16]}...) "
+        f"was published at {head.timestamp}: entries {last + 1} to {head.seq} were removed"
+    )
