@@ -38,6 +38,7 @@ NOT_ON_THE_DASHBOARD = {
     "driftwarden_versions_evicted_total",
     "driftwarden_misrouted_records_total",  # an alert (InputsMisrouted), not a trend
     "driftwarden_undeclared_features_dropped_total",  # a config signal, logged at the source
+    "driftwarden_retrain_requests_rejected_total",  # hostile or broken producers: logged per record
 }
 VARIABLE = re.compile(r"\$(\w+)|\$\{(\w+)(?::\w+)?\}")
 GRAFANA_VARIABLES = {"__rate_interval", "__interval", "__range"}
