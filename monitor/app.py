@@ -26,12 +26,12 @@ from monitor import kafka_compat
 from monitor.changelog import PartitionSnapshot, SnapshotRecord, encode_snapshot, snapshot_offsets
 from monitor.checkpoint import CheckpointStore
 from monitor.config import MonitorConfig
-from monitor.errors import StartupError
+from monitor.errors import InstanceFenced, StartupError
 from monitor.exporter import MetricsSnapshot, MonitorCollector
 from monitor.handover import Resume, choose_resume, read_snapshots
 from monitor.processor import BatchOutput, StreamProcessor
 from monitor.profiles import ProfileSource
-from monitor.recovery import Backoff, ReconnectCounter, transient
+from monitor.recovery import Backoff, ReconnectCounter, fenced, transient
 from monitor.sink import OutputSink
 from monitor.state import MonitorState
 from monitor.topics import prepare_topics
@@ -125,6 +125,8 @@ class MonitorService:
                     self._session(partitions)
                     return
                 except Exception as exc:
+                    if self.config.kafka.transactions and fenced(exc):
+                        raise InstanceFenced(self.config.transactional_id) from exc
                     if not transient(exc):
                         raise
                     partitions = self._recover(exc)
@@ -295,7 +297,7 @@ class MonitorService:
         assert self._processor is not None  # noqa: S101
         state, topics = self._processor.state, self.config.topics
         inputs = (topics.predictions, topics.labels)
-        writer = self.config.kafka.transactional_prefix()
+        writer = self.config.transactional_id
         every = self.config.state.changelog_every
         out = []
         for number, partition_state in state.partitions.items():
@@ -352,7 +354,7 @@ class MonitorService:
         snapshots = read_snapshots(
             self.config.kafka.client_options("consumer"), self.config.changelog_topic, stale
         )
-        me = self.config.kafka.transactional_prefix()
+        me = self.config.transactional_id
         return [
             choose_resume(
                 p,

@@ -54,7 +54,7 @@ class OutputSink:
             **config.kafka.client_options("producer"),
         }
         if self._transactional:
-            options["transactional_id"] = config.kafka.transactional_prefix()
+            options["transactional_id"] = config.transactional_id
             options["enable_idempotence"] = True
         self._producer = KafkaProducer(**options)
         if self._transactional:
