@@ -56,7 +56,10 @@ def test_two_instances_with_default_ids_on_one_host_both_keep_running(
     try:
         first.wait_ready()
         second.start().wait_ready()
-        time.sleep(6)  # a dozen checkpoints (every 500 ms) of each, after the second's start
+        # Input for both (dead letters to publish): a fenced producer would find out sending.
+        topic = base["topics"]["predictions"]
+        produce(broker.bootstrap, [(topic, f"k{i}".encode(), b"not json") for i in range(20)])
+        time.sleep(6)  # a dozen checkpoints (every 500 ms) of each
         assert first.alive(), first.log_path.read_text()[-3000:]
         assert second.alive(), second.log_path.read_text()[-3000:]
     finally:
