@@ -108,15 +108,23 @@ class BoundedListener:
     def _run(self) -> None:
         while not self._stopping:
             for key, _ in self._selector.select(timeout=_SWEEP_EVERY_S):
-                if key.fileobj is self._listener:
-                    self._accept()
-                elif key.fileobj is self._wake_r:
-                    self._take_answers()
-                else:
-                    self._advance(key.data)
+                try:
+                    self._dispatch(key)
+                except Exception:  # a bug must not end the endpoints: drop that connection
+                    log.exception("http: unexpected error serving a connection")
+                    if isinstance(key.data, _Connection):
+                        self._close(key.data)
             self._sweep()
         for connection in list(self._open):
             self._close(connection)
+
+    def _dispatch(self, key: selectors.SelectorKey) -> None:
+        if key.fileobj is self._listener:
+            self._accept()
+        elif key.fileobj is self._wake_r:
+            self._take_answers()
+        else:
+            self._advance(key.data)
 
     def _accept(self) -> None:
         while True:
