@@ -125,11 +125,16 @@ class MonitorService:
                     self._session(partitions)
                     return
                 except Exception as exc:
-                    if self.config.kafka.transactions and fenced(exc):
+                    if self._fenced(exc):
                         raise InstanceFenced(self.config.transactional_id) from exc
                     if not transient(exc):
                         raise
                     partitions = self._recover(exc)
+
+    def _fenced(self, exc: Exception) -> bool:
+        """Whether another instance with this transactional id took over."""
+        sink_fenced = self._sink is not None and self._sink.fenced
+        return self.config.kafka.transactions and (fenced(exc) or sink_fenced)
 
     def _session(self, partitions: int) -> None:
         """Consume from the last checkpoint until stopped; on any error drop the clients and the

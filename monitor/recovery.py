@@ -69,7 +69,7 @@ def transient(exc: BaseException) -> bool:
     return isinstance(exc, KafkaError) and not isinstance(exc, _PERMANENT)
 
 
-def fenced(exc: BaseException) -> bool:
+def fenced(exc: BaseException | None) -> bool:
     """Whether ``exc`` (or an error that caused it) says that a producer with the same
     transactional id took over.
 

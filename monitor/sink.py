@@ -26,6 +26,7 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 from monitor.changelog import SnapshotRecord
 from monitor.config import MonitorConfig
 from monitor.processor import BatchOutput, OutputRecord
+from monitor.recovery import fenced
 
 __all__ = ["OutputSink"]
 
@@ -60,6 +61,13 @@ class OutputSink:
         if self._transactional:
             self._producer.init_transactions()
             self._producer.begin_transaction()
+
+    @property
+    def fenced(self) -> bool:
+        """Whether another producer with this transactional id took over. kafka-python keeps
+        that error in its transaction manager; what later calls raise may only quote it."""
+        manager = self._producer._transaction_manager  # noqa: SLF001 - no public accessor
+        return self._transactional and manager is not None and fenced(manager.last_error)
 
     def publish(self, output: BatchOutput) -> None:
         self._send_all(self._examples, output.examples)
