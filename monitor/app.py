@@ -25,12 +25,12 @@ from prometheus_client import CollectorRegistry
 from monitor.changelog import PartitionSnapshot, SnapshotRecord, encode_snapshot, snapshot_offsets
 from monitor.checkpoint import CheckpointStore
 from monitor.config import MonitorConfig
-from monitor.errors import StartupError
+from monitor.errors import InstanceFenced, StartupError
 from monitor.exporter import MetricsSnapshot, MonitorCollector
 from monitor.handover import Resume, choose_resume, read_snapshots
 from monitor.processor import BatchOutput, StreamProcessor
 from monitor.profiles import ProfileSource
-from monitor.recovery import Backoff, ReconnectCounter, transient
+from monitor.recovery import Backoff, ReconnectCounter, fenced, transient
 from monitor.routing import RoutingCheck
 from monitor.sink import OutputSink
 from monitor.state import MonitorState
@@ -127,9 +127,16 @@ class MonitorService:
                     self._session(partitions)
                     return
                 except Exception as exc:
+                    if self._fenced(exc):
+                        raise InstanceFenced(self.config.transactional_id) from exc
                     if not transient(exc):
                         raise
                     partitions = self._recover(exc)
+
+    def _fenced(self, exc: Exception) -> bool:
+        """Whether another instance with this transactional id took over."""
+        sink_fenced = self._sink is not None and self._sink.fenced
+        return self.config.kafka.transactions and (fenced(exc) or sink_fenced)
 
     def _session(self, partitions: int) -> None:
         """Consume from the last checkpoint until stopped; on any error drop the clients and the
@@ -302,7 +309,7 @@ class MonitorService:
         assert self._processor is not None  # noqa: S101
         state, topics = self._processor.state, self.config.topics
         inputs = (topics.predictions, topics.labels)
-        writer = self.config.kafka.transactional_prefix()
+        writer = self.config.transactional_id
         every = self.config.state.changelog_every
         out = []
         for number, partition_state in state.partitions.items():
@@ -359,7 +366,7 @@ class MonitorService:
         snapshots = read_snapshots(
             self.config.kafka.client_options("consumer"), self.config.changelog_topic, stale
         )
-        me = self.config.kafka.transactional_prefix()
+        me = self.config.transactional_id
         return [
             choose_resume(
                 p,

@@ -12,7 +12,7 @@ import yaml
 
 from monitor.cli_retrain import add_commands
 from monitor.config import load_config, masked_dict
-from monitor.errors import ConfigError, MonitorError
+from monitor.errors import ConfigError, InstanceFenced, MonitorError
 from monitor.logs import configure_logging
 from monitor.privacy import pii_policy
 from retrain.config import secret_values
@@ -236,7 +236,11 @@ def _monitor(path: str) -> int:
     configure_logging(config.logging.level, config.logging.json_format, secret_values(config))
     service = MonitorService(config)
     service.install_signal_handlers()
-    service.run()
+    try:
+        service.run()
+    except InstanceFenced as exc:
+        log.error("%s", exc)  # one line: the clash and what to set, no traceback
+        return EXIT_FAILURE
     return 0
 
 

@@ -65,6 +65,8 @@ def settings_from_config(config: MonitorConfig) -> RetrainSettings:
         http_port=worker.http.port,
         http_tls=worker.http.tls,
         http_basic_auth=worker.http.basic_auth,
+        http_max_connections=worker.http.max_connections,
+        http_request_timeout=worker.http.request_timeout,
         notifiers=tuple(config.notifiers),
         registry_key=(
             config.registry_key.get_secret_value().encode() if config.registry_key else None

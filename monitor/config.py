@@ -348,6 +348,11 @@ class MonitorConfig(Strict):
         return next((m for m in self.models if m.name == name), None)
 
     @property
+    def transactional_id(self) -> str:
+        """This instance's producer transactional id (see ``KafkaConfig.transactional_prefix``)."""
+        return self.kafka.transactional_prefix(self.state.dir)
+
+    @property
     def changelog_topic(self) -> str:
         """Where partition state snapshots go: ``topics.changelog``, else one topic per group."""
         return self.topics.changelog or f"{self.kafka.group_id}.changelog"

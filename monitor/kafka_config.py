@@ -7,6 +7,7 @@ keyword arguments handed to kafka-python.
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 import socket
 from pathlib import Path
@@ -140,5 +141,19 @@ class KafkaConfig(Strict):
             },
         }
 
-    def transactional_prefix(self) -> str:
-        return self.transactional_id or f"{self.group_id}-{socket.gethostname()}"
+    def transactional_prefix(self, state_dir: Path) -> str:
+        """``transactional_id``, else ``<group_id>-<hostname>-<8 hex digits>``: the digits hash
+        the state directory's absolute path, so two instances on one host (each with its own
+        state directory) differ, and an instance keeps its id across restarts.
+
+        >>> config = KafkaConfig(group_id="g", transactional_id="g-1")
+        >>> config.transactional_prefix(Path("/var/lib/driftwarden"))
+        'g-1'
+        >>> a, b = (KafkaConfig(group_id="g").transactional_prefix(Path(d)) for d in ("/a", "/b"))
+        >>> a != b and a.startswith(f"g-{socket.gethostname()}-")
+        True
+        """
+        if self.transactional_id:
+            return self.transactional_id
+        digest = hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:8]
+        return f"{self.group_id}-{socket.gethostname()}-{digest}"

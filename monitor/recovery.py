@@ -16,9 +16,11 @@ from collections.abc import Callable, Iterator
 from kafka.errors import (
     AuthorizationError,
     IllegalSaslStateError,
+    InvalidProducerEpochError,
     KafkaError,
     ProducerFencedError,
     SaslAuthenticationFailedError,
+    TransactionCoordinatorFencedError,
     UnsupportedSaslMechanismError,
     UnsupportedVersionError,
 )
@@ -26,7 +28,7 @@ from prometheus_client.core import CounterMetricFamily, Metric
 
 from monitor.errors import StartupError
 
-__all__ = ["Backoff", "ReconnectCounter", "transient"]
+__all__ = ["Backoff", "ReconnectCounter", "fenced", "transient"]
 
 _PERMANENT: tuple[type[KafkaError], ...] = (
     AuthorizationError,
@@ -36,6 +38,7 @@ _PERMANENT: tuple[type[KafkaError], ...] = (
     UnsupportedVersionError,
     ProducerFencedError,
 )
+_FENCED = (ProducerFencedError, InvalidProducerEpochError, TransactionCoordinatorFencedError)
 
 
 def transient(exc: BaseException) -> bool:
@@ -64,6 +67,30 @@ def transient(exc: BaseException) -> bool:
     if isinstance(exc, StartupError):
         return exc.__cause__ is not None and transient(exc.__cause__)
     return isinstance(exc, KafkaError) and not isinstance(exc, _PERMANENT)
+
+
+def fenced(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (or an error that caused it) says that a producer with the same
+    transactional id took over.
+
+    >>> fenced(ProducerFencedError())
+    True
+    >>> try:
+    ...     raise KafkaError("transaction failed") from InvalidProducerEpochError()
+    ... except KafkaError as exc:
+    ...     fenced(exc)
+    True
+    >>> fenced(KafkaError("broker down"))
+    False
+    """
+    seen: BaseException | None = exc
+    for _ in range(10):  # bounded: a cause chain may loop
+        if seen is None:
+            return False
+        if isinstance(seen, _FENCED):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 class Backoff:

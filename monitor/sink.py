@@ -2,7 +2,9 @@
 
 With transactions (the default) the outputs of a checkpoint interval, the partition state
 snapshots of the changelog and the input offsets are committed in one Kafka transaction; without,
-outputs and snapshots are flushed and the offsets committed after.
+outputs and snapshots are flushed and the offsets committed after, only once every one of them
+was confirmed: a send that failed fails the commit, and the monitor resumes from its last
+checkpoint, publishing the lost outputs again.
 Either way the offsets committed in Kafka mark how far outputs were delivered, which is what
 :class:`~monitor.processor.StreamProcessor` uses to publish nothing twice after a crash.
 """
@@ -16,13 +18,15 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
-from kafka.errors import KafkaTimeoutError
+from kafka.errors import KafkaError, KafkaTimeoutError
 from kafka.partitioner.default import murmur2
+from kafka.producer.future import FutureRecordMetadata
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from monitor.changelog import SnapshotRecord
 from monitor.config import MonitorConfig
 from monitor.processor import BatchOutput, OutputRecord
+from monitor.recovery import fenced
 
 __all__ = ["OutputSink"]
 
@@ -42,6 +46,8 @@ class OutputSink:
         self._requests = config.topics.retrain_requests
         self._changelog = config.changelog_topic
         self._transactional = config.kafka.transactions
+        # Without transactions: the sends since the last commit, checked before it.
+        self._unconfirmed: list[FutureRecordMetadata] = []
         options: dict[str, Any] = {
             "linger_ms": 20,
             "batch_size": 262144,
@@ -49,12 +55,19 @@ class OutputSink:
             **config.kafka.client_options("producer"),
         }
         if self._transactional:
-            options["transactional_id"] = config.kafka.transactional_prefix()
+            options["transactional_id"] = config.transactional_id
             options["enable_idempotence"] = True
         self._producer = KafkaProducer(**options)
         if self._transactional:
             self._producer.init_transactions()
             self._producer.begin_transaction()
+
+    @property
+    def fenced(self) -> bool:
+        """Whether another producer with this transactional id took over. kafka-python keeps
+        that error in its transaction manager; what later calls raise may only quote it."""
+        manager = self._producer._transaction_manager  # noqa: SLF001 - no public accessor
+        return self._transactional and manager is not None and fenced(manager.last_error)
 
     def publish(self, output: BatchOutput) -> None:
         self._send_all(self._examples, output.examples)
@@ -70,13 +83,7 @@ class OutputSink:
         """Make every output sent so far durable together with ``offsets`` and the partition
         state ``snapshots`` (each sent to its changelog partition)."""
         for partition, record in snapshots:
-            self._producer.send(
-                self._changelog,
-                key=record.key,
-                value=record.value,
-                headers=record.headers,
-                partition=partition,
-            )
+            self._send(self._changelog, record.key, record.value, record.headers, partition)
         kafka_offsets = {
             TopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
             for (topic, partition), offset in offsets.items()
@@ -94,8 +101,21 @@ class OutputSink:
             self._producer.begin_transaction()
         else:
             self._producer.flush(timeout=COMMIT_TIMEOUT_S)
+            self._confirm_sends()
             if kafka_offsets:
                 self._consumer.commit(kafka_offsets, timeout_ms=int(COMMIT_TIMEOUT_S * 1000))
+
+    def _confirm_sends(self) -> None:
+        """Without transactions: raise unless every send since the last commit was delivered
+        (``flush`` returns also when some failed)."""
+        sent, self._unconfirmed = self._unconfirmed, []
+        failed = [future.exception for future in sent if not future.succeeded()]
+        if failed:
+            raise KafkaError(
+                f"{len(failed)} of {len(sent)} output record(s) were not delivered (first: "
+                f"{failed[0]!r}); their input offsets are not committed and the monitor resumes "
+                "from its last checkpoint"
+            ) from failed[0]
 
     def abort(self) -> None:
         """Drop what was sent since the last commit (with transactions) and start afresh."""
@@ -125,15 +145,23 @@ class OutputSink:
         threading.Thread(target=close, name="discard-producer", daemon=True).start()
 
     def _send_all(self, topic: str, records: list[OutputRecord]) -> None:
-        send, partition_of = self._producer.send, self._partitioner(topic)
+        partition_of = self._partitioner(topic)
         for record in records:
-            send(
-                topic,
-                key=record.key,
-                value=record.value,
-                headers=record.headers,
-                partition=partition_of(record.key),
-            )
+            self._send(topic, record.key, record.value, record.headers, partition_of(record.key))
+
+    def _send(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: list[tuple[str, bytes]],
+        partition: int | None,
+    ) -> None:
+        future = self._producer.send(
+            topic, key=key, value=value, headers=headers, partition=partition
+        )
+        if not self._transactional:  # a transaction's commit fails for a failed send itself
+            self._unconfirmed.append(future)
 
     def _partitioner(self, topic: str) -> Callable[[bytes | None], int | None]:
         """Kafka's default key -> partition mapping, memoized: output keys repeat (model names)."""

@@ -370,6 +370,11 @@ class HttpConfig(_Strict):
     port: int = Field(default=9108, ge=0, le=65535)
     tls: TlsConfig | None = None
     basic_auth: BasicAuthConfig | None = None
+    # Connections open at once; more are closed as soon as they are accepted.
+    max_connections: int = Field(default=512, gt=0)
+    # Seconds from accepting a connection to the last byte of its response (TLS handshake and
+    # request included): a client that is slower is disconnected.
+    request_timeout: float = Field(default=10.0, gt=0)
 
 
 def secret_values(config: BaseModel) -> set[str]:

@@ -12,18 +12,18 @@ import base64
 import binascii
 import hashlib
 import hmac
+import io
 import logging
 import socket
-import ssl
-import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from retrain.config import BasicAuthConfig, HttpConfig, TlsConfig
+from retrain.http_listener import BoundedListener
 
 __all__ = ["OPEN_PATHS", "REALM", "HealthServer", "credentials_match"]
 
@@ -31,11 +31,15 @@ log = logging.getLogger(__name__)
 
 OPEN_PATHS = frozenset({"/healthz", "/readyz"})  # never behind basic authentication
 REALM = "driftwarden"
-_HANDSHAKE_TIMEOUT = 10.0  # seconds a client gets to complete the TLS handshake and request
+_BACKLOG = 128
 
 
 class HealthServer:
-    """``/metrics``, ``/healthz`` and ``/readyz`` on a background thread."""
+    """``/metrics``, ``/healthz`` and ``/readyz`` on a background thread.
+
+    At most ``max_connections`` connections at once, each closed ``request_timeout`` seconds
+    after it was accepted (see :mod:`retrain.http_listener`).
+    """
 
     def __init__(
         self,
@@ -46,48 +50,48 @@ class HealthServer:
         *,
         tls: TlsConfig | None = None,
         basic_auth: BasicAuthConfig | None = None,
+        max_connections: int = 512,
+        request_timeout: float = 10.0,
     ) -> None:
-        handler = _make_handler(registry, ready, _expected_digest(basic_auth))
-        server = _Server6 if ":" in host else _Server  # an IPv6 address such as "::1"
-        self._server = server((host, port), handler)
-        self._server.daemon_threads = True
+        endpoints = _Endpoints(registry, ready, _expected_digest(basic_auth))
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET  # an IPv6 address: "::1"
+        self._registry = registry
         self.tls = tls is not None
-        if tls is not None:
-            self._server.socket = tls.server_context().wrap_socket(
-                self._server.socket, server_side=True, do_handshake_on_connect=False
-            )
-        self._thread = threading.Thread(target=self._server.serve_forever, name="http", daemon=True)
+        self._listener = BoundedListener(
+            socket.create_server((host, port), family=family, backlog=_BACKLOG),
+            lambda head, peer: _Exchange(head, peer, endpoints).response(),
+            max_connections=max_connections,
+            request_timeout=request_timeout,
+            tls=tls.server_context() if tls is not None else None,
+        )
 
     @classmethod
     def from_config(
         cls, registry: CollectorRegistry, config: HttpConfig, ready: Callable[[], bool]
     ) -> HealthServer:
         return cls(
-            registry, config.host, config.port, ready, tls=config.tls, basic_auth=config.basic_auth
+            registry,
+            config.host,
+            config.port,
+            ready,
+            tls=config.tls,
+            basic_auth=config.basic_auth,
+            max_connections=config.max_connections,
+            request_timeout=config.request_timeout,
         )
 
     @property
     def port(self) -> int:
-        return int(self._server.server_address[1])
+        return self._listener.port
 
     def start(self) -> HealthServer:
-        self._thread.start()
+        self._registry.register(self._listener.metrics)
+        self._listener.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
-class _Server(ThreadingHTTPServer):
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A failed TLS handshake (e.g. plain HTTP to the TLS port) or a dropped client: no
-        # traceback on stderr, which is what socketserver prints by default.
-        log.debug("http: request from %s failed", client_address[0], exc_info=True)
-
-
-class _Server6(_Server):
-    address_family = socket.AF_INET6
+        self._listener.stop()
+        self._registry.unregister(self._listener.metrics)
 
 
 def _expected_digest(auth: BasicAuthConfig | None) -> bytes | None:
@@ -121,50 +125,61 @@ def credentials_match(header: str | None, expected_digest: bytes) -> bool:
     return hmac.compare_digest(hashlib.sha256(given).digest(), expected_digest)
 
 
-def _make_handler(
-    registry: CollectorRegistry, ready: Callable[[], bool], expected: bytes | None
-) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        timeout = _HANDSHAKE_TIMEOUT
+@dataclass(frozen=True)
+class _Endpoints:
+    registry: CollectorRegistry
+    ready: Callable[[], bool]
+    expected: bytes | None  # digest of the basic credentials, None: no authentication
 
-        def setup(self) -> None:
-            super().setup()  # applies the timeout to the connection
-            if isinstance(self.connection, ssl.SSLSocket):
-                self.connection.do_handshake()  # here, not in the accepting thread
 
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-            path = self.path.split("?", 1)[0]
-            if expected is not None and path not in OPEN_PATHS:
-                if not credentials_match(self.headers.get("Authorization"), expected):
-                    log.debug("http: unauthorized request for %s", path)
-                    self._send(401, b"unauthorized\n", authenticate=True)
-                    return
-            if path == "/metrics":
-                self._send(200, generate_latest(registry), CONTENT_TYPE_LATEST)
-            elif path == "/healthz":
-                self._send(200, b"ok\n")
-            elif path == "/readyz":
-                ok = ready()
-                self._send(200 if ok else 503, b"ready\n" if ok else b"not ready\n")
-            else:
-                self._send(404, b"not found\n")
+class _Exchange(BaseHTTPRequestHandler):
+    """One request head in, one response out: the listener does the socket I/O."""
 
-        def _send(
-            self,
-            status: int,
-            body: bytes,
-            content_type: str = "text/plain",
-            authenticate: bool = False,
-        ) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            if authenticate:
-                self.send_header("WWW-Authenticate", f'Basic realm="{REALM}"')
-            self.end_headers()
-            self.wfile.write(body)
+    def __init__(self, head: bytes, peer: str, endpoints: _Endpoints) -> None:
+        # No socket and no BaseRequestHandler.__init__: reading and writing happen in memory.
+        self.client_address = (peer, 0)
+        self.rfile = io.BytesIO(head)
+        self._out = io.BytesIO()
+        self.wfile = self._out
+        self.close_connection = True
+        self._endpoints = endpoints
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-            log.debug("http: %s", format % args)
+    def response(self) -> bytes:
+        self.handle_one_request()
+        return self._out.getvalue()
 
-    return Handler
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        path = self.path.split("?", 1)[0]
+        expected = self._endpoints.expected
+        if expected is not None and path not in OPEN_PATHS:
+            if not credentials_match(self.headers.get("Authorization"), expected):
+                log.debug("http: unauthorized request for %s", path)
+                self._send(401, b"unauthorized\n", authenticate=True)
+                return
+        if path == "/metrics":
+            self._send(200, generate_latest(self._endpoints.registry), CONTENT_TYPE_LATEST)
+        elif path == "/healthz":
+            self._send(200, b"ok\n")
+        elif path == "/readyz":
+            ok = self._endpoints.ready()
+            self._send(200 if ok else 503, b"ready\n" if ok else b"not ready\n")
+        else:
+            self._send(404, b"not found\n")
+
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str = "text/plain",
+        authenticate: bool = False,
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        if authenticate:
+            self.send_header("WWW-Authenticate", f'Basic realm="{REALM}"')
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        log.debug("http: %s", format % args)

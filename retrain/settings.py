@@ -56,6 +56,8 @@ class RetrainSettings:
     http_port: int = 9109
     http_tls: TlsConfig | None = None
     http_basic_auth: BasicAuthConfig | None = None
+    http_max_connections: int = 512
+    http_request_timeout: float = 10.0  # seconds
     notifiers: tuple[NotifierConfig, ...] = ()  # direct notifiers for run outcomes
     # registry_key, revealed: authenticates artifact digests in the registry (see retrain.registry)
     registry_key: bytes | None = field(default=None, repr=False)

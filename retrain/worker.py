@@ -131,6 +131,8 @@ class RetrainWorker:
             lambda: self.ready,
             tls=self.settings.http_tls,
             basic_auth=self.settings.http_basic_auth,
+            max_connections=self.settings.http_max_connections,
+            request_timeout=self.settings.http_request_timeout,
         ).start()
         ModelRegistry(self.settings.registry).cleanup()
         self.start_scheduler()

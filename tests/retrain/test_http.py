@@ -110,6 +110,37 @@ def test_the_server_still_serves_after_failed_handshakes(secure: str, tls_files:
     assert get(f"https://{secure}/healthz", client_context(tls_files.ca))[0] == 200
 
 
+def test_tls_clients_stalled_in_the_handshake_are_dropped_at_the_deadline(
+    registry: CollectorRegistry, tls_files: TlsFiles
+) -> None:
+    config = HttpConfig.model_validate(
+        {
+            "host": "127.0.0.1",
+            "port": 0,
+            "request_timeout": 1.0,
+            "tls": {"cert_file": str(tls_files.cert), "key_file": str(tls_files.key)},
+        }
+    )
+    server = serve(registry, config)
+    try:
+        stalled = [
+            socket.create_connection(("127.0.0.1", server.port), timeout=5) for _ in range(50)
+        ]
+        for sock in stalled:
+            sock.sendall(b"\x16\x03\x01")  # the start of a ClientHello, and nothing more
+        context = client_context(tls_files.ca)
+        assert get(f"https://127.0.0.1:{server.port}/healthz", context)[0] == 200
+        for sock in stalled:  # closed by the server within the deadline (and a sweep)
+            assert sock.recv(1) == b""
+            sock.close()
+        dropped = registry.get_sample_value(
+            "driftwarden_http_connections_dropped_total", {"reason": "deadline"}
+        )
+        assert dropped == len(stalled)
+    finally:
+        server.stop()
+
+
 def test_client_certificates_are_required_with_client_ca_file(
     registry: CollectorRegistry, tls_files: TlsFiles
 ) -> None:
