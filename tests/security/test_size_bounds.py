@@ -20,7 +20,7 @@ from monitor.checkpoint import CheckpointStore
 from monitor.embedded_broker import TansuBroker, create_topics
 from monitor.events import parse_prediction
 from retrain.config import TrainingConfig
-from retrain.dataset import build_training_set, examples_from_records
+from retrain.dataset import build_training_set, parse_example
 from retrain.trainer import train
 from tests.conftest import TopicNames
 from tests.monitor.harness import (
@@ -189,7 +189,7 @@ def test_a_retrain_over_examples_with_60k_feature_names_stays_within_the_column_
             "label_timestamp": BASE_TIME + i + 5,
         }
         records.append(orjson.dumps(doc))
-    training_set = build_training_set([], examples_from_records(records), {})
+    training_set = build_training_set([], [parse_example(r) for r in records], {})
     config = TrainingConfig(estimator="sklearn.linear_model.LogisticRegression", max_columns=500)
 
     capped = train(config, training_set)
