@@ -23,13 +23,20 @@ from kafka.structs import TopicPartition
 from prometheus_client import CollectorRegistry
 
 from monitor import kafka_compat
-from monitor.changelog import PartitionSnapshot, SnapshotRecord, encode_snapshot, snapshot_offsets
+from monitor.changelog import (
+    ChangelogRejections,
+    PartitionSnapshot,
+    SnapshotRecord,
+    encode_snapshot,
+    snapshot_offsets,
+)
 from monitor.checkpoint import CheckpointStore
 from monitor.config import MonitorConfig
+from monitor.dead_letters import DEFAULT_MAX_REQUEST_SIZE
 from monitor.errors import StartupError
 from monitor.exporter import MetricsSnapshot, MonitorCollector
 from monitor.handover import Resume, choose_resume, read_snapshots
-from monitor.processor import BatchOutput, StreamProcessor
+from monitor.processor import BatchOutput, StreamProcessor, drift_factory
 from monitor.profiles import ProfileSource
 from monitor.recovery import Backoff, ReconnectCounter, transient
 from monitor.sink import OutputSink
@@ -86,6 +93,8 @@ class MonitorService:
         self._backoff = Backoff()
         self._reconnects = ReconnectCounter()
         self.registry.register(self._reconnects)
+        self._rejections = ChangelogRejections()
+        self.registry.register(self._rejections)
 
     @property
     def ready(self) -> bool:
@@ -193,7 +202,7 @@ class MonitorService:
 
     def _restore(self, delivered: dict[tuple[str, int], int]) -> StreamProcessor:
         """A processor over the last checkpoint (or an empty state)."""
-        state = self._store.load() or MonitorState()
+        state = self._store.load(drift_factory(self.config, self._profiles)) or MonitorState()
         self._snapshotted.clear()
         return StreamProcessor(
             self.config, state, self._partition_count, delivered, profiles=self._profiles
@@ -297,6 +306,8 @@ class MonitorService:
         inputs = (topics.predictions, topics.labels)
         writer = self.config.kafka.transactional_prefix()
         every = self.config.state.changelog_every
+        size = self.config.kafka.client_options("producer").get("max_request_size")
+        key = self.config.state.changelog_secret()
         out = []
         for number, partition_state in state.partitions.items():
             if (topics.predictions, number) not in assigned:
@@ -309,7 +320,9 @@ class MonitorService:
             if not due:
                 continue
             snapshot = PartitionSnapshot(number, at, partition_state, writer)
-            records = encode_snapshot(snapshot, f"{writer}:{time.time_ns()}")
+            records = encode_snapshot(
+                snapshot, f"{writer}:{time.time_ns()}", size or DEFAULT_MAX_REQUEST_SIZE, key
+            )
             out.append((number, at, records))
         return out
 
@@ -350,7 +363,11 @@ class MonitorService:
             or any(state.offsets.get(tp, 0) != (committed[tp] or 0) for tp in inputs[p])
         ]
         snapshots = read_snapshots(
-            self.config.kafka.client_options("consumer"), self.config.changelog_topic, stale
+            self.config.kafka.client_options("consumer"),
+            self.config.changelog_topic,
+            stale,
+            self.config.state.changelog_secret(),
+            self._rejections,
         )
         me = self.config.kafka.transactional_prefix()
         return [

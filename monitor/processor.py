@@ -32,7 +32,7 @@ from monitor.join import ExpiryResult, Joined, LabelJoin
 from monitor.performance import VersionPerformance
 from monitor.policy import PolicyRules, RetrainPolicy, VersionView
 from monitor.privacy import PrivacyGuard
-from monitor.state import MonitorState, PartitionState, TopicPartition
+from monitor.state import DriftFactory, MonitorState, PartitionState, TopicPartition
 from monitor.versions import touch_version
 from retrain.profile import ReferenceProfile
 
@@ -111,7 +111,7 @@ class StreamProcessor:
         profiles: Callable[[str, str], ReferenceProfile | None] | None = None,
     ) -> None:
         self._models = {m.name: m for m in config.models}
-        self._profiles = profiles or (lambda model, version: None)
+        self._new_drift = drift_factory(config, profiles)
         self._policy = RetrainPolicy(policy_rules(config), state.policy)
         self._privacy = PrivacyGuard.from_config(config)
         self._predictions_topic = config.topics.predictions
@@ -358,15 +358,7 @@ class StreamProcessor:
     def _drift(self, key: tuple[str, str]) -> VersionDrift | None:
         if key in self.state.drift:
             return self.state.drift[key]
-        model = self._models[key[0]]
-        profile = self._profiles(model.name, key[1])
-        drift = None
-        if profile is not None:
-            features = self._privacy.drift_features(
-                model.name, list(model.features), profile.features
-            )
-            drift = VersionDrift(profile, drift_settings(model), model.task.value, features)
-        self.state.drift[key] = drift
+        drift = self.state.drift[key] = self._new_drift(*key)
         return drift
 
     def _expire(self, partition: PartitionState, model: str) -> None:
@@ -399,6 +391,25 @@ def pending_share(max_pending: int, partition_id: int, partition_count: int) -> 
     """
     base, extra = divmod(max_pending, partition_count)
     return base + (partition_id < extra)
+
+
+def drift_factory(
+    config: MonitorConfig, profiles: Callable[[str, str], ReferenceProfile | None] | None
+) -> DriftFactory:
+    """Builds the drift checks of a (model, version) from its reference profile, if it has one
+    (``None`` for a model no longer configured)."""
+    models = {m.name: m for m in config.models}
+    privacy = PrivacyGuard.from_config(config)
+
+    def build(name: str, version: str) -> VersionDrift | None:
+        model = models.get(name)
+        profile = None if model is None or profiles is None else profiles(name, version)
+        if model is None or profile is None:
+            return None
+        features = privacy.drift_features(name, list(model.features), profile.features)
+        return VersionDrift(profile, drift_settings(model), model.task.value, features)
+
+    return build
 
 
 def drift_settings(model: ModelConfig) -> DriftSettings:

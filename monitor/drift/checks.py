@@ -13,15 +13,31 @@ itself (see :mod:`monitor.drift.calibration`) so that a stationary stream raises
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-import math
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import orjson
 from numpy.typing import NDArray
 
+from monitor import river_state
+from monitor.codec import (
+    Doc,
+    StateDecodeError,
+    decode_array,
+    decode_fields,
+    encode_array,
+    encode_fields,
+    encode_float,
+    need,
+    need_dict,
+    need_float,
+    need_int,
+)
 from monitor.drift.alarms import AlarmBook, Transition
 from monitor.drift.calibration import calibrate_threshold
 from monitor.drift.concept import make_detector
@@ -32,6 +48,8 @@ from retrain.profile import CategoricalProfile, NumericProfile, ReferenceProfile
 from retrain.targets import class_key
 
 __all__ = ["DriftSettings", "Evaluation", "VersionDrift", "PREDICTION", "LABEL", "ERROR"]
+
+log = logging.getLogger(__name__)
 
 # Where an event was read: (partition, offset). With its timestamp, its key in the windows.
 Origin = tuple[int, int]
@@ -139,7 +157,7 @@ class _Group:
 
     def refresh(self) -> None:
         """Score the current content if it changed since an evaluation (none before the first)."""
-        evaluated = getattr(self, "evaluated_version", None)
+        evaluated = self.evaluated_version
         if evaluated is not None and evaluated != self.window.version:
             self.evaluate()
 
@@ -157,6 +175,25 @@ class _Group:
             "first_timestamp": self.window.first_timestamp,
             "last_timestamp": self.window.last_timestamp,
         }
+
+    # -- state encoding (see monitor.codec): only what the reference does not determine ------
+
+    def to_state(self) -> Doc:
+        return {
+            "window": self.window.to_state(),
+            "scores": encode_array(self.scores),
+            "thresholds": encode_array(self.thresholds),
+            "evaluated_version": self.evaluated_version,
+        }
+
+    def restore_state(self, doc: object, what: str) -> None:
+        doc = need_dict(doc, what)
+        self.window.restore_state(need(doc, "window"), f"{what}.window")
+        shape = (len(self.columns),)
+        self.scores = decode_array(need(doc, "scores"), "float64", shape, what)
+        self.thresholds = decode_array(need(doc, "thresholds"), "float64", shape, what)
+        evaluated = need(doc, "evaluated_version")
+        self.evaluated_version = None if evaluated is None else need_int(evaluated, what)
 
 
 class VersionDrift:
@@ -193,16 +230,7 @@ class VersionDrift:
         self._since_detection = 0
         self._error_before = 0.0
         self._errors = ErrorWindow(settings.window)
-
-    def __setstate__(self, saved: dict[str, Any]) -> None:
-        """Restore checkpoints whose error window was a deque in arrival order."""
-        self.__dict__.update(saved)
-        if not isinstance(self._errors, ErrorWindow):
-            errors = ErrorWindow(self.settings.window)
-            for i, error in enumerate(self.__dict__.pop("_errors")):
-                errors.hold((-math.inf, 0, i, error))
-            self.__dict__.pop("_error_sum", None)
-            self._errors = errors
+        self.fingerprint = _fingerprint(profile, settings, task, [c.name for c in columns])
 
     def observe(
         self,
@@ -375,6 +403,64 @@ class VersionDrift:
 
     def _target_key(self) -> Any:
         return class_key if self.task != "regression" else None
+
+    # -- state encoding (see monitor.codec) --------------------------------------------------
+    # Encoders, reference matrices and calibrated thresholds follow from the reference profile
+    # and the settings: a reader builds them afresh and restores only what the stream changed.
+
+    def to_state(self) -> Doc:
+        return {
+            "fingerprint": self.fingerprint,
+            "events": None if self.events is None else self.events.to_state(),
+            "labels": None if self.labels is None else self.labels.to_state(),
+            "detector": river_state.encode_detector(self.detector),
+            "alarms": encode_fields(self.alarms),
+            "events_seen": self.events_seen,
+            "joined_seen": self.joined_seen,
+            "since_detection": self._since_detection,
+            "error_before": encode_float(self._error_before),
+            "errors": self._errors.to_state(),
+        }
+
+    def restore_state(self, doc: object, version: str) -> None:
+        """Restore the stream's part of ``doc`` into these freshly built checks; if the profile
+        or settings they were built from changed since, keep them fresh (logged)."""
+        doc = need_dict(doc, "drift")
+        if need(doc, "fingerprint") != self.fingerprint:
+            log.info(
+                "drift of %s: the reference profile or drift settings changed since the "
+                "checkpoint; its windows and alarms start afresh",
+                version,
+            )
+            return
+        for name in ("events", "labels"):
+            group, saved = getattr(self, name), need(doc, name)
+            if (group is None) != (saved is None):
+                raise StateDecodeError(f"drift.{name} does not match the reference profile")
+            if group is not None:
+                group.restore_state(saved, f"drift.{name}")
+        river_state.restore_detector(self.detector, need(doc, "detector"))
+        self.alarms = decode_fields(AlarmBook, need(doc, "alarms"), "drift.alarms")
+        self.alarms.resolve_ratio = self.settings.resolve_ratio
+        self.events_seen = need_int(need(doc, "events_seen"), "drift.events_seen", 0)
+        self.joined_seen = need_int(need(doc, "joined_seen"), "drift.joined_seen", 0)
+        self._since_detection = need_int(need(doc, "since_detection"), "drift", 0)
+        self._error_before = need_float(need(doc, "error_before"), "drift.error_before")
+        self._errors.restore_state(need(doc, "errors"), "drift.errors")
+
+
+def _fingerprint(
+    profile: ReferenceProfile, settings: DriftSettings, task: str, columns: list[str]
+) -> str:
+    """What the checks are built from: the profile, the settings, the task and the columns."""
+    built_from = {
+        "profile": profile.to_dict(),
+        "settings": dataclasses.asdict(settings),
+        "task": task,
+        "columns": columns,
+    }
+    options = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+    return hashlib.sha256(orjson.dumps(built_from, option=options, default=str)).hexdigest()
 
 
 def _column(
