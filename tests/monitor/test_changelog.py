@@ -7,8 +7,6 @@ import os
 import zlib
 from pathlib import Path
 
-import pytest
-
 from monitor.changelog import (
     CHUNK_BYTES,
     PartitionSnapshot,
