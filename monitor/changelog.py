@@ -31,6 +31,7 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from monitor.codec import (
     Doc,
     StateDecodeError,
+    StateTooLarge,
     decoding,
     dump_document,
     load_document,
@@ -232,7 +233,8 @@ class SnapshotAssembler:
                     load_document(payload, _KIND, self._max_bytes)
                 )
         except StateDecodeError as exc:
-            self._reject(partition, "undecodable", str(exc))
+            reason = "too_large" if isinstance(exc, StateTooLarge) else "undecodable"
+            self._reject(partition, reason, str(exc))
             return
         if snapshot.partition != partition:
             self._reject(partition, "undecodable", f"holds partition {snapshot.partition}")

@@ -42,9 +42,12 @@ from numpy.typing import NDArray
 from monitor.errors import MonitorError
 
 __all__ = [
+    "MAX_RATIO",
+    "RATIO_FLOOR",
     "SCHEMA_VERSION",
     "Doc",
     "StateDecodeError",
+    "StateTooLarge",
     "decode_array",
     "decode_fields",
     "decode_float",
@@ -68,6 +71,8 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
+MAX_RATIO = 100  # inflated bytes per compressed byte a document may reach
+RATIO_FLOOR = 8 << 20  # ... or this many bytes, whatever its compressed size
 _INT64 = 1 << 63
 _NON_FINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
 # The only dtypes a document may hold; little-endian on the wire whatever the machine.
@@ -82,6 +87,10 @@ T = TypeVar("T")
 
 class StateDecodeError(MonitorError, ValueError):
     """Bytes or a document that are not monitor state this version can read."""
+
+
+class StateTooLarge(StateDecodeError):
+    """A document that would inflate beyond its size limit."""
 
 
 @contextlib.contextmanager
@@ -102,14 +111,19 @@ def dump_document(kind: str, body: Doc) -> bytes:
 
 def load_document(blob: bytes, kind: str, max_bytes: int) -> Doc:
     """The document of ``kind`` in ``blob``; :class:`StateDecodeError` if it is not one, or if
-    it inflates to more than ``max_bytes``."""
+    it inflates to more than ``max_bytes``, or to more than :data:`MAX_RATIO` times its
+    compressed size (at least :data:`RATIO_FLOOR`): encoded state compresses about 4 to 1,
+    a zlib bomb about 1000 to 1, and it is stopped before it is inflated."""
+    limit = min(max_bytes, max(len(blob) * MAX_RATIO, RATIO_FLOOR))
     inflate = zlib.decompressobj()
     try:
-        text = inflate.decompress(blob, max_bytes)
+        text = inflate.decompress(blob, limit)
     except (zlib.error, TypeError) as exc:
         raise StateDecodeError(f"not a compressed state document: {exc}") from exc
     if inflate.unconsumed_tail:
-        raise StateDecodeError(f"state document inflates to more than {max_bytes} bytes")
+        raise StateTooLarge(
+            f"state document of {len(blob)} bytes inflates to more than {limit} bytes"
+        )
     if not inflate.eof:
         raise StateDecodeError("state document is truncated")
     try:
