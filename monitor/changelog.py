@@ -173,7 +173,8 @@ class SnapshotAssembler:
     def __init__(self, key: bytes | None = None, max_bytes: int = MAX_SNAPSHOT_BYTES) -> None:
         self._key = key
         self._max_bytes = max_bytes
-        self._parts: dict[int, tuple[str, dict[int, bytes]]] = {}
+        # partition -> the snapshot being assembled and its chunks (None: rejected while arriving)
+        self._parts: dict[int, tuple[str, dict[int, bytes] | None]] = {}
         self._latest: dict[int, PartitionSnapshot] = {}
         self.rejected: list[Rejection] = []
 
@@ -203,9 +204,11 @@ class SnapshotAssembler:
         if current_id != snapshot_id:
             parts = {}
             self._parts[number] = (snapshot_id, parts)
+        elif parts is None:
+            return  # the rest of a snapshot rejected already
         parts[index] = value or b""
         if sum(len(part) for part in parts.values()) > self._max_bytes:
-            del self._parts[number]
+            self._parts[number] = (snapshot_id, None)
             self._reject(number, "too_large", f"snapshot {snapshot_id!r} exceeds {self._max_bytes}")
         elif len(parts) == count:
             del self._parts[number]
