@@ -387,7 +387,7 @@ class MonitorService:
         assert self._consumer is not None and self._processor is not None  # noqa: S101
         state, processor = self._processor.state, self._processor
         if resume.state is not None:
-            state.partitions[resume.partition] = resume.state
+            processor.adopt(resume.partition, resume.state)
         for (topic, partition), start in resume.start.items():
             tp = TopicPartition(topic, partition)
             if start is None:

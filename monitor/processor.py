@@ -168,14 +168,24 @@ class StreamProcessor:
         )
         return OutputRecord(letter.key, letter.value, letter.headers)
 
-    def _apply_shares(self) -> None:
+    def adopt(self, partition_id: int, state: PartitionState) -> None:
+        """Take over ``state`` (another instance's snapshot) for input partition
+        ``partition_id``: its joins hold this config's share of ``max_pending``, not theirs."""
+        self.state.partitions[partition_id] = state
+        self._share_pending({partition_id: state})
+
+    def _share_pending(self, partitions: Mapping[int, PartitionState]) -> None:
         """Give restored joins the current share of ``max_pending`` (it may have changed)."""
-        for partition_id, partition in self.state.partitions.items():
+        for partition_id, partition in partitions.items():
             for name, join in partition.joins.items():
                 if name in self._models:
                     join.max_pending = pending_share(
                         self._models[name].max_pending, partition_id, self._partition_count
                     )
+
+    def _apply_shares(self) -> None:
+        """Share ``max_pending`` among the restored partitions; warn where a share is zero."""
+        self._share_pending(self.state.partitions)
         for model in self._models.values():
             if model.max_pending < self._partition_count:
                 log.warning(

@@ -23,7 +23,8 @@ from monitor.demo.streams import demo_config
 from monitor.errors import ConfigError
 from monitor.events import Prediction
 from monitor.join import LabelJoin
-from monitor.state import PartitionState, StreamCounters
+from monitor.processor import StreamProcessor, pending_share
+from monitor.state import MonitorState, PartitionState, StreamCounters
 from tests.monitor.harness import monitor_config
 
 KEY = b"0123456789abcdef0123456789abcdef"
@@ -121,3 +122,12 @@ def test_a_new_counter_field_needs_no_codec_change() -> None:
     counters.observe_delay("m", 30.0)
     assert WithMisrouted.from_state(counters.to_state()) == counters
     assert WithMisrouted.from_state(StreamCounters().to_state()) == WithMisrouted()
+
+
+def test_a_snapshot_taken_over_holds_this_configs_share_of_max_pending(tmp_path: Path) -> None:
+    config = demo_config("127.0.0.1:9", "p.", tmp_path)
+    processor = StreamProcessor(config, MonitorState(), partition_count=4)
+    state = PartitionState({"churn": LabelJoin(ttl=3600.0, max_pending=10**12)})
+    processor.adopt(1, state)
+    expected = pending_share(config.models[0].max_pending, 1, 4)
+    assert processor.state.partitions[1].joins["churn"].max_pending == expected
