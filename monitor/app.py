@@ -22,13 +22,20 @@ from kafka.errors import CommitFailedError, FencedInstanceIdError, KafkaError
 from kafka.structs import TopicPartition
 from prometheus_client import CollectorRegistry
 
-from monitor.changelog import PartitionSnapshot, SnapshotRecord, encode_snapshot, snapshot_offsets
+from monitor.changelog import (
+    ChangelogRejections,
+    PartitionSnapshot,
+    SnapshotRecord,
+    encode_snapshot,
+    snapshot_offsets,
+)
 from monitor.checkpoint import CheckpointStore
 from monitor.config import MonitorConfig
+from monitor.dead_letters import DEFAULT_MAX_REQUEST_SIZE
 from monitor.errors import InstanceFenced, StartupError
 from monitor.exporter import MetricsSnapshot, MonitorCollector
 from monitor.handover import Resume, choose_resume, read_snapshots
-from monitor.processor import BatchOutput, StreamProcessor
+from monitor.processor import BatchOutput, StreamProcessor, drift_factory
 from monitor.profiles import ProfileSource
 from monitor.recovery import Backoff, ReconnectCounter, fenced, transient
 from monitor.routing import RoutingCheck
@@ -88,6 +95,8 @@ class MonitorService:
         self._backoff = Backoff()
         self._reconnects = ReconnectCounter()
         self.registry.register(self._reconnects)
+        self._rejections = ChangelogRejections()
+        self.registry.register(self._rejections)
 
     @property
     def ready(self) -> bool:
@@ -202,7 +211,7 @@ class MonitorService:
 
     def _restore(self, delivered: dict[tuple[str, int], int]) -> StreamProcessor:
         """A processor over the last checkpoint (or an empty state)."""
-        state = self._store.load() or MonitorState()
+        state = self._store.load(drift_factory(self.config, self._profiles)) or MonitorState()
         self._snapshotted.clear()
         return StreamProcessor(
             self.config,
@@ -311,6 +320,8 @@ class MonitorService:
         inputs = (topics.predictions, topics.labels)
         writer = self.config.transactional_id
         every = self.config.state.changelog_every
+        size = self.config.kafka.client_options("producer").get("max_request_size")
+        key = self.config.state.changelog_secret()
         out = []
         for number, partition_state in state.partitions.items():
             if (topics.predictions, number) not in assigned:
@@ -323,7 +334,9 @@ class MonitorService:
             if not due:
                 continue
             snapshot = PartitionSnapshot(number, at, partition_state, writer)
-            records = encode_snapshot(snapshot, f"{writer}:{time.time_ns()}")
+            records = encode_snapshot(
+                snapshot, f"{writer}:{time.time_ns()}", size or DEFAULT_MAX_REQUEST_SIZE, key
+            )
             out.append((number, at, records))
         return out
 
@@ -364,7 +377,11 @@ class MonitorService:
             or any(state.offsets.get(tp, 0) != (committed[tp] or 0) for tp in inputs[p])
         ]
         snapshots = read_snapshots(
-            self.config.kafka.client_options("consumer"), self.config.changelog_topic, stale
+            self.config.kafka.client_options("consumer"),
+            self.config.changelog_topic,
+            stale,
+            self.config.state.changelog_secret(),
+            self._rejections,
         )
         me = self.config.transactional_id
         return [
@@ -384,7 +401,7 @@ class MonitorService:
         assert self._consumer is not None and self._processor is not None  # noqa: S101
         state, processor = self._processor.state, self._processor
         if resume.state is not None:
-            state.partitions[resume.partition] = resume.state
+            processor.adopt(resume.partition, resume.state)
         for (topic, partition), start in resume.start.items():
             tp = TopicPartition(topic, partition)
             if start is None:

@@ -68,6 +68,30 @@ class StateConfig(Strict):
     checkpoint_every: Duration = 5.0
     # How often an owned partition's state goes to the changelog (also on revocation and stop).
     changelog_every: Duration = 60.0
+    # HMAC-SHA256 key of the changelog snapshots ({env: NAME} or {file: PATH}); without it a
+    # snapshot carries a SHA-256 checksum only, which anyone who can produce to the topic forges.
+    changelog_key: SecretStr | None = None
+
+    @field_validator("changelog_key", mode="before")
+    @classmethod
+    def _resolve_key(cls, value: object) -> object:
+        return resolve_secret(value)
+
+    @field_validator("changelog_key")
+    @classmethod
+    def _key_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().encode()) < MIN_KEY_BYTES:
+            raise ValueError(
+                f"must be at least {MIN_KEY_BYTES} bytes; generate one, e.g. "
+                "'openssl rand -hex 32', and pass it as {env: NAME} or {file: PATH}"
+            )
+        return value
+
+    def changelog_secret(self) -> bytes | None:
+        """The changelog key's bytes, if one is set."""
+        return (
+            None if self.changelog_key is None else self.changelog_key.get_secret_value().encode()
+        )
 
 
 class FeatureDriftConfig(Strict):

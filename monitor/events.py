@@ -25,6 +25,16 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from monitor.codec import (
+    StateDecodeError,
+    decode_scalar,
+    encode_float,
+    encode_scalar,
+    need_dict,
+    need_float,
+    need_list,
+    need_str,
+)
 from monitor.errors import MonitorError
 
 __all__ = [
@@ -80,12 +90,72 @@ class Prediction(NamedTuple):
     prediction: Target
     scores: dict[str, float] | None
 
+    # -- state encoding (see monitor.codec) --------------------------------------------------
+
+    def to_state(self) -> list[object]:
+        features = {name: encode_scalar(value) for name, value in self.features.items()}
+        scores = (
+            None if self.scores is None else {c: encode_float(v) for c, v in self.scores.items()}
+        )
+        return [
+            self.prediction_id,
+            self.model,
+            self.version,
+            encode_float(self.timestamp),
+            features,
+            encode_scalar(self.prediction),
+            scores,
+        ]
+
+    @classmethod
+    def from_state(cls, doc: object) -> Prediction:
+        pid, model, version, timestamp, features, prediction, scores = need_list(
+            doc, "prediction", 7
+        )
+        return cls(
+            need_str(pid, "prediction id"),
+            need_str(model, "prediction model"),
+            need_str(version, "prediction version"),
+            need_float(timestamp, "prediction timestamp"),
+            {
+                need_str(name, "feature name"): decode_scalar(value, "feature value")
+                for name, value in need_dict(features, "features").items()
+            },
+            _decoded_target(prediction, "prediction"),
+            None
+            if scores is None
+            else {c: need_float(v, "score") for c, v in need_dict(scores, "scores").items()},
+        )
+
 
 class Label(NamedTuple):
     prediction_id: str
     model: str
     label: Target
     timestamp: float
+
+    # -- state encoding (see monitor.codec) --------------------------------------------------
+
+    def to_state(self) -> list[object]:
+        label = encode_scalar(self.label)
+        return [self.prediction_id, self.model, label, encode_float(self.timestamp)]
+
+    @classmethod
+    def from_state(cls, doc: object) -> Label:
+        pid, model, label, timestamp = need_list(doc, "label", 4)
+        return cls(
+            need_str(pid, "label prediction id"),
+            need_str(model, "label model"),
+            _decoded_target(label, "label"),
+            need_float(timestamp, "label timestamp"),
+        )
+
+
+def _decoded_target(value: object, what: str) -> Target:
+    target = decode_scalar(value, what)
+    if target is None:
+        raise StateDecodeError(f"{what} must be a class or a number")
+    return target
 
 
 def parse_prediction(raw: bytes) -> Prediction:

@@ -8,7 +8,9 @@ offsets committed in Kafka (``committed``) say how far outputs were delivered. T
 2. the local copy exists and the snapshot is this instance's own (or older): keep the local copy
    and replay from it to the committed offsets, outputs suppressed (a crash cut the last
    checkpoint short; the replay also refills this instance's windows);
-3. a snapshot exists (another instance owned the partition since): load it, replay from it;
+3. a valid snapshot exists (another instance owned the partition since): load it, replay from
+   it (a snapshot that fails its checks is skipped, see :mod:`monitor.changelog`: the one
+   before it counts);
 4. neither: start empty at the beginning of both partitions and replay to the committed
    offsets (state that was never snapshotted, e.g. written by a version without a changelog).
 
@@ -27,7 +29,12 @@ from typing import Any
 from kafka import KafkaConsumer
 from kafka.structs import TopicPartition
 
-from monitor.changelog import PartitionSnapshot, SnapshotAssembler
+from monitor.changelog import (
+    ChangelogRejections,
+    PartitionSnapshot,
+    Rejection,
+    SnapshotAssembler,
+)
 from monitor.state import PartitionState
 
 __all__ = ["Resume", "choose_resume", "read_snapshots"]
@@ -94,12 +101,19 @@ def choose_resume(
 
 
 def read_snapshots(
-    options: Mapping[str, Any], topic: str, partitions: list[int], timeout: float = 30.0
+    options: Mapping[str, Any],
+    topic: str,
+    partitions: list[int],
+    key: bytes | None = None,
+    rejections: ChangelogRejections | None = None,
+    timeout: float = 30.0,
 ) -> dict[int, PartitionSnapshot]:
-    """The last complete committed snapshot of each of ``partitions`` on the changelog ``topic``.
+    """The last valid committed snapshot of each of ``partitions`` on the changelog ``topic``.
 
     Reads each changelog partition from its beginning to its high watermark (the topic is
-    compacted, so that is about one snapshot per partition on a real cluster).
+    compacted, so that is about one snapshot per partition on a real cluster). Snapshots are
+    checked with ``key`` (see :mod:`monitor.changelog`); rejected records are counted in
+    ``rejections`` and logged once per partition.
     """
     if not partitions:
         return {}
@@ -110,13 +124,13 @@ def read_snapshots(
         tps = [TopicPartition(topic, p) for p in partitions]
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
-        assembler = SnapshotAssembler()
+        assembler = SnapshotAssembler(key)
         deadline, idle = time.monotonic() + timeout, 0
         while True:
             polled = consumer.poll(timeout_ms=200, max_records=1000)
             for records in polled.values():
                 for record in records:
-                    assembler.add(record.key, record.value, record.headers)
+                    assembler.add(record.key, record.value, record.headers, record.partition)
             highs = {tp: consumer.highwater(tp) for tp in tps}
             if all(h is not None and consumer.position(tp) >= h for tp, h in highs.items()):
                 break
@@ -130,6 +144,36 @@ def read_snapshots(
                 raise TimeoutError(
                     f"could not read the changelog topic {topic!r} within {timeout:.0f}s"
                 )
+        _report(topic, assembler.rejected, rejections)
         return assembler.latest()
     finally:
         consumer.close()
+
+
+_FIXES = {
+    "unauthenticated": "give every instance of the group the same state.changelog_key, and let "
+    "only the monitor produce to the topic (ACLs)",
+}
+_FIX = "let only the monitor produce to the topic (ACLs)"
+
+
+def _report(topic: str, rejected: list[Rejection], rejections: ChangelogRejections | None) -> None:
+    """Count every rejection; log the first of each partition with what to do about it."""
+    logged: set[int] = set()
+    for rejection in rejected:
+        if rejections is not None:
+            rejections.inc(rejection.reason)
+        if rejection.partition in logged:
+            continue
+        logged.add(rejection.partition)
+        log.warning(
+            "changelog %s partition %d: skipped a record or snapshot (%s: %s; %d rejected in "
+            "this partition); it resumes from its last valid snapshot, or is rebuilt from the "
+            "beginning of its inputs. To fix: %s",
+            topic,
+            rejection.partition,
+            rejection.reason,
+            rejection.detail,
+            sum(r.partition == rejection.partition for r in rejected),
+            _FIXES.get(rejection.reason, _FIX),
+        )

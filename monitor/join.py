@@ -38,10 +38,22 @@ from __future__ import annotations
 
 import heapq
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, NamedTuple, TypeVar
 
 from monitor.bounds import footprint
+from monitor.codec import (
+    Doc,
+    StateDecodeError,
+    encode_float,
+    need,
+    need_dict,
+    need_float,
+    need_int,
+    need_list,
+    need_str,
+)
 from monitor.events import InvalidEvent, Label, Prediction
 
 __all__ = ["DEFAULT_MAX_PENDING_BYTES", "ExpiryResult", "Joined", "LabelJoin", "Waiting"]
@@ -100,10 +112,6 @@ class _Side(Generic[Item]):
     deadlines: list[tuple[float, str]] = field(default_factory=list)
     seen: OrderedDict[str, None] = field(default_factory=OrderedDict)  # recent ids, oldest first
 
-    def __setstate__(self, saved: dict[str, object]) -> None:
-        """Restore checkpoints written before ``seen`` existed: no ids remembered."""
-        self.__dict__.update({"seen": OrderedDict(), **saved})
-
     def arrive(self, key: str, remember: int, what: str, reason: str) -> None:
         """Remember ``key``; raise :class:`InvalidEvent` if it is waiting or remembered."""
         if key in self.items or key in self.seen:
@@ -113,8 +121,7 @@ class _Side(Generic[Item]):
             self.seen.popitem(last=False)
 
     def hold(self, key: str, waiting: Waiting[Item], ttl: float) -> None:
-        self.items[key] = waiting
-        self.bytes += waiting.size
+        self.put(key, waiting)
         heapq.heappush(self.deadlines, (waiting.event.timestamp + ttl, key))
 
     def take(self, key: str) -> Waiting[Item] | None:
@@ -134,6 +141,11 @@ class _Side(Generic[Item]):
                 expired += 1
         return expired
 
+    def put(self, key: str, waiting: Waiting[Item]) -> None:
+        """Hold ``waiting`` under ``key`` (its deadline is the caller's business)."""
+        self.items[key] = waiting
+        self.bytes += waiting.size
+
     def evict_oldest(self) -> None:
         self.take(next(iter(self.items)))
 
@@ -141,6 +153,40 @@ class _Side(Generic[Item]):
         if len(self.deadlines) > 2 * len(self.items) + 64:
             self.deadlines = [(w.event.timestamp + ttl, k) for k, w in self.items.items()]
             heapq.heapify(self.deadlines)
+
+    # -- state encoding (see monitor.codec) --------------------------------------------------
+
+    def to_state(self) -> Doc:
+        return {
+            "items": [
+                [w.event.to_state(), w.offset, encode_float(w.stream_time)]
+                for w in self.items.values()
+            ],
+            "stream_time": encode_float(self.stream_time),
+            "deadlines": [[encode_float(at), key] for at, key in self.deadlines],
+            "seen": list(self.seen),
+        }
+
+    @classmethod
+    def from_state(cls, doc: object, event: Callable[[object], Item], what: str) -> _Side[Item]:
+        """Held items go through :meth:`put`, in their order of arrival."""
+        doc = need_dict(doc, what)
+        side: _Side[Item] = cls(stream_time=need_float(need(doc, "stream_time"), what))
+        for item in need_list(need(doc, "items"), f"{what}.items"):
+            raw, offset, stream_time = need_list(item, f"{what}.items", 3)
+            held = event(raw)
+            key = held.prediction_id
+            side.put(
+                key,
+                Waiting.arriving(held, need_int(offset, what, 0), need_float(stream_time, what)),
+            )
+        for deadline in need_list(need(doc, "deadlines"), f"{what}.deadlines"):
+            at, key = need_list(deadline, f"{what}.deadlines", 2)
+            side.deadlines.append((need_float(at, what), need_str(key, what)))
+        heapq.heapify(side.deadlines)
+        seen = need_list(need(doc, "seen"), f"{what}.seen")
+        side.seen = OrderedDict.fromkeys(need_str(key, what) for key in seen)
+        return side
 
 
 @dataclass
@@ -246,3 +292,28 @@ class LabelJoin:
         if lb.timestamp - p.timestamp > ttl:
             return ExpiryResult(predictions=1, labels=1)
         return Joined(p, lb, pred.offset, label.offset)
+
+    # -- state encoding (see monitor.codec) --------------------------------------------------
+
+    def to_state(self) -> Doc:
+        return {
+            "ttl": encode_float(self.ttl),
+            "max_pending": self.max_pending,
+            "max_pending_bytes": self.max_pending_bytes,
+            "predictions": self._predictions.to_state(),
+            "labels": self._labels.to_state(),
+        }
+
+    @classmethod
+    def from_state(cls, doc: object) -> LabelJoin:
+        doc = need_dict(doc, "join")
+        ttl = need_float(need(doc, "ttl"), "join.ttl")
+        if not ttl >= 0:
+            raise StateDecodeError("join.ttl must be a non-negative number")
+        return cls(
+            ttl,
+            need_int(need(doc, "max_pending"), "join.max_pending", 0),
+            need_int(need(doc, "max_pending_bytes"), "join.max_pending_bytes", 0),
+            _Side.from_state(need(doc, "predictions"), Prediction.from_state, "join.predictions"),
+            _Side.from_state(need(doc, "labels"), Label.from_state, "join.labels"),
+        )

@@ -30,6 +30,20 @@ from typing import Any
 
 from river import metrics, stats
 
+from monitor import river_state
+from monitor.codec import (
+    Doc,
+    StateDecodeError,
+    decode_scalar,
+    encode_float,
+    encode_scalar,
+    need,
+    need_dict,
+    need_float,
+    need_int,
+    need_list,
+    need_str,
+)
 from monitor.events import Target
 from retrain.targets import class_key
 
@@ -90,6 +104,19 @@ class BinnedROCAUC:
             below += neg
         return area / (n_pos * n_neg)
 
+    # -- state encoding (see monitor.codec) --------------------------------------------------
+
+    def to_state(self) -> Doc:
+        return {"positives": self.positives, "negatives": self.negatives}
+
+    @classmethod
+    def from_state(cls, doc: object) -> BinnedROCAUC:
+        doc = need_dict(doc, "roc auc")
+        counts = [
+            need_list(need(doc, side), "roc auc", _AUC_BINS) for side in ("positives", "negatives")
+        ]
+        return cls(*([need_int(c, "roc auc count") for c in side] for side in counts))
+
 
 class VersionPerformance:
     """River metrics of one (model, version): each example updates both windows at most once."""
@@ -135,33 +162,6 @@ class VersionPerformance:
     ) -> VersionPerformance:
         positive = None if positive_label is None else class_key(positive_label)
         return cls(task, positive, window, max_classes)
-
-    def __setstate__(self, saved: dict[str, Any]) -> None:
-        """Restore checkpoints whose rolling window was a deque in arrival order: its examples
-        become the oldest keys, and rolling ROC AUC and log loss are rebuilt from their scores;
-        river's ``LogLoss`` gives its running mean. Checkpoints from before ``max_classes``
-        keep every class they hold."""
-        self.__dict__.update(saved)
-        if "_classes" not in saved:
-            self.max_classes = DEFAULT_MAX_CLASSES
-            self._classes = set(self._cm.classes) if self.task == "multiclass" else set()
-        if isinstance(saved.get("_log_loss"), metrics.LogLoss):
-            self._log_loss = saved["_log_loss"]._mean  # noqa: SLF001 - river's running mean
-        recent = self.__dict__.pop("_recent", None)
-        if recent is None:
-            return
-        self._held = []
-        for i, (y, p, score) in enumerate(recent):
-            scored = score is not None and self.task == "binary"
-            loss, index = (_log_loss_term(y, score), _bin(score)) if scored else (None, -1)
-            self._held.append(((-math.inf, 0, i), y, p, loss, index))
-        if self.task == "binary":
-            self._rolling_auc = BinnedROCAUC()
-            self._rolling_log_loss = stats.Mean()
-            for _, y, _, loss, index in self._held:
-                if loss is not None:
-                    self._rolling_auc.add(y, index, 1)
-                    self._rolling_log_loss.update(loss)
 
     def update(
         self,
@@ -267,6 +267,88 @@ class VersionPerformance:
             self._rolling_scored -= 1
             self._rolling_log_loss.revert(loss)
             self._rolling_auc.add(y, index, -1)
+
+    # -- state encoding (see monitor.codec): river objects as their numbers ------------------
+
+    def to_state(self) -> Doc:
+        doc: Doc = {
+            "task": self.task,
+            "positive": self.positive,
+            "window": self.window,
+            "max_classes": self.max_classes,
+            "classes": sorted(self._classes),
+            "count": self.count,
+            "held": [
+                [encode_float(t), part, offset, encode_scalar(y), encode_scalar(p)]
+                + [None if loss is None else encode_float(loss), i]
+                for (t, part, offset), y, p, loss, i in self._held
+            ],
+        }
+        if self.task == "regression":
+            doc["cumulative"] = {n: river_state.encode(m) for n, m in self._cumulative.items()}
+            doc["rolling"] = {n: river_state.encode(m) for n, m in self._rolling.items()}
+            return doc
+        doc["cm"] = river_state.encode_confusion(self._cm)
+        doc["rolling_cm"] = river_state.encode_confusion(self._rolling_cm)
+        if self.task == "binary":
+            doc["log_loss"] = river_state.encode(self._log_loss)
+            doc["rolling_log_loss"] = river_state.encode(self._rolling_log_loss)
+            doc["auc"], doc["rolling_auc"] = self._auc.to_state(), self._rolling_auc.to_state()
+            doc["scored"], doc["rolling_scored"] = self._scored, self._rolling_scored
+        return doc
+
+    @classmethod
+    def from_state(cls, doc: object) -> VersionPerformance:
+        doc = need_dict(doc, "performance")
+        task = need_str(need(doc, "task"), "performance.task")
+        if task not in METRICS_BY_TASK:
+            raise StateDecodeError(f"performance.task {task!r} is not a task")
+        positive = need(doc, "positive")
+        perf = cls(
+            task,
+            None if positive is None else need_str(positive, "performance.positive"),
+            need_int(need(doc, "window"), "performance.window", 1),
+            need_int(need(doc, "max_classes"), "performance.max_classes", 0),
+        )
+        perf._classes = {need_str(c, "class") for c in need_list(need(doc, "classes"), "classes")}
+        perf.count = need_int(need(doc, "count"), "performance.count", 0)
+        perf._held = [_decode_held(held, task) for held in need_list(need(doc, "held"), "held")]
+        if len({held[0] for held in perf._held}) != len(perf._held):
+            raise StateDecodeError("performance.held repeats a key")
+        heapq.heapify(perf._held)
+        if task == "regression":
+            for name in perf._cumulative:
+                river_state.restore(perf._cumulative[name], need(need(doc, "cumulative"), name))
+                river_state.restore(perf._rolling[name], need(need(doc, "rolling"), name))
+            return perf
+        river_state.restore_confusion(perf._cm, need(doc, "cm"))
+        river_state.restore_confusion(perf._rolling_cm, need(doc, "rolling_cm"))
+        if task == "binary":
+            river_state.restore(perf._log_loss, need(doc, "log_loss"))
+            river_state.restore(perf._rolling_log_loss, need(doc, "rolling_log_loss"))
+            perf._auc = BinnedROCAUC.from_state(need(doc, "auc"))
+            perf._rolling_auc = BinnedROCAUC.from_state(need(doc, "rolling_auc"))
+            perf._scored = need_int(need(doc, "scored"), "scored", 0)
+            perf._rolling_scored = need_int(need(doc, "rolling_scored"), "rolling_scored", 0)
+        return perf
+
+
+_HELD_TYPES: dict[str, type | tuple[type, ...]] = {
+    "binary": bool,
+    "multiclass": str,
+    "regression": float,
+}
+
+
+def _decode_held(doc: object, task: str) -> Held:
+    t, part, offset, y, p, loss, index = need_list(doc, "held example", 7)
+    key = (need_float(t, "held key"), need_int(part, "held key"), need_int(offset, "held key"))
+    label, prediction = decode_scalar(y, "held label"), decode_scalar(p, "held prediction")
+    if not (isinstance(label, _HELD_TYPES[task]) and isinstance(prediction, _HELD_TYPES[task])):
+        raise StateDecodeError(f"a held {task} example holds a value of another type")
+    loss_term = None if loss is None else need_float(loss, "held loss")
+    score_bin = need_int(index, "held score bin", -1 if loss_term is None else 0, _AUC_BINS - 1)
+    return key, label, prediction, loss_term, score_bin
 
 
 def _bin(score: float) -> int:

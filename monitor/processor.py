@@ -34,7 +34,7 @@ from monitor.performance import VersionPerformance
 from monitor.policy import PolicyRules, RetrainPolicy, VersionView
 from monitor.privacy import PrivacyGuard
 from monitor.routing import RoutingCheck
-from monitor.state import MonitorState, PartitionState, TopicPartition
+from monitor.state import DriftFactory, MonitorState, PartitionState, TopicPartition
 from monitor.versions import touch_version
 from retrain.profile import ReferenceProfile
 
@@ -118,7 +118,7 @@ class StreamProcessor:
         self._declared = {
             m.name: frozenset([*m.features, *m.pii]) for m in config.models if m.features
         }
-        self._profiles = profiles or (lambda model, version: None)
+        self._new_drift = drift_factory(config, profiles)
         self._policy = RetrainPolicy(policy_rules(config), state.policy)
         self._privacy = PrivacyGuard.from_config(config)
         self._predictions_topic = config.topics.predictions
@@ -181,9 +181,15 @@ class StreamProcessor:
         )
         return OutputRecord(letter.key, letter.value, letter.headers)
 
-    def _apply_shares(self) -> None:
+    def adopt(self, partition_id: int, state: PartitionState) -> None:
+        """Take over ``state`` (another instance's snapshot) for input partition
+        ``partition_id``: its joins hold this config's share of ``max_pending``, not theirs."""
+        self.state.partitions[partition_id] = state
+        self._share_pending({partition_id: state})
+
+    def _share_pending(self, partitions: Mapping[int, PartitionState]) -> None:
         """Give restored joins the current share of ``max_pending`` (it may have changed)."""
-        for partition_id, partition in self.state.partitions.items():
+        for partition_id, partition in partitions.items():
             for name, join in partition.joins.items():
                 if name in self._models:
                     model = self._models[name]
@@ -193,6 +199,10 @@ class StreamProcessor:
                     join.max_pending_bytes = pending_share(
                         model.max_pending_bytes, partition_id, self._partition_count
                     )
+
+    def _apply_shares(self) -> None:
+        """Share ``max_pending`` among the restored partitions; warn where a share is zero."""
+        self._share_pending(self.state.partitions)
         for model in self._models.values():
             if model.max_pending < self._partition_count:
                 log.warning(
@@ -383,15 +393,7 @@ class StreamProcessor:
     def _drift(self, key: tuple[str, str]) -> VersionDrift | None:
         if key in self.state.drift:
             return self.state.drift[key]
-        model = self._models[key[0]]
-        profile = self._profiles(model.name, key[1])
-        drift = None
-        if profile is not None:
-            features = self._privacy.drift_features(
-                model.name, list(model.features), profile.features
-            )
-            drift = VersionDrift(profile, drift_settings(model), model.task.value, features)
-        self.state.drift[key] = drift
+        drift = self.state.drift[key] = self._new_drift(*key)
         return drift
 
     def _expire(self, partition: PartitionState, model: str) -> None:
@@ -424,6 +426,25 @@ def pending_share(max_pending: int, partition_id: int, partition_count: int) -> 
     """
     base, extra = divmod(max_pending, partition_count)
     return base + (partition_id < extra)
+
+
+def drift_factory(
+    config: MonitorConfig, profiles: Callable[[str, str], ReferenceProfile | None] | None
+) -> DriftFactory:
+    """Builds the drift checks of a (model, version) from its reference profile, if it has one
+    (``None`` for a model no longer configured)."""
+    models = {m.name: m for m in config.models}
+    privacy = PrivacyGuard.from_config(config)
+
+    def build(name: str, version: str) -> VersionDrift | None:
+        model = models.get(name)
+        profile = None if model is None or profiles is None else profiles(name, version)
+        if model is None or profile is None:
+            return None
+        features = privacy.drift_features(name, list(model.features), profile.features)
+        return VersionDrift(profile, drift_settings(model), model.task.value, features)
+
+    return build
 
 
 def drift_settings(model: ModelConfig) -> DriftSettings:

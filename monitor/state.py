@@ -9,15 +9,27 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
+from monitor.codec import (
+    Doc,
+    StateDecodeError,
+    decode_fields,
+    encode_fields,
+    need,
+    need_dict,
+    need_int,
+    need_list,
+    need_str,
+)
 from monitor.drift.checks import VersionDrift
 from monitor.join import LabelJoin
 from monitor.performance import VersionPerformance
 from monitor.policy import PolicyMemory
 
-__all__ = ["DELAY_BUCKETS", "MonitorState", "PartitionState", "StreamCounters"]
+__all__ = ["DELAY_BUCKETS", "DriftFactory", "MonitorState", "PartitionState", "StreamCounters"]
 
 # Label delay histogram bucket upper bounds, in seconds (+Inf is implicit).
 DELAY_BUCKETS: tuple[float, ...] = (
@@ -37,6 +49,8 @@ DELAY_BUCKETS: tuple[float, ...] = (
 )
 
 TopicPartition = tuple[str, int]
+# Builds a version's drift checks from its reference profile; None: the version has none.
+DriftFactory = Callable[[str, str], VersionDrift | None]
 
 
 @dataclass
@@ -88,6 +102,18 @@ class StreamCounters:
             for i, count in enumerate(buckets):
                 into[i] += count
 
+    # -- state encoding (see monitor.codec): every field by its declared type ----------------
+
+    def to_state(self) -> Doc:
+        return encode_fields(self)
+
+    @classmethod
+    def from_state(cls, doc: object) -> StreamCounters:
+        counters = decode_fields(cls, doc, "counters")
+        if any(len(b) != len(DELAY_BUCKETS) + 1 for b in counters.delay_buckets.values()):
+            raise StateDecodeError(f"counters.delay_buckets must hold {len(DELAY_BUCKETS) + 1}")
+        return counters
+
 
 @dataclass
 class PartitionState:
@@ -95,6 +121,21 @@ class PartitionState:
 
     joins: dict[str, LabelJoin] = field(default_factory=dict)  # model -> join
     counters: StreamCounters = field(default_factory=StreamCounters)
+
+    # -- state encoding (see monitor.codec) --------------------------------------------------
+
+    def to_state(self) -> Doc:
+        joins = [[model, join.to_state()] for model, join in self.joins.items()]
+        return {"joins": joins, "counters": self.counters.to_state()}
+
+    @classmethod
+    def from_state(cls, doc: object) -> PartitionState:
+        doc = need_dict(doc, "partition state")
+        joins = {}
+        for pair in need_list(need(doc, "joins"), "joins"):
+            model, join = need_list(pair, "joins", 2)
+            joins[need_str(model, "join model")] = LabelJoin.from_state(join)
+        return cls(joins, StreamCounters.from_state(need(doc, "counters")))
 
 
 @dataclass
@@ -109,14 +150,6 @@ class MonitorState:
     versions: dict[str, dict[str, None]] = field(default_factory=dict)
     evicted_versions: Counter[str] = field(default_factory=Counter)  # model
 
-    def __setstate__(self, saved: dict[str, object]) -> None:
-        """Restore checkpoints written before a field existed: missing fields start empty."""
-        self.__dict__.update({"drift": {}, "policy": {}, "evicted_versions": Counter(), **saved})
-        if "versions" not in saved:
-            self.versions = {}
-            for model, version in [*self.performance, *self.drift]:
-                self.versions.setdefault(model, {})[version] = None
-
     def totals(self) -> StreamCounters:
         return StreamCounters.total(p.counters for p in self.partitions.values())
 
@@ -128,3 +161,54 @@ class MonitorState:
                 counts[(model, "prediction")] += join.pending_predictions
                 counts[(model, "label")] += join.pending_labels
         return counts
+
+    # -- state encoding (see monitor.codec) --------------------------------------------------
+
+    def to_state(self) -> Doc:
+        return {
+            "partitions": [[n, p.to_state()] for n, p in self.partitions.items()],
+            "performance": [[m, v, p.to_state()] for (m, v), p in self.performance.items()],
+            "drift": [
+                [m, v, None if d is None else d.to_state()] for (m, v), d in self.drift.items()
+            ],
+            "policy": [[model, encode_fields(memory)] for model, memory in self.policy.items()],
+            "offsets": [[t, p, offset] for (t, p), offset in self.offsets.items()],
+            "versions": [[model, list(seen)] for model, seen in self.versions.items()],
+            "evicted_versions": list(self.evicted_versions.items()),
+        }
+
+    @classmethod
+    def from_state(cls, doc: object, drift: DriftFactory | None = None) -> MonitorState:
+        """``drift`` builds a version's drift checks afresh from its reference profile; their
+        windows, scores and alarms are then restored (see :meth:`VersionDrift.restore_state`).
+        Without it, drift state is left out and rebuilt as events come."""
+        doc = need_dict(doc, "monitor state")
+        state = cls()
+        for n, part in _rows(doc, "partitions", 2):
+            state.partitions[need_int(n, "partition", 0)] = PartitionState.from_state(part)
+        for m, v, perf in _rows(doc, "performance", 3):
+            key = (need_str(m, "model"), need_str(v, "version"))
+            state.performance[key] = VersionPerformance.from_state(perf)
+        for m, v, saved in _rows(doc, "drift", 3):
+            key = (need_str(m, "model"), need_str(v, "version"))
+            if drift is not None:
+                state.drift[key] = fresh = drift(*key)
+                if fresh is not None and saved is not None:
+                    fresh.restore_state(saved, f"{key[0]} {key[1]}")
+        for model, memory in _rows(doc, "policy", 2):
+            state.policy[need_str(model, "model")] = decode_fields(PolicyMemory, memory, "policy")
+        for t, p, offset in _rows(doc, "offsets", 3):
+            tp = (need_str(t, "topic"), need_int(p, "partition", 0))
+            state.offsets[tp] = need_int(offset, "offset", 0)
+        for model, seen in _rows(doc, "versions", 2):
+            versions = need_list(seen, "versions")
+            state.versions[need_str(model, "model")] = dict.fromkeys(
+                need_str(v, "version") for v in versions
+            )
+        for model, count in _rows(doc, "evicted_versions", 2):
+            state.evicted_versions[need_str(model, "model")] = need_int(count, "evicted", 0)
+        return state
+
+
+def _rows(doc: Doc, key: str, width: int) -> list[list[Any]]:
+    return [need_list(row, key, width) for row in need_list(need(doc, key), key)]

@@ -13,25 +13,40 @@ itself (see :mod:`monitor.drift.calibration`) so that a stationary stream raises
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-import math
+import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+import orjson
 
+from monitor import river_state
+from monitor.codec import (
+    Doc,
+    StateDecodeError,
+    decode_fields,
+    encode_fields,
+    encode_float,
+    need,
+    need_dict,
+    need_float,
+    need_int,
+)
 from monitor.drift.alarms import AlarmBook, Transition
-from monitor.drift.calibration import calibrate_threshold
 from monitor.drift.concept import make_detector
 from monitor.drift.encoding import QUALITY_CHECKS, ColumnEncoder
-from monitor.drift.statistics import NUMERIC_ONLY, drift_scores
-from monitor.drift.window import EncodedWindow, ErrorWindow
+from monitor.drift.group import Column, ColumnGroup, DriftSettings
+from monitor.drift.statistics import NUMERIC_ONLY
+from monitor.drift.window import ErrorWindow
 from retrain.profile import CategoricalProfile, NumericProfile, ReferenceProfile
 from retrain.targets import class_key
 
 __all__ = ["DriftSettings", "Evaluation", "VersionDrift", "PREDICTION", "LABEL", "ERROR"]
+
+log = logging.getLogger(__name__)
 
 # Where an event was read: (partition, offset). With its timestamp, its key in the windows.
 Origin = tuple[int, int]
@@ -40,29 +55,6 @@ PREDICTION, LABEL, ERROR = "__prediction__", "__label__", "__error__"
 # ``auto``: KS for numeric columns; Jensen-Shannon for categorical ones, whose calibrated tail
 # stays honest with rare categories where chi2's does not.
 _AUTO = {True: "ks", False: "jensen_shannon"}
-# How a statistic's null distribution scales with the number of events scored: n ** -power.
-_SCALING = {"ks": 0.5, "wasserstein": 0.5, "jensen_shannon": 0.5, "psi": 1.0, "chi2": 0.0}
-
-
-@dataclass(frozen=True)
-class DriftSettings:
-    window: int = 2000
-    every: int = 500
-    false_alarm_rate: float = 0.001
-    method: str = "auto"
-    threshold: float | None = None
-    per_feature: Mapping[str, tuple[str | None, float | None]] = field(default_factory=dict)
-    detector: str = "ADWIN"
-    detector_params: Mapping[str, Any] = field(default_factory=dict)
-    resolve_ratio: float = 0.8
-
-
-@dataclass(frozen=True)
-class Column:
-    name: str
-    kind: str  # data, prediction or label
-    statistic: str
-    encoder: ColumnEncoder
 
 
 @dataclass(frozen=True)
@@ -74,89 +66,6 @@ class Evaluation:
     index: int  # position in the observed batch of the event that triggered the evaluation
     window: dict[str, float]
     events_seen: int
-
-
-class _Group:
-    """Columns compared together: one window, one padded reference matrix, thresholds."""
-
-    def __init__(
-        self, columns: list[Column], settings: DriftSettings, alpha: float, seed: int
-    ) -> None:
-        self.columns = columns
-        self.bins = max(c.encoder.bins for c in columns)
-        self.window = EncodedWindow(settings.window, len(columns))
-        self.reference = np.zeros((len(columns), self.bins))
-        self.widths = np.zeros((len(columns), self.bins))
-        for i, column in enumerate(columns):
-            profile = column.encoder.profile
-            self.reference[i, : len(profile.frequencies)] = profile.frequencies
-            if isinstance(profile, NumericProfile):
-                self.widths[i, : len(profile.frequencies)] = _widths(profile)
-        # Missing values are not binned: a column is scored on the events that have a value.
-        self.expected = np.array(
-            [max(round(settings.window * (1 - c.encoder.profile.missing_rate)), 1) for c in columns]
-        )
-        self.calibrated = self._calibrate(settings, alpha, seed)
-        fixed = [_fixed_threshold(c.name, settings) is not None for c in columns]
-        self._power = np.array(
-            [0.0 if f else _SCALING[c.statistic] for c, f in zip(columns, fixed, strict=True)]
-        )
-        self.thresholds = self.calibrated.copy()
-        self.scores = np.full(len(columns), np.nan)
-        self.evaluated_version: int | None = None  # the window's version at the last evaluation
-
-    def _calibrate(self, settings: DriftSettings, alpha: float, seed: int) -> NDArray[np.float64]:
-        thresholds = np.empty(len(self.columns))
-        for i, column in enumerate(self.columns):
-            thresholds[i] = calibrate_threshold(
-                column.statistic,
-                self.reference[i],
-                column.encoder.profile.count,
-                int(self.expected[i]),
-                alpha,
-                self.widths[i] if column.statistic == "wasserstein" else None,
-                seed=seed + i,
-            )
-        for i, column in enumerate(self.columns):
-            fixed = _fixed_threshold(column.name, settings)
-            if fixed is not None:
-                thresholds[i] = fixed
-        return thresholds
-
-    def evaluate(self) -> NDArray[np.float64]:
-        self.evaluated_version = self.window.version
-        counts = self.window.counts(self.bins)
-        self._adjust_thresholds(counts.sum(axis=1))
-        for statistic in {c.statistic for c in self.columns}:
-            rows = [i for i, c in enumerate(self.columns) if c.statistic == statistic]
-            self.scores[rows] = drift_scores(
-                statistic,
-                counts[rows],
-                self.reference[rows],
-                self.widths[rows] if statistic == "wasserstein" else None,
-            )
-        return self.scores
-
-    def refresh(self) -> None:
-        """Score the current content if it changed since an evaluation (none before the first)."""
-        evaluated = getattr(self, "evaluated_version", None)
-        if evaluated is not None and evaluated != self.window.version:
-            self.evaluate()
-
-    def _adjust_thresholds(self, scored: NDArray[np.int64]) -> None:
-        """Raise a threshold when a burst of missing values left fewer events to score than it
-        was calibrated for, following the statistic's 1/n (psi) or 1/sqrt(n) (others) scale;
-        chi2 is scale-free. A column with nothing to score cannot alarm."""
-        with np.errstate(divide="ignore"):
-            ratio = np.maximum(self.expected / scored, 1.0)
-        self.thresholds = self.calibrated * ratio**self._power
-
-    def window_info(self) -> dict[str, float]:
-        return {
-            "size": float(self.window.filled),
-            "first_timestamp": self.window.first_timestamp,
-            "last_timestamp": self.window.last_timestamp,
-        }
 
 
 class VersionDrift:
@@ -180,11 +89,11 @@ class VersionDrift:
         tested = len(columns) + (profile.label is not None)
         alpha = settings.false_alarm_rate / max(tested, 1)
         seed = int(hashlib.sha256(profile.model.encode()).hexdigest()[:8], 16)
-        self.events = _Group(columns, settings, alpha, seed) if columns else None
+        self.events = ColumnGroup(columns, settings, alpha, seed) if columns else None
         self.labels = None
         if profile.label is not None:
             label = _column(LABEL, "label", profile.label, settings, self._target_key())
-            self.labels = _Group([label], settings, alpha, seed + 1)
+            self.labels = ColumnGroup([label], settings, alpha, seed + 1)
         self.detector = make_detector(settings.detector, dict(settings.detector_params))
         self._detector_name = type(self.detector).__name__
         self.alarms = AlarmBook(resolve_ratio=settings.resolve_ratio)
@@ -193,16 +102,7 @@ class VersionDrift:
         self._since_detection = 0
         self._error_before = 0.0
         self._errors = ErrorWindow(settings.window)
-
-    def __setstate__(self, saved: dict[str, Any]) -> None:
-        """Restore checkpoints whose error window was a deque in arrival order."""
-        self.__dict__.update(saved)
-        if not isinstance(self._errors, ErrorWindow):
-            errors = ErrorWindow(self.settings.window)
-            for i, error in enumerate(self.__dict__.pop("_errors")):
-                errors.hold((-math.inf, 0, i, error))
-            self.__dict__.pop("_error_sum", None)
-            self._errors = errors
+        self.fingerprint = _fingerprint(profile, settings, task, [c.name for c in columns])
 
     def observe(
         self,
@@ -278,7 +178,7 @@ class VersionDrift:
 
     def _push(
         self,
-        group: _Group,
+        group: ColumnGroup,
         columns: list[list[object]],
         timestamps: Sequence[float],
         counter: str,
@@ -309,7 +209,7 @@ class VersionDrift:
         setattr(self, counter, seen)
         return out
 
-    def _evaluate(self, group: _Group, index: int, seen: int) -> list[Evaluation]:
+    def _evaluate(self, group: ColumnGroup, index: int, seen: int) -> list[Evaluation]:
         scores = group.evaluate()
         by_kind: dict[str, list[Transition]] = {}
         for i, column in enumerate(group.columns):
@@ -376,6 +276,64 @@ class VersionDrift:
     def _target_key(self) -> Any:
         return class_key if self.task != "regression" else None
 
+    # -- state encoding (see monitor.codec) --------------------------------------------------
+    # Encoders, reference matrices and calibrated thresholds follow from the reference profile
+    # and the settings: a reader builds them afresh and restores only what the stream changed.
+
+    def to_state(self) -> Doc:
+        return {
+            "fingerprint": self.fingerprint,
+            "events": None if self.events is None else self.events.to_state(),
+            "labels": None if self.labels is None else self.labels.to_state(),
+            "detector": river_state.encode_detector(self.detector),
+            "alarms": encode_fields(self.alarms),
+            "events_seen": self.events_seen,
+            "joined_seen": self.joined_seen,
+            "since_detection": self._since_detection,
+            "error_before": encode_float(self._error_before),
+            "errors": self._errors.to_state(),
+        }
+
+    def restore_state(self, doc: object, version: str) -> None:
+        """Restore the stream's part of ``doc`` into these freshly built checks; if the profile
+        or settings they were built from changed since, keep them fresh (logged)."""
+        doc = need_dict(doc, "drift")
+        if need(doc, "fingerprint") != self.fingerprint:
+            log.info(
+                "drift of %s: the reference profile or drift settings changed since the "
+                "checkpoint; its windows and alarms start afresh",
+                version,
+            )
+            return
+        for name in ("events", "labels"):
+            group, saved = getattr(self, name), need(doc, name)
+            if (group is None) != (saved is None):
+                raise StateDecodeError(f"drift.{name} does not match the reference profile")
+            if group is not None:
+                group.restore_state(saved, f"drift.{name}")
+        river_state.restore_detector(self.detector, need(doc, "detector"))
+        self.alarms = decode_fields(AlarmBook, need(doc, "alarms"), "drift.alarms")
+        self.alarms.resolve_ratio = self.settings.resolve_ratio
+        self.events_seen = need_int(need(doc, "events_seen"), "drift.events_seen", 0)
+        self.joined_seen = need_int(need(doc, "joined_seen"), "drift.joined_seen", 0)
+        self._since_detection = need_int(need(doc, "since_detection"), "drift", 0)
+        self._error_before = need_float(need(doc, "error_before"), "drift.error_before")
+        self._errors.restore_state(need(doc, "errors"), "drift.errors")
+
+
+def _fingerprint(
+    profile: ReferenceProfile, settings: DriftSettings, task: str, columns: list[str]
+) -> str:
+    """What the checks are built from: the profile, the settings, the task and the columns."""
+    built_from = {
+        "profile": profile.to_dict(),
+        "settings": dataclasses.asdict(settings),
+        "task": task,
+        "columns": columns,
+    }
+    options = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+    return hashlib.sha256(orjson.dumps(built_from, option=options, default=str)).hexdigest()
+
 
 def _column(
     name: str,
@@ -393,21 +351,7 @@ def _column(
     return Column(name, kind, statistic, encoder)
 
 
-def _fixed_threshold(name: str, settings: DriftSettings) -> float | None:
-    own = settings.per_feature.get(name, (None, None))[1]
-    return own if own is not None else settings.threshold
-
-
 def _applies(check: str, numeric: bool) -> bool:
     if check == "unseen_category":
         return not numeric
     return check == "missing" or numeric
-
-
-def _widths(profile: NumericProfile) -> NDArray[np.float64]:
-    """Distances between consecutive bin representatives, in reference standard deviations."""
-    bounds = np.array([profile.min, *profile.edges, profile.max], dtype=np.float64)
-    centers = (bounds[:-1] + bounds[1:]) / 2
-    widths = np.zeros(len(centers))
-    widths[:-1] = np.diff(centers) / (profile.std or 1.0)
-    return widths

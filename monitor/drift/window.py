@@ -10,7 +10,29 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from monitor.codec import (
+    Doc,
+    StateDecodeError,
+    decode_array,
+    encode_array,
+    encode_float,
+    need,
+    need_dict,
+    need_float,
+    need_int,
+    need_list,
+)
+
 __all__ = ["EncodedWindow", "ErrorWindow"]
+
+# The per-event rows of an encoded window and their dtypes.
+_ROWS = {
+    "bins": "int16",
+    "flags": "uint8",
+    "timestamps": "float64",
+    "partitions": "int32",
+    "offsets": "int64",
+}
 
 
 class EncodedWindow:
@@ -41,24 +63,6 @@ class EncodedWindow:
         self.filled = 0
         self.pushed = 0  # events ever pushed: the arrival number of the next one
         self.version = 0  # changes whenever the content may have changed
-
-    def __setstate__(self, saved: dict[str, Any]) -> None:
-        """Restore checkpoints of the ring buffer in arrival order: keys follow that order."""
-        self.__dict__.update(saved)
-        if "partitions" in saved:
-            return
-        start = saved["_next"] if self.filled == self.size else 0
-        arrival = (np.arange(self.filled) + start) % self.size
-        by_key = np.lexsort((np.arange(self.filled), self.timestamps[arrival]))
-        order = arrival[by_key]
-        self.bins[: self.filled] = self.bins[order]
-        self.flags[: self.filled] = self.flags[order]
-        self.timestamps[: self.filled] = self.timestamps[order]
-        self.partitions = np.zeros(self.size, dtype=np.int32)
-        self.offsets = np.zeros(self.size, dtype=np.int64)
-        self.offsets[: self.filled] = by_key  # the arrival number
-        self.pushed, self.version = self.filled, 0
-        del self.__dict__["_next"]
 
     def push(
         self,
@@ -138,6 +142,29 @@ class EncodedWindow:
     def last_timestamp(self) -> float:
         return float(self.timestamps[self.filled - 1]) if self.filled else 0.0
 
+    # -- state encoding (see monitor.codec) --------------------------------------------------
+
+    def to_state(self) -> Doc:
+        rows = {name: encode_array(getattr(self, name)[: self.filled]) for name in _ROWS}
+        return {"filled": self.filled, "pushed": self.pushed, "version": self.version, **rows}
+
+    def restore_state(self, doc: object, what: str) -> None:
+        """Restore the events of ``doc`` into this (empty) window of the same shape."""
+        doc = need_dict(doc, what)
+        filled = need_int(need(doc, "filled"), f"{what}.filled", 0, self.size)
+        features = self.bins.shape[1]
+        for name, dtype in _ROWS.items():
+            shape = (filled, features) if name in ("bins", "flags") else (filled,)
+            getattr(self, name)[:filled] = decode_array(need(doc, name), dtype, shape, what)
+        keys = np.lexsort(
+            (self.offsets[:filled], self.partitions[:filled], self.timestamps[:filled])
+        )
+        if np.any(keys[1:] <= keys[:-1]) or np.isnan(self.timestamps[:filled]).any():
+            raise StateDecodeError(f"{what}: events are not in key order")
+        self.filled = filled
+        self.pushed = need_int(need(doc, "pushed"), f"{what}.pushed", 0)
+        self.version = need_int(need(doc, "version"), f"{what}.version", 0)
+
 
 def _key(columns: tuple[NDArray[Any], ...], index: int) -> tuple[float, int, int]:
     return (float(columns[2][index]), int(columns[3][index]), int(columns[4][index]))
@@ -178,3 +205,25 @@ class ErrorWindow:
     def exact_mean(self) -> float:
         """The correctly rounded mean of the held errors, whatever order they came in."""
         return math.fsum(held[3] for held in self.held) / len(self.held)
+
+    # -- state encoding (see monitor.codec) --------------------------------------------------
+
+    def to_state(self) -> Doc:
+        return {
+            "held": [[encode_float(t), p, o, encode_float(e)] for t, p, o, e in self.held],
+            "total": encode_float(self.total),
+        }
+
+    def restore_state(self, doc: object, what: str) -> None:
+        doc = need_dict(doc, what)
+        held = []
+        for item in need_list(need(doc, "held"), what):
+            t, p, o, e = need_list(item, what, 4)
+            held.append(
+                (need_float(t, what), need_int(p, what), need_int(o, what), need_float(e, what))
+            )
+        if len(held) > self.size:
+            raise StateDecodeError(f"{what} holds more than {self.size} errors")
+        heapq.heapify(held)
+        self.held = held
+        self.total = need_float(need(doc, "total"), what)

@@ -326,24 +326,6 @@ def test_a_flood_of_classes_keeps_the_confusion_matrices_bounded() -> None:
     assert values[("accuracy", "cumulative")] == pytest.approx(3000 / 30_000)
 
 
-def test_checkpoints_from_before_the_bounds_restore_them() -> None:
-    """A checkpoint without version order or class limits gets them on restore."""
-    state = MonitorState()
-    perf = VersionPerformance.for_task("multiclass", None, window=10)
-    for value in ("a", "b", "a"):
-        perf.update(value, value, None)
-    del perf.__dict__["_classes"], perf.__dict__["max_classes"]
-    state.performance[(MODEL, "1")] = perf
-    state.drift[(MODEL, "2")] = None
-    del state.__dict__["versions"], state.__dict__["evicted_versions"]
-    restored = pickle.loads(pickle.dumps(state))  # noqa: S301 - our own bytes
-    assert restored.versions == {MODEL: {"1": None, "2": None}}
-    assert restored.evicted_versions[MODEL] == 0
-    restored_perf = restored.performance[(MODEL, "1")]
-    assert restored_perf.max_classes == 100
-    assert restored_perf._classes == {"a", "b"}  # noqa: SLF001
-
-
 def test_a_lowered_max_versions_applies_at_the_next_version() -> None:
     feed = Feed(1)
     records = [

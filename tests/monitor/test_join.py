@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import itertools
-import pickle
 import random
 
 import pytest
@@ -173,14 +172,3 @@ def test_the_memory_of_ids_is_bounded_by_max_pending_oldest_forgotten() -> None:
     assert join.add_prediction(pred("p0", 10), 5) is None  # forgotten: a new prediction
     with pytest.raises(InvalidEvent):
         join.add_prediction(pred("p4", 10), 6)
-
-
-def test_a_checkpoint_from_before_the_memory_of_ids_loads() -> None:
-    join = LabelJoin(ttl=100, max_pending=3)
-    join.add_prediction(pred("a", 0), 0)
-    for side in (join._predictions, join._labels):
-        del side.__dict__["seen"]
-    restored = pickle.loads(pickle.dumps(join))  # noqa: S301 - our own bytes
-    assert isinstance(restored.add_label(label("a", 1), 0), Joined)
-    with pytest.raises(InvalidEvent):
-        restored.add_label(label("a", 2), 1)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import pickle
-from collections import deque
-
 import numpy as np
 import pytest
 
@@ -231,22 +228,3 @@ def test_concept_alarm_holds_while_the_error_stays_high_and_clears_on_recovery()
     resolved = [seen for seen, inside in moves if not inside]
     assert len(entered) == 1 and 3_000 < entered[0] < 4_000, moves
     assert len(resolved) == 1 and resolved[0] > 9_000, moves
-
-
-def test_error_window_checkpointed_as_a_deque_still_loads() -> None:
-    drift = make_drift(DriftSettings(window=100, every=50))
-    labels = [i % 2 for i in range(150)]
-    drift.observe_joined(labels, [0] * 150, [float(i) for i in range(150)])
-    old = pickle.loads(pickle.dumps(drift))  # noqa: S301 - our own bytes
-    # As pickled before the keyed window: a deque of errors in arrival order and their sum.
-    errors = [held[3] for held in sorted(old._errors.held)]  # noqa: SLF001
-    old.__dict__.update(_errors=deque(errors), _error_sum=sum(errors))
-    restored = pickle.loads(pickle.dumps(old))  # noqa: S301 - our own bytes
-
-    def scores(d: VersionDrift) -> list[tuple[str, str, float, str]]:
-        return [(f, s, score, repr(t)) for f, s, score, t in d.scores()]  # NaN != NaN
-
-    assert scores(restored) == scores(drift)
-    restored.observe_joined([1] * 10, [0] * 10, [200.0] * 10)
-    drift.observe_joined([1] * 10, [0] * 10, [200.0] * 10)
-    assert scores(restored) == scores(drift) != []
