@@ -27,6 +27,7 @@ from monitor.changelog import (
     PartitionSnapshot,
     SnapshotRecord,
     encode_snapshot,
+    snapshot_limit,
     snapshot_offsets,
 )
 from monitor.checkpoint import CheckpointStore
@@ -35,7 +36,7 @@ from monitor.dead_letters import DEFAULT_MAX_REQUEST_SIZE
 from monitor.errors import InstanceFenced, StartupError
 from monitor.exporter import MetricsSnapshot, MonitorCollector
 from monitor.handover import Resume, choose_resume, read_snapshots
-from monitor.processor import BatchOutput, StreamProcessor, drift_factory
+from monitor.processor import BatchOutput, StreamProcessor, drift_factory, pending_share
 from monitor.profiles import ProfileSource
 from monitor.recovery import Backoff, ReconnectCounter, fenced, transient
 from monitor.routing import RoutingCheck
@@ -382,6 +383,12 @@ class MonitorService:
             stale,
             self.config.state.changelog_secret(),
             self._rejections,
+            max_bytes=snapshot_limit(
+                sum(
+                    pending_share(m.max_pending_bytes, 0, self._partition_count)
+                    for m in self.config.models
+                )
+            ),
         )
         me = self.config.transactional_id
         return [

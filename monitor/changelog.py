@@ -47,6 +47,7 @@ from monitor.state import PartitionState
 __all__ = [
     "CHUNK_BYTES",
     "MAX_SNAPSHOT_BYTES",
+    "snapshot_limit",
     "REJECT_REASONS",
     "ChangelogRejections",
     "PartitionSnapshot",
@@ -117,6 +118,17 @@ class Rejection:
     partition: int
     reason: str  # one of REJECT_REASONS
     detail: str
+
+
+def snapshot_limit(pending_bytes: int) -> int:
+    """The most bytes a snapshot of a partition whose joins may hold ``pending_bytes`` (the
+    partition's shares of ``max_pending_bytes``, summed over models) may take, compressed or
+    inflated: twice that, for the encoding, plus 64 MiB for remembered ids and counters.
+
+    >>> snapshot_limit(64 * 2**20) // 2**20
+    192
+    """
+    return min(2 * pending_bytes + 64 * 2**20, MAX_SNAPSHOT_BYTES)
 
 
 def chunk_bytes(max_request_size: int = DEFAULT_MAX_REQUEST_SIZE) -> int:

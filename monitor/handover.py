@@ -30,6 +30,7 @@ from kafka import KafkaConsumer
 from kafka.structs import TopicPartition
 
 from monitor.changelog import (
+    MAX_SNAPSHOT_BYTES,
     ChangelogRejections,
     PartitionSnapshot,
     Rejection,
@@ -107,13 +108,14 @@ def read_snapshots(
     key: bytes | None = None,
     rejections: ChangelogRejections | None = None,
     timeout: float = 30.0,
+    max_bytes: int = MAX_SNAPSHOT_BYTES,
 ) -> dict[int, PartitionSnapshot]:
     """The last valid committed snapshot of each of ``partitions`` on the changelog ``topic``.
 
     Reads each changelog partition from its beginning to its high watermark (the topic is
     compacted, so that is about one snapshot per partition on a real cluster). Snapshots are
     checked with ``key`` (see :mod:`monitor.changelog`); rejected records are counted in
-    ``rejections`` and logged once per partition.
+    ``rejections`` and logged once per partition; a snapshot over ``max_bytes`` is rejected.
     """
     if not partitions:
         return {}
@@ -124,7 +126,7 @@ def read_snapshots(
         tps = [TopicPartition(topic, p) for p in partitions]
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
-        assembler = SnapshotAssembler(key)
+        assembler = SnapshotAssembler(key, max_bytes)
         deadline, idle = time.monotonic() + timeout, 0
         while True:
             polled = consumer.poll(timeout_ms=200, max_records=1000)

@@ -258,6 +258,13 @@ class LabelJoin:
             labels=self._labels.expire(self._predictions.stream_time, self.ttl),
         )
 
+    def forget_beyond_limit(self) -> None:
+        """Remember at most ``max_pending`` ids per side (after the limit was lowered, or a
+        snapshot from elsewhere remembered more)."""
+        for side in (self._predictions, self._labels):
+            while len(side.seen) > self.max_pending:
+                side.seen.popitem(last=False)
+
     def evict_overflow(self) -> ExpiryResult:
         """Evict waiting items until at most ``max_pending`` items and ``max_pending_bytes``
         bytes remain."""

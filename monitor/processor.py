@@ -183,9 +183,16 @@ class StreamProcessor:
 
     def adopt(self, partition_id: int, state: PartitionState) -> None:
         """Take over ``state`` (another instance's snapshot) for input partition
-        ``partition_id``: its joins hold this config's share of ``max_pending``, not theirs."""
+        ``partition_id``: its joins hold this config's shares of ``max_pending`` and
+        ``max_pending_bytes``, not theirs, and no more than those (a forged snapshot cannot lift
+        the bounds); joins of models this config does not have are dropped."""
+        for name in [name for name in state.joins if name not in self._models]:
+            del state.joins[name]
         self.state.partitions[partition_id] = state
         self._share_pending({partition_id: state})
+        for name, join in state.joins.items():
+            self._count_unmatched(state, name, join.evict_overflow(), "evicted")
+            join.forget_beyond_limit()
 
     def _share_pending(self, partitions: Mapping[int, PartitionState]) -> None:
         """Give restored joins the current share of ``max_pending`` (it may have changed)."""

@@ -21,7 +21,7 @@ from monitor.changelog import (
 from monitor.config import masked_dict, parse_config
 from monitor.demo.streams import demo_config
 from monitor.errors import ConfigError
-from monitor.events import Prediction
+from monitor.events import Label, Prediction
 from monitor.join import LabelJoin
 from monitor.processor import StreamProcessor, pending_share
 from monitor.state import MonitorState, PartitionState, StreamCounters
@@ -131,3 +131,19 @@ def test_a_snapshot_taken_over_holds_this_configs_share_of_max_pending(tmp_path:
     processor.adopt(1, state)
     expected = pending_share(config.models[0].max_pending, 1, 4)
     assert processor.state.partitions[1].joins["churn"].max_pending == expected
+
+
+def test_a_snapshot_taken_over_cannot_lift_the_bounds(tmp_path: Path) -> None:
+    config = demo_config("127.0.0.1:9", "p.", tmp_path)
+    processor = StreamProcessor(config, MonitorState(), partition_count=4)
+    share = pending_share(config.models[0].max_pending, 1, 4)
+    forged = LabelJoin(ttl=3600.0, max_pending=10**12)
+    for i in range(share + 50):
+        forged.add_label(Label(f"p-{i}", "churn", 1, 1000.0 + i), offset=i)
+    state = PartitionState({"churn": forged, "unknown": LabelJoin(3600.0, 10)})
+    processor.adopt(1, state)
+    join = processor.state.partitions[1].joins["churn"]
+    assert list(processor.state.partitions[1].joins) == ["churn"]
+    assert join.pending_labels == share
+    assert state.counters.unmatched[("churn", "label", "evicted")] == 50
+    assert len(join._labels.seen) == share
