@@ -138,8 +138,8 @@ class BoundedListener:
                 self._accept_paused_until = time.monotonic() + _ACCEPT_PAUSE_S
                 return
             if len(self._open) >= self._max:
-                sock.close()
                 self._count("over_limit", address[0])
+                sock.close()
                 continue
             sock.setblocking(False)
             if self._tls is not None:
@@ -226,8 +226,8 @@ class BoundedListener:
     def _sweep(self) -> None:
         now = time.monotonic()
         for connection in [c for c in self._open if c.deadline <= now]:
+            self._count("deadline", connection.peer)  # first: a client sees the close after it
             self._close(connection)
-            self._count("deadline", connection.peer)
         if self._accept_paused_until is not None and now >= self._accept_paused_until:
             self._accept_paused_until = None
             self._selector.register(self._listener, selectors.EVENT_READ)

@@ -227,6 +227,7 @@ def test_metrics_match_sklearn_and_pass_promtool(
         "driftwarden_consumer_lag": "gauge",
         "driftwarden_last_checkpoint_timestamp_seconds": "gauge",
         "driftwarden_kafka_reconnects_total": "counter",
+        "driftwarden_changelog_records_rejected_total": "counter",
         "driftwarden_http_connections_dropped_total": "counter",
         "driftwarden_http_connections_open": "gauge",
         "driftwarden_drift_score": "gauge",
