@@ -26,7 +26,6 @@ import gc
 import tempfile
 import tracemalloc
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,21 +39,9 @@ from monitor.embedded_broker import TansuBroker, create_topics
 from monitor.events import MAX_ID_BYTES
 from monitor.processor import StreamProcessor
 from monitor.state import MonitorState
+from tests.monitor.harness import Record
 
 MIB = 2**20
-
-
-@dataclass(frozen=True)
-class Record:
-    """A consumed record, as :class:`~monitor.processor.ConsumedRecord` reads it."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: list[tuple[str, bytes | None]] = field(default_factory=list)
-    timestamp: int = -1
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -63,6 +63,19 @@ class TopicsConfig(Strict):
         return self
 
 
+def _long_key(value: SecretStr | None) -> SecretStr | None:
+    if value is not None and len(value.get_secret_value().encode()) < MIN_KEY_BYTES:
+        raise ValueError(
+            f"must be at least {MIN_KEY_BYTES} bytes; generate one, e.g. "
+            "'openssl rand -hex 32', and pass it as {env: NAME} or {file: PATH}"
+        )
+    return value
+
+
+# A secret key of at least MIN_KEY_BYTES bytes, also given as {env: NAME} or {file: PATH}.
+SecretKey = Annotated[SecretStr | None, BeforeValidator(resolve_secret), AfterValidator(_long_key)]
+
+
 class StateConfig(Strict):
     dir: Path = Path("./state")
     checkpoint_every: Duration = 5.0
@@ -70,22 +83,7 @@ class StateConfig(Strict):
     changelog_every: Duration = 60.0
     # HMAC-SHA256 key of the changelog snapshots ({env: NAME} or {file: PATH}); without it a
     # snapshot carries a SHA-256 checksum only, which anyone who can produce to the topic forges.
-    changelog_key: SecretStr | None = None
-
-    @field_validator("changelog_key", mode="before")
-    @classmethod
-    def _resolve_key(cls, value: object) -> object:
-        return resolve_secret(value)
-
-    @field_validator("changelog_key")
-    @classmethod
-    def _key_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and len(value.get_secret_value().encode()) < MIN_KEY_BYTES:
-            raise ValueError(
-                f"must be at least {MIN_KEY_BYTES} bytes; generate one, e.g. "
-                "'openssl rand -hex 32', and pass it as {env: NAME} or {file: PATH}"
-            )
-        return value
+    changelog_key: SecretKey = None
 
     def changelog_secret(self) -> bytes | None:
         """The changelog key's bytes, if one is set."""
@@ -291,19 +289,6 @@ class LoggingConfig(Strict):
         return value.upper() if isinstance(value, str) else value
 
     json_format: bool = Field(default=False, alias="json")
-
-
-def _long_key(value: SecretStr | None) -> SecretStr | None:
-    if value is not None and len(value.get_secret_value().encode()) < MIN_KEY_BYTES:
-        raise ValueError(
-            f"must be at least {MIN_KEY_BYTES} bytes; generate one, e.g. "
-            "'openssl rand -hex 32', and pass it as {env: NAME} or {file: PATH}"
-        )
-    return value
-
-
-# A secret key of at least MIN_KEY_BYTES bytes, also given as {env: NAME} or {file: PATH}.
-SecretKey = Annotated[SecretStr | None, BeforeValidator(resolve_secret), AfterValidator(_long_key)]
 
 
 class PrivacyConfig(Strict):
