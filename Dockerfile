@@ -25,6 +25,7 @@ WORKDIR /src
 COPY pyproject.toml ./
 COPY monitor/ monitor/
 COPY retrain/ retrain/
+COPY driftwarden/ driftwarden/
 RUN pip wheel --no-deps --wheel-dir /wheels .
 
 # --- runtime: a virtualenv with the wheel and its dependencies, run as a non-root user ---

@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-SRC := monitor retrain tests benchmarks deploy
+SRC := driftwarden/__init__.py driftwarden/__main__.py monitor retrain tests benchmarks deploy
 
 .PHONY: venv system-deps demo test lint bench bench-ingest bench-drift bench-memory clean
 
@@ -27,7 +27,7 @@ test: venv system-deps lint
 lint: venv
 	$(BIN)/ruff check $(SRC)
 	$(BIN)/ruff format --check $(SRC)
-	$(BIN)/mypy monitor retrain
+	$(BIN)/mypy -p driftwarden
 
 bench: bench-ingest bench-drift bench-memory
 

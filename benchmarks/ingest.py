@@ -26,13 +26,13 @@ import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
-from monitor.app import MonitorService
-from monitor.config import MonitorConfig
-from monitor.demo import demo_config, generate_stream
-from monitor.embedded_broker import TansuBroker, create_topics
-from monitor.exporter import MetricsSnapshot
-from monitor.processor import StreamProcessor
-from monitor.state import MonitorState
+from driftwarden.monitor.app import MonitorService
+from driftwarden.monitor.config import MonitorConfig
+from driftwarden.monitor.demo import demo_config, generate_stream
+from driftwarden.monitor.embedded_broker import TansuBroker, create_topics
+from driftwarden.monitor.exporter import MetricsSnapshot
+from driftwarden.monitor.processor import StreamProcessor
+from driftwarden.monitor.state import MonitorState
 
 TARGET = 0.70  # monitor rate / raw consume rate
 CHECKPOINT_EVERY_S = 5.0

@@ -1,7 +1,8 @@
 """Memory under a long stream: the monitor's RSS while it consumes a million events.
 
 Method. One embedded Tansu broker; the input topics are filled once with the generated churn
-stream (:func:`monitor.demo.generate_stream`: predictions one second apart, labels 30 s to 15 min
+stream (:func:`driftwarden.monitor.demo.generate_stream`: predictions one second apart, labels 30 s
+to 15 min
 later) with a label storm and a prediction flood mixed in evenly: by default 10% of the events are
 labels whose ids match no prediction and predictions that never get a label. The model has a
 reference profile, so drift checks run on every version (window 2000, every 500), a 1000-example
@@ -51,9 +52,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.ingest import CHECKPOINT_EVERY_S
 from benchmarks.streams import START_TIMESTAMP
-from monitor.config import parse_config
-from monitor.demo import StreamEvent, demo_config, generate_stream, stream_profile
-from monitor.embedded_broker import TansuBroker, create_topics
+from driftwarden.monitor.config import parse_config
+from driftwarden.monitor.demo import StreamEvent, demo_config, generate_stream, stream_profile
+from driftwarden.monitor.embedded_broker import TansuBroker, create_topics
 
 SAMPLE_EVERY_S = 0.25
 COUNTED = ("driftwarden_predictions_total", "driftwarden_labels_total")
@@ -197,7 +198,7 @@ def run_monitor(config: dict[str, Any], run: int, tmp: Path, total: int) -> Run:
     log = tmp / f"monitor-{run}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "monitor.cli", "monitor", "--config", str(path)],
+            [sys.executable, "-m", "driftwarden", "monitor", "--config", str(path)],
             stdout=out,
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},

@@ -11,9 +11,10 @@ Two measurements over the same events:
 * ``driftwarden monitor`` as a child process on an embedded Tansu broker (the method of
   :mod:`benchmarks.memory`): ``VmRSS`` sampled every 0.25 s, from before the first event is counted
   to the last; the growth includes what the consumer fetches (up to ``fetch_max_bytes``, 50 MiB).
-* the same records through :class:`~monitor.processor.StreamProcessor` in this process under
+* the same records through :class:`~driftwarden.monitor.processor.StreamProcessor` in this process
+under
   tracemalloc: the memory the state holds after each batch, next to the join's own estimate
-  (``pending_bytes``, the sum of :func:`~monitor.bounds.footprint`) and the budget.
+  (``pending_bytes``, the sum of :func:`~driftwarden.monitor.bounds.footprint`) and the budget.
 
     python -m benchmarks.memory_flood [--events 600] [--max-features 1000] [--value-chars 200]
                                       [--max-pending-bytes 33554432] [--partitions 4]
@@ -34,11 +35,11 @@ from kafka import KafkaProducer
 
 from benchmarks.memory import Run, bench_config, run_monitor
 from benchmarks.streams import START_TIMESTAMP
-from monitor.config import parse_config
-from monitor.embedded_broker import TansuBroker, create_topics
-from monitor.events import MAX_ID_BYTES
-from monitor.processor import StreamProcessor
-from monitor.state import MonitorState
+from driftwarden.monitor.config import parse_config
+from driftwarden.monitor.embedded_broker import TansuBroker, create_topics
+from driftwarden.monitor.events import MAX_ID_BYTES
+from driftwarden.monitor.processor import StreamProcessor
+from driftwarden.monitor.state import MonitorState
 from tests.monitor.harness import Record
 
 MIB = 2**20

@@ -22,12 +22,12 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
-from monitor.changelog import PartitionSnapshot, SnapshotAssembler, encode_snapshot
-from monitor.codec import dump_document, load_document
-from monitor.demo import demo_config, generate_stream, stream_profile
-from monitor.drift.checks import VersionDrift
-from monitor.processor import StreamProcessor, drift_factory
-from monitor.state import DriftFactory, MonitorState
+from driftwarden.monitor.changelog import PartitionSnapshot, SnapshotAssembler, encode_snapshot
+from driftwarden.monitor.codec import dump_document, load_document
+from driftwarden.monitor.demo import demo_config, generate_stream, stream_profile
+from driftwarden.monitor.drift.checks import VersionDrift
+from driftwarden.monitor.processor import StreamProcessor, drift_factory
+from driftwarden.monitor.state import DriftFactory, MonitorState
 from tests.monitor.harness import Record
 
 

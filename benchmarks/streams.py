@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from monitor.events import Target
+from driftwarden.monitor.events import Target
 
 __all__ = [
     "FAMILIES",

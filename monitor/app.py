@@ -22,7 +22,7 @@ from kafka.errors import CommitFailedError, FencedInstanceIdError, KafkaError
 from kafka.structs import TopicPartition
 from prometheus_client import CollectorRegistry
 
-from monitor.changelog import (
+from driftwarden.monitor.changelog import (
     ChangelogRejections,
     PartitionSnapshot,
     SnapshotRecord,
@@ -30,22 +30,22 @@ from monitor.changelog import (
     snapshot_limit,
     snapshot_offsets,
 )
-from monitor.checkpoint import CheckpointStore
-from monitor.config import MonitorConfig
-from monitor.dead_letters import DEFAULT_MAX_REQUEST_SIZE
-from monitor.errors import InstanceFenced, StartupError
-from monitor.exporter import MetricsSnapshot, MonitorCollector
-from monitor.handover import Resume, choose_resume, read_snapshots
-from monitor.processor import BatchOutput, StreamProcessor, drift_factory, pending_share
-from monitor.profiles import ProfileSource
-from monitor.recovery import Backoff, ReconnectCounter, fenced, transient
-from monitor.routing import RoutingCheck
-from monitor.sink import OutputSink
-from monitor.state import MonitorState
-from monitor.topics import prepare_topics
-from retrain import kafka_compat
-from retrain.http import HealthServer
-from retrain.notify import NotificationDispatcher
+from driftwarden.monitor.checkpoint import CheckpointStore
+from driftwarden.monitor.config import MonitorConfig
+from driftwarden.monitor.dead_letters import DEFAULT_MAX_REQUEST_SIZE
+from driftwarden.monitor.errors import InstanceFenced, StartupError
+from driftwarden.monitor.exporter import MetricsSnapshot, MonitorCollector
+from driftwarden.monitor.handover import Resume, choose_resume, read_snapshots
+from driftwarden.monitor.processor import BatchOutput, StreamProcessor, drift_factory, pending_share
+from driftwarden.monitor.profiles import ProfileSource
+from driftwarden.monitor.recovery import Backoff, ReconnectCounter, fenced, transient
+from driftwarden.monitor.routing import RoutingCheck
+from driftwarden.monitor.sink import OutputSink
+from driftwarden.monitor.state import MonitorState
+from driftwarden.monitor.topics import prepare_topics
+from driftwarden.retrain import kafka_compat
+from driftwarden.retrain.http import HealthServer
+from driftwarden.retrain.notify import NotificationDispatcher
 
 __all__ = ["MonitorService"]
 
@@ -342,7 +342,8 @@ class MonitorService:
         return out
 
     def _resume_assigned(self) -> set[TopicPartition]:
-        """Position newly assigned partitions (see :mod:`monitor.handover`) and resume them.
+        """Position newly assigned partitions (see :mod:`driftwarden.monitor.handover`) and resume
+        them.
 
         Runs on the loop's thread: the rebalance listener only pauses. State of partitions this
         instance no longer owns is dropped, so its counters are no longer exported from here.

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from monitor.events import InvalidEvent, Label, Prediction
+from driftwarden.monitor.events import InvalidEvent, Label, Prediction
 
 __all__ = ["TOO_MANY_FEATURES", "check_feature_count", "declared_only", "footprint"]
 
@@ -43,8 +43,8 @@ def check_feature_count(features: Mapping[str, object], limit: int) -> None:
     >>> check_feature_count({"a": 1, "b": 2}, 1)
     Traceback (most recent call last):
     ...
-    monitor.events.InvalidEvent: too_many_features: 2 features, more than models[].max_features \
-(1)
+    driftwarden.monitor.events.InvalidEvent: too_many_features: 2 features, more than \
+models[].max_features (1)
     """
     if len(features) > limit:
         raise InvalidEvent(

@@ -8,7 +8,8 @@ another instance, the new owner reads the last valid snapshot of that partition 
 from its offsets. Keys repeat per partition (and chunk), so a compacted topic
 (``cleanup.policy=compact``) keeps only what a reader needs.
 
-A snapshot is the explicit encoding of its state (:mod:`monitor.codec`: compressed JSON, never
+A snapshot is the explicit encoding of its state (:mod:`driftwarden.monitor.codec`: compressed
+JSON, never
 code), split into chunks that fit the producer's ``max_request_size``. Its header carries the
 SHA-256 of the payload, or with ``state.changelog_key`` an HMAC-SHA256 under that key, so that
 only holders of the key can write a snapshot a reader accepts. A reader checks every snapshot as
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 
 from prometheus_client.core import CounterMetricFamily, Metric
 
-from monitor.codec import (
+from driftwarden.monitor.codec import (
     Doc,
     StateDecodeError,
     StateTooLarge,
@@ -41,8 +42,8 @@ from monitor.codec import (
     need_list,
     need_str,
 )
-from monitor.dead_letters import DEFAULT_MAX_REQUEST_SIZE, record_size
-from monitor.state import PartitionState
+from driftwarden.monitor.dead_letters import DEFAULT_MAX_REQUEST_SIZE, record_size
+from driftwarden.monitor.state import PartitionState
 
 __all__ = [
     "CHUNK_BYTES",
@@ -76,7 +77,8 @@ class PartitionSnapshot:
     state: PartitionState
     writer: str  # the transactional id of the instance that wrote it
 
-    # -- state encoding (see monitor.codec) --------------------------------------------------
+    # -- state encoding (see driftwarden.monitor.codec)
+    # --------------------------------------------------
 
     def to_state(self) -> Doc:
         return {
@@ -172,7 +174,7 @@ def encode_snapshot(
 class SnapshotAssembler:
     """Feeds on changelog records in offset order; keeps the last valid snapshot per partition.
 
-    >>> from monitor.state import PartitionState
+    >>> from driftwarden.monitor.state import PartitionState
     >>> snap = PartitionSnapshot(3, {("predictions", 3): 10}, PartitionState(), "monitor-a")
     >>> assembler = SnapshotAssembler()
     >>> for record in encode_snapshot(snap, "monitor-a:1"):

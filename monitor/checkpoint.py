@@ -1,8 +1,10 @@
-"""Atomic, verified checkpoints of :class:`~monitor.state.MonitorState` in the state directory.
+"""Atomic, verified checkpoints of :class:`~driftwarden.monitor.state.MonitorState` in the state
+directory.
 
 A checkpoint is written to a temporary file, fsynced, renamed over the previous one and the
 directory fsynced, so a crash leaves either the old or the new checkpoint, never a torn one. The
-payload is the state's explicit encoding (:mod:`monitor.codec`: compressed JSON, no code)
+payload is the state's explicit encoding (:mod:`driftwarden.monitor.codec`: compressed JSON, no
+code)
 preceded by its SHA-256; a file that fails the check or does not decode is refused rather than
 half-loaded, and the monitor does not start until it is moved away.
 """
@@ -12,10 +14,10 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from monitor.codec import StateDecodeError, decoding, dump_document, load_document
-from monitor.errors import MonitorError
-from monitor.state import DriftFactory, MonitorState
-from retrain.files import write_atomically
+from driftwarden.monitor.codec import StateDecodeError, decoding, dump_document, load_document
+from driftwarden.monitor.errors import MonitorError
+from driftwarden.monitor.state import DriftFactory, MonitorState
+from driftwarden.retrain.files import write_atomically
 
 __all__ = ["MAX_CHECKPOINT_BYTES", "CheckpointCorrupt", "CheckpointStore"]
 

@@ -10,14 +10,15 @@ from pathlib import Path
 
 import yaml
 
-from monitor.cli_retrain import add_commands
-from monitor.config import load_config, masked_dict
-from monitor.errors import ConfigError, InstanceFenced, MonitorError
-from monitor.logs import configure_logging
-from monitor.privacy import pii_policy
-from retrain.config import secret_values
-from retrain.errors import RetrainError
-from retrain.privacy import PiiPolicy
+from driftwarden import __version__
+from driftwarden.monitor.cli_retrain import add_commands
+from driftwarden.monitor.config import load_config, masked_dict
+from driftwarden.monitor.errors import ConfigError, InstanceFenced, MonitorError
+from driftwarden.monitor.logs import configure_logging
+from driftwarden.monitor.privacy import pii_policy
+from driftwarden.retrain.config import secret_values
+from driftwarden.retrain.errors import RetrainError
+from driftwarden.retrain.privacy import PiiPolicy
 
 __all__ = ["main"]
 
@@ -46,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     monitor = commands.add_parser(
@@ -162,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from monitor.demo.runner import DemoOptions, run_demo
+    from driftwarden.monitor.demo.runner import DemoOptions, run_demo
 
     configure_logging("WARNING")
     options = DemoOptions(
@@ -189,7 +191,7 @@ def _config_check(path: str) -> int:
 
 
 def _profile_build(args: argparse.Namespace) -> int:
-    from retrain.profile_build import build_profile_from_file
+    from driftwarden.retrain.profile_build import build_profile_from_file
 
     feature_types, task, pii = _profile_settings(args)
     print(f"reading {args.data} ...", file=sys.stderr)
@@ -230,7 +232,7 @@ def _profile_settings(
 
 
 def _monitor(path: str) -> int:
-    from monitor.app import MonitorService
+    from driftwarden.monitor.app import MonitorService
 
     config = load_config(path)
     configure_logging(config.logging.level, config.logging.json_format, secret_values(config))

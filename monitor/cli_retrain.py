@@ -14,16 +14,16 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from monitor.config import MonitorConfig, RetrainPolicyConfig, load_config
-from monitor.privacy import pii_policy
-from retrain.config import secret_values
-from retrain.requests import REASONS
-from retrain.settings import ModelTraining, RetrainSettings
+from driftwarden.monitor.config import MonitorConfig, RetrainPolicyConfig, load_config
+from driftwarden.monitor.privacy import pii_policy
+from driftwarden.retrain.config import secret_values
+from driftwarden.retrain.requests import REASONS
+from driftwarden.retrain.settings import ModelTraining, RetrainSettings
 
 __all__ = ["add_commands", "settings_from_config"]
 
 if TYPE_CHECKING:
-    from retrain.audit import AuditLog
+    from driftwarden.retrain.audit import AuditLog
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -174,21 +174,21 @@ def _settings(args: argparse.Namespace) -> RetrainSettings:
 
 
 def _retrain(args: argparse.Namespace) -> int:
-    from monitor.logs import configure_logging
+    from driftwarden.monitor.logs import configure_logging
 
     config = load_config(args.config)
     configure_logging(config.logging.level, config.logging.json_format, secret_values(config))
     settings = settings_from_config(config)
     if args.retrain_command == "worker":
-        from retrain.worker import RetrainWorker
+        from driftwarden.retrain.worker import RetrainWorker
 
         worker = RetrainWorker(settings)
         _stop_on_signals(worker.stop)
         worker.run()
         return 0
     if args.retrain_command == "run":
-        from retrain.requests import RetrainRequest
-        from retrain.worker import run_request
+        from driftwarden.retrain.requests import RetrainRequest
+        from driftwarden.retrain.worker import run_request
 
         settings.model(args.model)  # a clear error before any work
         request = RetrainRequest.new(args.model, None, args.reason, timestamp=_now())
@@ -196,7 +196,7 @@ def _retrain(args: argparse.Namespace) -> int:
         outcome = run_request(settings, request.to_json())
         print(orjson.dumps(outcome.__dict__, option=orjson.OPT_INDENT_2).decode())
         return 1 if outcome.outcome == "failed" else 0
-    from retrain.reproduce import reproduce
+    from driftwarden.retrain.reproduce import reproduce
 
     report = reproduce(settings, args.model, args.version)
     for line in report.differences:
@@ -206,10 +206,10 @@ def _retrain(args: argparse.Namespace) -> int:
 
 
 def _models(args: argparse.Namespace) -> int:
-    from retrain.audit_head import HeadPublisher
-    from retrain.governance import Governance
-    from retrain.registry import ModelRegistry
-    from retrain.run import audit_log
+    from driftwarden.retrain.audit_head import HeadPublisher
+    from driftwarden.retrain.governance import Governance
+    from driftwarden.retrain.registry import ModelRegistry
+    from driftwarden.retrain.run import audit_log
 
     settings = _settings(args)
     heads = HeadPublisher(settings.producer_options, settings.events_topic)
@@ -235,7 +235,7 @@ def _models(args: argparse.Namespace) -> int:
         for entry in governance.audit.entries():
             print(entry.to_line().decode().rstrip())
     elif command == "register":
-        from retrain.importer import import_model
+        from driftwarden.retrain.importer import import_model
 
         info, decision = import_model(
             governance, settings.model(args.model), args.artifact, args.data, args.by
@@ -260,7 +260,7 @@ def _verify_audit(settings: RetrainSettings, audit: AuditLog) -> int:
     """The chain, then its end against the latest head published on the events topic."""
     from kafka.errors import KafkaError
 
-    from retrain.audit_head import check_head, latest_head
+    from driftwarden.retrain.audit_head import check_head, latest_head
 
     count = audit.verify()
     topic = settings.events_topic
@@ -294,7 +294,7 @@ def _announce_promotion(
     from kafka import KafkaProducer
     from kafka.errors import KafkaError
 
-    from retrain.run import promotion_event
+    from driftwarden.retrain.run import promotion_event
 
     event = promotion_event(model, version, before.version if before else None, by, None, _now())
     try:

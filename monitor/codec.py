@@ -18,7 +18,7 @@ those strings, which JSON cannot carry otherwise.
 >>> load_document(b"not zlib", "example", 1 << 20)
 Traceback (most recent call last):
 ...
-monitor.codec.StateDecodeError: not a compressed state document: ...
+driftwarden.monitor.codec.StateDecodeError: not a compressed state document: ...
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ import numpy as np
 import orjson
 from numpy.typing import NDArray
 
-from monitor.errors import MonitorError
+from driftwarden.monitor.errors import MonitorError
 
 __all__ = [
     "MAX_RATIO",

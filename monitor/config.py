@@ -20,14 +20,14 @@ from pydantic import (
     model_validator,
 )
 
-from monitor.config_types import Duration, Strict, parse_duration
-from monitor.errors import ConfigError
-from monitor.join import DEFAULT_MAX_PENDING_BYTES
-from monitor.kafka_config import KafkaConfig
-from monitor.performance import METRICS_BY_TASK
-from retrain.config import HttpConfig, Notifiers, TrainingConfig, resolve_secret
-from retrain.privacy import MIN_KEY_BYTES, PiiMode, check_pii_settings
-from retrain.targets import FeatureType, Task
+from driftwarden.monitor.config_types import Duration, Strict, parse_duration
+from driftwarden.monitor.errors import ConfigError
+from driftwarden.monitor.join import DEFAULT_MAX_PENDING_BYTES
+from driftwarden.monitor.kafka_config import KafkaConfig
+from driftwarden.monitor.performance import METRICS_BY_TASK
+from driftwarden.retrain.config import HttpConfig, Notifiers, TrainingConfig, resolve_secret
+from driftwarden.retrain.privacy import MIN_KEY_BYTES, PiiMode, check_pii_settings
+from driftwarden.retrain.targets import FeatureType, Task
 
 __all__ = [
     "ModelConfig",
@@ -109,7 +109,7 @@ class ConceptDriftConfig(Strict):
 
     @model_validator(mode="after")
     def _known_detector(self) -> ConceptDriftConfig:
-        from monitor.drift.concept import make_detector
+        from driftwarden.monitor.drift.concept import make_detector
 
         make_detector(self.detector, self.params)
         return self
@@ -259,7 +259,7 @@ class ModelConfig(Strict):
 
     @model_validator(mode="after")
     def _binary_detector_needs_classes(self) -> ModelConfig:
-        from monitor.drift.concept import is_binary, make_detector
+        from driftwarden.monitor.drift.concept import is_binary, make_detector
 
         concept = self.drift.concept
         if self.task is Task.REGRESSION and is_binary(

@@ -14,7 +14,7 @@ up in the ``error`` header of the dead-letter record and in ``driftwarden_invali
 >>> parse_label(b'{"prediction_id": "p-1", "model": "churn", "timestamp": 0}')
 Traceback (most recent call last):
 ...
-monitor.events.InvalidEvent: schema_violation: missing field 'label'
+driftwarden.monitor.events.InvalidEvent: schema_violation: missing field 'label'
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from monitor.codec import (
+from driftwarden.monitor.codec import (
     StateDecodeError,
     decode_scalar,
     encode_float,
@@ -35,7 +35,7 @@ from monitor.codec import (
     need_list,
     need_str,
 )
-from monitor.errors import MonitorError
+from driftwarden.monitor.errors import MonitorError
 
 __all__ = [
     "ID_TOO_LONG",
@@ -90,7 +90,8 @@ class Prediction(NamedTuple):
     prediction: Target
     scores: dict[str, float] | None
 
-    # -- state encoding (see monitor.codec) --------------------------------------------------
+    # -- state encoding (see driftwarden.monitor.codec)
+    # --------------------------------------------------
 
     def to_state(self) -> list[object]:
         features = {name: encode_scalar(value) for name, value in self.features.items()}
@@ -134,7 +135,8 @@ class Label(NamedTuple):
     label: Target
     timestamp: float
 
-    # -- state encoding (see monitor.codec) --------------------------------------------------
+    # -- state encoding (see driftwarden.monitor.codec)
+    # --------------------------------------------------
 
     def to_state(self) -> list[object]:
         label = encode_scalar(self.label)
@@ -190,7 +192,7 @@ def check_ahead(timestamp: float, kafka_ms: int, tolerance: float | None) -> Non
     >>> check_ahead(1000.0, 900_000, 60.0)
     Traceback (most recent call last):
     ...
-    monitor.events.InvalidEvent: timestamp_out_of_range: field 'timestamp' \
+    driftwarden.monitor.events.InvalidEvent: timestamp_out_of_range: field 'timestamp' \
 1970-01-01T00:16:40Z is more than models[].future_tolerance (60s) after the message's Kafka \
 timestamp 1970-01-01T00:15:00Z: check the producer's clock and time zone
     """

@@ -20,11 +20,12 @@ from prometheus_client.core import (
     Metric,
 )
 
-from monitor.state import DELAY_BUCKETS, MonitorState, StreamCounters
+from driftwarden.monitor.state import DELAY_BUCKETS, MonitorState, StreamCounters
 
 __all__ = ["DriftSnapshot", "MetricsSnapshot", "MonitorCollector"]
 
-# Stream counters live with their input partition (see monitor.state) and carry its number.
+# Stream counters live with their input partition (see driftwarden.monitor.state) and carry its
+# number.
 _PER_PARTITION = frozenset(
     {
         "driftwarden_predictions",

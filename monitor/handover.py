@@ -9,7 +9,8 @@ offsets committed in Kafka (``committed``) say how far outputs were delivered. T
    and replay from it to the committed offsets, outputs suppressed (a crash cut the last
    checkpoint short; the replay also refills this instance's windows);
 3. a valid snapshot exists (another instance owned the partition since): load it, replay from
-   it (a snapshot that fails its checks is skipped, see :mod:`monitor.changelog`: the one
+   it (a snapshot that fails its checks is skipped, see :mod:`driftwarden.monitor.changelog`: the
+   one
    before it counts);
 4. neither: start empty at the beginning of both partitions and replay to the committed
    offsets (state that was never snapshotted, e.g. written by a version without a changelog).
@@ -29,14 +30,14 @@ from typing import Any
 from kafka import KafkaConsumer
 from kafka.structs import TopicPartition
 
-from monitor.changelog import (
+from driftwarden.monitor.changelog import (
     MAX_SNAPSHOT_BYTES,
     ChangelogRejections,
     PartitionSnapshot,
     Rejection,
     SnapshotAssembler,
 )
-from monitor.state import PartitionState
+from driftwarden.monitor.state import PartitionState
 
 __all__ = ["Resume", "choose_resume", "read_snapshots"]
 
@@ -114,7 +115,7 @@ def read_snapshots(
 
     Reads each changelog partition from its beginning to its high watermark (the topic is
     compacted, so that is about one snapshot per partition on a real cluster). Snapshots are
-    checked with ``key`` (see :mod:`monitor.changelog`); rejected records are counted in
+    checked with ``key`` (see :mod:`driftwarden.monitor.changelog`); rejected records are counted in
     ``rejections`` and logged once per partition; a snapshot over ``max_bytes`` is rejected.
     """
     if not partitions:

@@ -15,7 +15,8 @@ topic's own partition, never on how a poll interleaves the two topics, so a repl
 * a pair whose label is more than ``ttl`` after its prediction is expired on both sides.
 
 ``max_pending`` bounds the two sides together, and ``max_pending_bytes`` their estimated memory
-(:func:`~monitor.bounds.footprint`, computed once per item as it arrives). Overflow evicts
+(:func:`~driftwarden.monitor.bounds.footprint`, computed once per item as it arrives). Overflow
+evicts
 from the fuller side (by count, or by bytes when only the byte budget is exceeded: a label storm
 evicts labels, a prediction flood predictions), the earliest arrival first.
 
@@ -24,7 +25,7 @@ Each side also remembers the ids of its last ``max_pending`` arrivals, whatever 
 id is a duplicate, rejected with :class:`InvalidEvent`, never joined or counted twice. The memory
 depends only on the order of the side's own stream, so a replay rejects the same duplicates.
 
->>> from monitor.events import Label, Prediction
+>>> from driftwarden.monitor.events import Label, Prediction
 >>> join = LabelJoin(ttl=60.0, max_pending=10)
 >>> join.add_label(Label("p-1", "churn", 1, timestamp=30.0), offset=0) is None
 True
@@ -42,8 +43,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, NamedTuple, TypeVar
 
-from monitor.bounds import footprint
-from monitor.codec import (
+from driftwarden.monitor.bounds import footprint
+from driftwarden.monitor.codec import (
     Doc,
     StateDecodeError,
     encode_float,
@@ -54,7 +55,7 @@ from monitor.codec import (
     need_list,
     need_str,
 )
-from monitor.events import InvalidEvent, Label, Prediction
+from driftwarden.monitor.events import InvalidEvent, Label, Prediction
 
 __all__ = ["DEFAULT_MAX_PENDING_BYTES", "ExpiryResult", "Joined", "LabelJoin", "Waiting"]
 
@@ -154,7 +155,8 @@ class _Side(Generic[Item]):
             self.deadlines = [(w.event.timestamp + ttl, k) for k, w in self.items.items()]
             heapq.heapify(self.deadlines)
 
-    # -- state encoding (see monitor.codec) --------------------------------------------------
+    # -- state encoding (see driftwarden.monitor.codec)
+    # --------------------------------------------------
 
     def to_state(self) -> Doc:
         return {
@@ -300,7 +302,8 @@ class LabelJoin:
             return ExpiryResult(predictions=1, labels=1)
         return Joined(p, lb, pred.offset, label.offset)
 
-    # -- state encoding (see monitor.codec) --------------------------------------------------
+    # -- state encoding (see driftwarden.monitor.codec)
+    # --------------------------------------------------
 
     def to_state(self) -> Doc:
         return {

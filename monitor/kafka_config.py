@@ -15,8 +15,8 @@ from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from monitor.config_types import Strict
-from retrain.config import resolve_secret
+from driftwarden.monitor.config_types import Strict
+from driftwarden.retrain.config import resolve_secret
 
 __all__ = ["KafkaConfig"]
 

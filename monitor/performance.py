@@ -30,8 +30,8 @@ from typing import Any
 
 from river import metrics, stats
 
-from monitor import river_state
-from monitor.codec import (
+from driftwarden.monitor import river_state
+from driftwarden.monitor.codec import (
     Doc,
     StateDecodeError,
     decode_scalar,
@@ -44,8 +44,8 @@ from monitor.codec import (
     need_list,
     need_str,
 )
-from monitor.events import Target
-from retrain.targets import class_key
+from driftwarden.monitor.events import Target
+from driftwarden.retrain.targets import class_key
 
 __all__ = [
     "METRICS_BY_TASK",
@@ -104,7 +104,8 @@ class BinnedROCAUC:
             below += neg
         return area / (n_pos * n_neg)
 
-    # -- state encoding (see monitor.codec) --------------------------------------------------
+    # -- state encoding (see driftwarden.monitor.codec)
+    # --------------------------------------------------
 
     def to_state(self) -> Doc:
         return {"positives": self.positives, "negatives": self.negatives}
@@ -268,7 +269,8 @@ class VersionPerformance:
             self._rolling_log_loss.revert(loss)
             self._rolling_auc.add(y, index, -1)
 
-    # -- state encoding (see monitor.codec): river objects as their numbers ------------------
+    # -- state encoding (see driftwarden.monitor.codec): river objects as their numbers
+    # ------------------
 
     def to_state(self) -> Doc:
         doc: Doc = {

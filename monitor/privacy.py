@@ -1,6 +1,7 @@
 """The monitor's PII handling: what it publishes, checkpoints and checks carries no raw PII.
 
-:class:`PrivacyGuard` holds each model's :class:`~retrain.privacy.PiiPolicy`. The processor
+:class:`PrivacyGuard` holds each model's :class:`~driftwarden.retrain.privacy.PiiPolicy`. The
+processor
 scrubs a prediction's features right after parsing it, before it is joined, buffered (and so
 checkpointed), fed to the drift windows or published as a joined example.
 
@@ -18,7 +19,7 @@ unknown. When any model declares ``pii`` (otherwise dead letters are copied unch
 
 PII that is not under a PII feature's name (free text in another field) cannot be recognised.
 
->>> from retrain.privacy import PiiPolicy
+>>> from driftwarden.retrain.privacy import PiiPolicy
 >>> guard = PrivacyGuard({"churn": PiiPolicy(frozenset({"email"}))})
 >>> value, headers = guard.dead_letter(b'{"model": "x", "features": {"email": "a@b.c"}}', [])
 >>> value, headers
@@ -36,9 +37,9 @@ from typing import Any
 
 import orjson
 
-from monitor.config import ModelConfig, MonitorConfig
-from monitor.events import Prediction
-from retrain.privacy import PSEUDONYM_PREFIX, PiiPolicy, scrub_features
+from driftwarden.monitor.config import ModelConfig, MonitorConfig
+from driftwarden.monitor.events import Prediction
+from driftwarden.retrain.privacy import PSEUDONYM_PREFIX, PiiPolicy, scrub_features
 
 __all__ = ["REDACTED", "PrivacyGuard", "pii_policy"]
 

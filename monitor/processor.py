@@ -16,9 +16,9 @@ from typing import Protocol
 
 import orjson
 
-from monitor.bounds import check_feature_count, declared_only
-from monitor.config import ModelConfig, MonitorConfig
-from monitor.dead_letters import (
+from driftwarden.monitor.bounds import check_feature_count, declared_only
+from driftwarden.monitor.config import ModelConfig, MonitorConfig
+from driftwarden.monitor.dead_letters import (
     dead_letter,
     header,
     input_limit,
@@ -26,17 +26,17 @@ from monitor.dead_letters import (
     record_size,
     source_headers,
 )
-from monitor.drift.checks import DriftSettings, VersionDrift
-from monitor.drift.events import drift_events
-from monitor.events import InvalidEvent, check_ahead, parse_label, parse_prediction
-from monitor.join import ExpiryResult, Joined, LabelJoin
-from monitor.performance import VersionPerformance
-from monitor.policy import PolicyRules, RetrainPolicy, VersionView
-from monitor.privacy import PrivacyGuard
-from monitor.routing import RoutingCheck
-from monitor.state import DriftFactory, MonitorState, PartitionState, TopicPartition
-from monitor.versions import touch_version
-from retrain.profile import ReferenceProfile
+from driftwarden.monitor.drift.checks import DriftSettings, VersionDrift
+from driftwarden.monitor.drift.events import drift_events
+from driftwarden.monitor.events import InvalidEvent, check_ahead, parse_label, parse_prediction
+from driftwarden.monitor.join import ExpiryResult, Joined, LabelJoin
+from driftwarden.monitor.performance import VersionPerformance
+from driftwarden.monitor.policy import PolicyRules, RetrainPolicy, VersionView
+from driftwarden.monitor.privacy import PrivacyGuard
+from driftwarden.monitor.routing import RoutingCheck
+from driftwarden.monitor.state import DriftFactory, MonitorState, PartitionState, TopicPartition
+from driftwarden.monitor.versions import touch_version
+from driftwarden.retrain.profile import ReferenceProfile
 
 __all__ = ["BatchOutput", "ConsumedRecord", "OutputRecord", "StreamProcessor"]
 
@@ -154,7 +154,8 @@ class StreamProcessor:
             self._expire(self.state.partitions[partition_id], model)
         for key, inputs in self._drift_inputs.items():
             if key[1] not in self.state.versions.get(key[0], ()):
-                continue  # evicted during the batch (see monitor.versions): no state to update
+                # evicted during the batch (see driftwarden.monitor.versions): no state to update
+                continue
             self._check_drift(key, inputs, out)
             self._check_policy(key, inputs, out)
         return out

@@ -9,11 +9,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from monitor.config import MonitorConfig
-from monitor.errors import ConfigError
-from retrain.errors import RegistryError
-from retrain.profile import ProfileError, ReferenceProfile
-from retrain.registry import ModelRegistry
+from driftwarden.monitor.config import MonitorConfig
+from driftwarden.monitor.errors import ConfigError
+from driftwarden.retrain.errors import RegistryError
+from driftwarden.retrain.profile import ProfileError, ReferenceProfile
+from driftwarden.retrain.registry import ModelRegistry
 
 __all__ = ["ProfileSource"]
 

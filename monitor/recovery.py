@@ -26,7 +26,7 @@ from kafka.errors import (
 )
 from prometheus_client.core import CounterMetricFamily, Metric
 
-from monitor.errors import StartupError
+from driftwarden.monitor.errors import StartupError
 
 __all__ = ["Backoff", "ReconnectCounter", "fenced", "transient"]
 
@@ -46,7 +46,8 @@ def transient(exc: BaseException) -> bool:
 
     Kafka client errors are transient unless they say the credentials, permissions or broker
     version are wrong or another producer took over the transactional id. A
-    :class:`~monitor.errors.StartupError` is transient only when a transient Kafka error caused it
+    :class:`~driftwarden.monitor.errors.StartupError` is transient only when a transient Kafka
+    error caused it
     (the broker is unreachable), not when topics are missing or badly partitioned.
 
     >>> from kafka.errors import KafkaConnectionError, TopicAuthorizationFailedError

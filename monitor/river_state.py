@@ -7,7 +7,7 @@ skipped), and a document value is restored into an attribute only if it has the 
 attribute of the freshly built object. The Rust helpers of river 0.26 (ADWIN's window, ``EWMean``)
 pickle to bytes of their own format: those bytes are carried as data (base64) and handed to the
 helper's ``__setstate__``, a crafted byte string there can only fail (a pyo3 panic included),
-which surfaces as :class:`~monitor.codec.StateDecodeError`.
+which surfaces as :class:`~driftwarden.monitor.codec.StateDecodeError`.
 
 Drift detectors are encoded by an exact allow-list (:data:`DETECTOR_FIELDS`): their class name
 and the attributes that change as they learn; their parameters come from the configuration.
@@ -32,7 +32,7 @@ import numpy as np
 from river import metrics, stats
 from river.drift.binary.hddm_w import SampleInfo
 
-from monitor.codec import (
+from driftwarden.monitor.codec import (
     Doc,
     StateDecodeError,
     decode_scalar,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Final
 
-from monitor.partitioners import UNKNOWN, guess_partitioner, murmur2_partition
+from driftwarden.monitor.partitioners import UNKNOWN, guess_partitioner, murmur2_partition
 
 __all__ = ["RoutingCheck"]
 

@@ -6,7 +6,7 @@ outputs and snapshots are flushed and the offsets committed after, only once eve
 was confirmed: a send that failed fails the commit, and the monitor resumes from its last
 checkpoint, publishing the lost outputs again.
 Either way the offsets committed in Kafka mark how far outputs were delivered, which is what
-:class:`~monitor.processor.StreamProcessor` uses to publish nothing twice after a crash.
+:class:`~driftwarden.monitor.processor.StreamProcessor` uses to publish nothing twice after a crash.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from kafka.partitioner.default import murmur2
 from kafka.producer.future import FutureRecordMetadata
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
-from monitor.changelog import SnapshotRecord
-from monitor.config import MonitorConfig
-from monitor.processor import BatchOutput, OutputRecord
-from monitor.recovery import fenced
+from driftwarden.monitor.changelog import SnapshotRecord
+from driftwarden.monitor.config import MonitorConfig
+from driftwarden.monitor.processor import BatchOutput, OutputRecord
+from driftwarden.monitor.recovery import fenced
 
 __all__ = ["OutputSink"]
 

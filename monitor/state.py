@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from monitor.codec import (
+from driftwarden.monitor.codec import (
     Doc,
     StateDecodeError,
     decode_fields,
@@ -24,10 +24,10 @@ from monitor.codec import (
     need_list,
     need_str,
 )
-from monitor.drift.checks import VersionDrift
-from monitor.join import LabelJoin
-from monitor.performance import VersionPerformance
-from monitor.policy import PolicyMemory
+from driftwarden.monitor.drift.checks import VersionDrift
+from driftwarden.monitor.join import LabelJoin
+from driftwarden.monitor.performance import VersionPerformance
+from driftwarden.monitor.policy import PolicyMemory
 
 __all__ = ["DELAY_BUCKETS", "DriftFactory", "MonitorState", "PartitionState", "StreamCounters"]
 
@@ -66,7 +66,9 @@ class StreamCounters:
     delay_buckets: dict[str, list[int]] = field(default_factory=dict)  # model -> bucket counts
     delay_sum: dict[str, float] = field(default_factory=dict)  # model
     retrain_requests: Counter[tuple[str, str]] = field(default_factory=Counter)  # model, reason
-    misrouted: Counter[str] = field(default_factory=Counter)  # topic (see monitor.routing)
+    misrouted: Counter[str] = field(
+        default_factory=Counter
+    )  # topic (see driftwarden.monitor.routing)
     undeclared_features: Counter[str] = field(default_factory=Counter)  # model: values dropped
 
     def observe_delay(self, model: str, seconds: float) -> None:
@@ -102,7 +104,8 @@ class StreamCounters:
             for i, count in enumerate(buckets):
                 into[i] += count
 
-    # -- state encoding (see monitor.codec): every field by its declared type ----------------
+    # -- state encoding (see driftwarden.monitor.codec): every field by its declared type
+    # ----------------
 
     def to_state(self) -> Doc:
         return encode_fields(self)
@@ -122,7 +125,8 @@ class PartitionState:
     joins: dict[str, LabelJoin] = field(default_factory=dict)  # model -> join
     counters: StreamCounters = field(default_factory=StreamCounters)
 
-    # -- state encoding (see monitor.codec) --------------------------------------------------
+    # -- state encoding (see driftwarden.monitor.codec)
+    # --------------------------------------------------
 
     def to_state(self) -> Doc:
         joins = [[model, join.to_state()] for model, join in self.joins.items()]
@@ -146,7 +150,7 @@ class MonitorState:
     drift: dict[tuple[str, str], VersionDrift | None] = field(default_factory=dict)
     policy: dict[str, PolicyMemory] = field(default_factory=dict)  # model -> retrain policy memory
     offsets: dict[TopicPartition, int] = field(default_factory=dict)
-    # model -> versions holding state, least recently seen first (see monitor.versions)
+    # model -> versions holding state, least recently seen first (see driftwarden.monitor.versions)
     versions: dict[str, dict[str, None]] = field(default_factory=dict)
     evicted_versions: Counter[str] = field(default_factory=Counter)  # model
 
@@ -162,7 +166,8 @@ class MonitorState:
                 counts[(model, "label")] += join.pending_labels
         return counts
 
-    # -- state encoding (see monitor.codec) --------------------------------------------------
+    # -- state encoding (see driftwarden.monitor.codec)
+    # --------------------------------------------------
 
     def to_state(self) -> Doc:
         return {

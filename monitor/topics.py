@@ -9,8 +9,8 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from monitor.config import MonitorConfig
-from monitor.errors import StartupError
+from driftwarden.monitor.config import MonitorConfig
+from driftwarden.monitor.errors import StartupError
 
 __all__ = ["prepare_topics"]
 

@@ -10,7 +10,7 @@ drift state are dropped, and its per-version counters are folded into the versio
 monotonically and still add up. A later event of an evicted version admits it again with fresh
 state.
 
->>> from monitor.state import MonitorState, PartitionState
+>>> from driftwarden.monitor.state import MonitorState, PartitionState
 >>> state = MonitorState(partitions={0: PartitionState()})
 >>> for version in ["1", "2", "1", "3"]:
 ...     state.partitions[0].counters.predictions[("churn", version)] += 1
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 
-from monitor.state import MonitorState
+from driftwarden.monitor.state import MonitorState
 
 __all__ = ["EVICTED_VERSION", "touch_version"]
 

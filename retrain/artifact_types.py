@@ -4,25 +4,26 @@ A skops file names the type of every object in it, and loading it calls or insta
 types. skops itself trusts a curated list of exact types (scikit-learn estimators, NumPy dtypes
 and ufuncs, plain containers); a model file of a configured model may name, beyond those, only
 
-- the type of the fixed pipeline skeleton, :class:`retrain.features.FeatureVectorizer`;
+- the type of the fixed pipeline skeleton, :class:`driftwarden.retrain.features.FeatureVectorizer`;
 - the types of the pipeline that the model's configured estimator gives: it is trained here on a
   small synthetic data set, saved with skops and asked for the types skops does not trust itself
   (once per process and training configuration; never read from the file being checked);
 - the exact names in the model's ``training.trusted_types``.
 
-A name from a module in :data:`~retrain.config.FORBIDDEN_TYPE_MODULES` (``builtins``, ``os``,
+A name from a module in :data:`~driftwarden.retrain.config.FORBIDDEN_TYPE_MODULES` (``builtins``,
+``os``,
 ``subprocess``, ...) is never trusted, whatever its source.
 
->>> from retrain.config import TrainingConfig
->>> from retrain.settings import ModelTraining
+>>> from driftwarden.retrain.config import TrainingConfig
+>>> from driftwarden.retrain.settings import ModelTraining
 >>> spec = ModelTraining(
 ...     name="churn", task="binary", positive_label=1, features={},
 ...     training=TrainingConfig(estimator="sklearn.ensemble.RandomForestClassifier"),
 ... )
 >>> sorted(TrustedTypes({"churn": spec})("churn"))
-['retrain.features.FeatureVectorizer', 'sklearn.tree._tree.Tree']
+['driftwarden.retrain.features.FeatureVectorizer', 'sklearn.tree._tree.Tree']
 >>> sorted(TrustedTypes({})("fraud"))
-['retrain.features.FeatureVectorizer']
+['driftwarden.retrain.features.FeatureVectorizer']
 """
 
 from __future__ import annotations
@@ -35,18 +36,18 @@ from typing import Any
 import numpy as np
 import skops.io as sio
 
-from retrain.config import TrainingConfig, type_name_problem
-from retrain.dataset import Example, Target, TrainingSet
-from retrain.errors import UntrustedArtifact
-from retrain.settings import ModelTraining
-from retrain.targets import Task
-from retrain.trainer import train
+from driftwarden.retrain.config import TrainingConfig, type_name_problem
+from driftwarden.retrain.dataset import Example, Target, TrainingSet
+from driftwarden.retrain.errors import UntrustedArtifact
+from driftwarden.retrain.settings import ModelTraining
+from driftwarden.retrain.targets import Task
+from driftwarden.retrain.trainer import train
 
 __all__ = ["SKELETON_TYPES", "TrustedTypes", "load_trusted", "refuse_untrusted", "skeleton_only"]
 
 log = logging.getLogger(__name__)
 
-SKELETON_TYPES = frozenset({"retrain.features.FeatureVectorizer"})
+SKELETON_TYPES = frozenset({"driftwarden.retrain.features.FeatureVectorizer"})
 SYNTHETIC_ROWS = 200
 
 
@@ -72,7 +73,8 @@ def skeleton_only(model: str) -> frozenset[str]:
 def refuse_untrusted(blob: bytes, trusted: frozenset[str], model: str, source: str) -> list[str]:
     """The types in ``blob`` that skops does not trust itself, once each is in ``trusted``.
 
-    Raises :class:`~retrain.errors.UntrustedArtifact` naming the others (nothing is loaded).
+    Raises :class:`~driftwarden.retrain.errors.UntrustedArtifact` naming the others (nothing is
+    loaded).
     """
     try:
         untrusted = sio.get_untrusted_types(data=blob)

@@ -8,7 +8,8 @@ line number, so editing, removing, inserting or reordering lines breaks :meth:`A
 Appends are serialized by an exclusive ``flock`` on the file (threads and processes alike), and
 each append reads the chain's tail from the file itself, so a CLI approving a version while the
 worker runs extends the same chain. Every append is fsynced before it returns, then handed to
-``on_append`` (the services publish the new head outside the file: :mod:`retrain.audit_head`).
+``on_append`` (the services publish the new head outside the file:
+:mod:`driftwarden.retrain.audit_head`).
 
 >>> import tempfile
 >>> from pathlib import Path
@@ -43,7 +44,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any
 
-from retrain.errors import AuditLogBroken
+from driftwarden.retrain.errors import AuditLogBroken
 
 __all__ = ["GENESIS", "AuditAction", "AuditEntry", "AuditLog", "utc_timestamp"]
 

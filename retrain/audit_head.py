@@ -1,6 +1,7 @@
 """The audit log's head, published outside the file, so that cutting the log's end is caught.
 
-The hash chain of :mod:`retrain.audit` catches an edited, removed or reordered line, but removing
+The hash chain of :mod:`driftwarden.retrain.audit` catches an edited, removed or reordered line,
+but removing
 the *last* lines leaves a valid chain. So each append also publishes the new head on the events
 topic (key ``driftwarden-audit``)::
 
@@ -10,7 +11,7 @@ topic (key ``driftwarden-audit``)::
 and ``driftwarden models audit --verify`` reads the topic back and checks that the file still
 holds the entry of the highest published ``seq``, with that ``hash``.
 
->>> from retrain.audit import AuditEntry
+>>> from driftwarden.retrain.audit import AuditEntry
 >>> entry = AuditEntry(seq=7, timestamp="2026-11-26T03:00:00.000Z", action="approved",
 ...                    model="churn", version="2", actor="alice", hash="ab" * 32)
 >>> event = AuditHead.of(entry).to_event()
@@ -30,9 +31,9 @@ from typing import Any
 import orjson
 from kafka import KafkaConsumer, KafkaProducer
 
-from retrain.audit import AuditEntry, AuditLog
-from retrain.errors import AuditLogBroken
-from retrain.topic_scan import assign, scan
+from driftwarden.retrain.audit import AuditEntry, AuditLog
+from driftwarden.retrain.errors import AuditLogBroken
+from driftwarden.retrain.topic_scan import assign, scan
 
 __all__ = ["AUDIT_HEAD", "AuditHead", "HeadPublisher", "check_head", "latest_head"]
 

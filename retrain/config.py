@@ -108,7 +108,7 @@ class TrainingConfig(_Strict):
     risk_tier: RiskTier = RiskTier.LOW
     allowed_estimator_prefixes: tuple[str, ...] = DEFAULT_ESTIMATOR_PREFIXES
     # Exact type names (``package.module.Class``) a registered model file of this model may hold
-    # beyond those of the configured estimator's pipeline (see retrain.artifact_types).
+    # beyond those of the configured estimator's pipeline (see driftwarden.retrain.artifact_types).
     trusted_types: tuple[str, ...] = ()
     # Most feature columns of a pipeline (rows x columns x 8 bytes: 20,000 x 5,000 is 800 MB).
     max_columns: int = Field(default=5000, gt=0)

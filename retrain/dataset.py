@@ -34,11 +34,11 @@ from typing import Any
 import numpy as np
 import orjson
 
-from retrain.errors import TrainingError
-from retrain.features import Features
-from retrain.privacy import PiiPolicy, scrub_columns, scrub_features
-from retrain.profile import ProfileError
-from retrain.profile_build import read_table
+from driftwarden.retrain.errors import TrainingError
+from driftwarden.retrain.features import Features
+from driftwarden.retrain.privacy import PiiPolicy, scrub_columns, scrub_features
+from driftwarden.retrain.profile import ProfileError
+from driftwarden.retrain.profile_build import read_table
 
 __all__ = [
     "BASE_VERSION",

@@ -6,7 +6,8 @@ the offset range it used. Re-reading those ranges and keeping the newest ``limit
 gives exactly the same data: the lineage a version records for reproduction.
 
 Anyone with produce rights on the topic can write to it: a record that is not a joined example
-is skipped and counted by reason (:data:`retrain.dataset.SKIP_REASONS`), never failing the read.
+is skipped and counted by reason (:data:`driftwarden.retrain.dataset.SKIP_REASONS`), never failing
+the read.
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ from typing import Any
 
 from kafka import KafkaConsumer
 
-from retrain import kafka_compat
-from retrain.dataset import SKIP_REASONS, Example, MalformedExample, parse_example
-from retrain.errors import TrainingError
-from retrain.privacy import PiiPolicy
-from retrain.topic_scan import Bounds, assign, scan
+from driftwarden.retrain import kafka_compat
+from driftwarden.retrain.dataset import SKIP_REASONS, Example, MalformedExample, parse_example
+from driftwarden.retrain.errors import TrainingError
+from driftwarden.retrain.privacy import PiiPolicy
+from driftwarden.retrain.topic_scan import Bounds, assign, scan
 
 __all__ = ["ExamplesRead", "OffsetRange", "read_examples"]
 
@@ -62,7 +63,7 @@ def read_examples(
 ) -> ExamplesRead:
     """The newest ``limit`` examples of ``model`` (by prediction time, then id) and the offset
     ranges they came from; with ``ranges``, only those ranges are read. PII features are
-    scrubbed by ``pii`` (see :func:`retrain.dataset.parse_example`)."""
+    scrubbed by ``pii`` (see :func:`driftwarden.retrain.dataset.parse_example`)."""
     kafka_compat.install()  # a header key that is not UTF-8 must not stop the read
     consumer = KafkaConsumer(
         **consumer_options,

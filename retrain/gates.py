@@ -17,7 +17,7 @@ challenger passes when every check passes. The checks, in order:
 
 "Better" follows the metric: lower is better for :data:`LOWER_IS_BETTER`, higher otherwise.
 
->>> from retrain.config import GateConfig
+>>> from driftwarden.retrain.config import GateConfig
 >>> class AlwaysPositive:
 ...     def predict(self, rows): return [1] * len(rows)
 >>> report = evaluate_gates(
@@ -39,11 +39,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from retrain.config import FairnessGate, GateConfig, SegmentGate
-from retrain.dataset import Example, Target
-from retrain.profile import category_key
-from retrain.targets import Task, class_key
-from retrain.trainer import Predictor, evaluate
+from driftwarden.retrain.config import FairnessGate, GateConfig, SegmentGate
+from driftwarden.retrain.dataset import Example, Target
+from driftwarden.retrain.profile import category_key
+from driftwarden.retrain.targets import Task, class_key
+from driftwarden.retrain.trainer import Predictor, evaluate
 
 __all__ = ["LOWER_IS_BETTER", "GateCheck", "GateReport", "evaluate_gates", "improvement"]
 
@@ -108,7 +108,8 @@ def evaluate_gates(
 ) -> GateReport:
     """Check the challenger against the champion on ``holdout`` (see the module docstring).
 
-    ``champion_metrics`` and ``challenger_metrics`` are :func:`~retrain.trainer.evaluate` of
+    ``champion_metrics`` and ``challenger_metrics`` are
+    :func:`~driftwarden.retrain.trainer.evaluate` of
     each on ``holdout``; ``champion`` and ``challenger`` are their pipelines, needed only by the
     segment and fairness gates. ``champion_metrics=None`` means there is no champion yet.
     """

@@ -38,11 +38,11 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from retrain.audit import AuditAction, AuditLog
-from retrain.config import RiskTier
-from retrain.errors import GovernanceError
-from retrain.model_card import render_model_card
-from retrain.registry import ModelRegistry, Stage, VersionInfo
+from driftwarden.retrain.audit import AuditAction, AuditLog
+from driftwarden.retrain.config import RiskTier
+from driftwarden.retrain.errors import GovernanceError
+from driftwarden.retrain.model_card import render_model_card
+from driftwarden.retrain.registry import ModelRegistry, Stage, VersionInfo
 
 __all__ = ["Decision", "Governance"]
 

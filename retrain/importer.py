@@ -1,8 +1,10 @@
 """``driftwarden models register``: import a model fitted elsewhere, with its training table.
 
 The artifact is a skops file (never a pickle); its types are checked against the model's exact
-trust list (:mod:`retrain.artifact_types`) before anything is loaded. It must score raw feature
-dicts (for example a pipeline built with :func:`retrain.features.make_pipeline`). Its reference
+trust list (:mod:`driftwarden.retrain.artifact_types`) before anything is loaded. It must score raw
+feature
+dicts (for example a pipeline built with :func:`driftwarden.retrain.features.make_pipeline`). Its
+reference
 profile and reference metrics come from the training table, and it goes through the same
 risk-tier governance as a retrained version.
 """
@@ -12,14 +14,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from retrain.dataset import read_base_table
-from retrain.errors import RegistryError
-from retrain.governance import Decision, Governance
-from retrain.model_card import render_model_card
-from retrain.profile import build_profile
-from retrain.registry import VersionInfo
-from retrain.settings import ModelTraining
-from retrain.trainer import evaluate
+from driftwarden.retrain.dataset import read_base_table
+from driftwarden.retrain.errors import RegistryError
+from driftwarden.retrain.governance import Decision, Governance
+from driftwarden.retrain.model_card import render_model_card
+from driftwarden.retrain.profile import build_profile
+from driftwarden.retrain.registry import VersionInfo
+from driftwarden.retrain.settings import ModelTraining
+from driftwarden.retrain.trainer import evaluate
 
 __all__ = ["import_model"]
 
@@ -41,7 +43,8 @@ def import_model(
     except Exception as exc:  # noqa: BLE001 - any failure means it cannot score feature dicts
         raise RegistryError(
             f"{artifact} cannot score raw feature dicts ({exc}); save a pipeline that starts "
-            "with retrain.features.FeatureVectorizer (retrain.features.make_pipeline)"
+            "with driftwarden.retrain.features.FeatureVectorizer"
+            " (driftwarden.retrain.features.make_pipeline)"
         ) from exc
     columns: dict[str, list[Any]] = {n: [r.get(n) for r in rows] for n in sorted({*rows[0]})}
     columns[PREDICTION] = predictions

@@ -5,7 +5,7 @@ The card reads these metadata keys, each optional: ``purpose``, ``estimator``, `
 ``data`` (lineage, a mapping), ``metrics`` (``{"challenger": {...}, "champion": {...}}``, holdout
 metrics of the new model and of the production model it was compared with) and ``gates``
 (gate name -> ``{"passed": bool, ...}`` or a bare bool, or a list of ``{"name", "passed", ...}``
-such as the checks of a :class:`~retrain.gates.GateReport`).
+such as the checks of a :class:`~driftwarden.retrain.gates.GateReport`).
 
 >>> card = render_model_card(
 ...     "churn",
@@ -32,7 +32,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from retrain.config import RiskTier
+from driftwarden.retrain.config import RiskTier
 
 __all__ = ["render_model_card"]
 

@@ -25,9 +25,14 @@ import orjson
 from prometheus_client import CollectorRegistry, Counter
 from pydantic import SecretStr
 
-from retrain.config import NotifierConfig
-from retrain.errors import NotificationFailed
-from retrain.notification_payloads import Event, pagerduty_alarm, pagerduty_event, slack_message
+from driftwarden.retrain.config import NotifierConfig
+from driftwarden.retrain.errors import NotificationFailed
+from driftwarden.retrain.notification_payloads import (
+    Event,
+    pagerduty_alarm,
+    pagerduty_event,
+    slack_message,
+)
 
 __all__ = [
     "OUTCOMES",

@@ -3,7 +3,7 @@
 The drift checks compare live traffic against it. A numeric column is summarized by quantile
 bins, a categorical one by its most frequent categories plus "other"; production code bins live
 values with the profile's own ``bin_indices`` so that both sides count exactly alike. The JSON
-document (parsing, validation, files) lives in :mod:`retrain.profile_json`.
+document (parsing, validation, files) lives in :mod:`driftwarden.retrain.profile_json`.
 
 >>> profile = build_profile(
 ...     "churn",
@@ -34,8 +34,8 @@ from typing import Any, TypeGuard
 import numpy as np
 import numpy.typing as npt
 
-from retrain.errors import RetrainError
-from retrain.targets import FeatureType, Task, class_key
+from driftwarden.retrain.errors import RetrainError
+from driftwarden.retrain.targets import FeatureType, Task, class_key
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -167,7 +167,7 @@ class CategoricalProfile:
         """Profile ``values`` by their canonical names ``key(value)``.
 
         ``None`` and NaN are missing. The ``top_k`` most frequent categories are kept, ties
-        broken by name. Use ``retrain.targets.class_key`` for a classifier's targets.
+        broken by name. Use ``driftwarden.retrain.targets.class_key`` for a classifier's targets.
         """
         if top_k < 1:
             raise ProfileError(f"top_k must be at least 1, got {top_k}")
@@ -239,13 +239,15 @@ class ReferenceProfile:
     @classmethod
     def from_dict(cls, data: object, *, source: str = "profile") -> ReferenceProfile:
         """Parse and validate a document; :class:`ProfileError` names ``source`` and key path."""
-        from retrain.profile_json import profile_from_dict  # profile_json imports this module
+        from driftwarden.retrain.profile_json import (
+            profile_from_dict,  # profile_json imports this module
+        )
 
         return profile_from_dict(data, source=source)
 
     def save(self, path: str | Path) -> Path:
         """Write the JSON document atomically (temporary file, fsync, rename); return its path."""
-        from retrain.profile_json import save_profile
+        from driftwarden.retrain.profile_json import save_profile
 
         save_profile(self, Path(path))
         return Path(path)
@@ -253,7 +255,7 @@ class ReferenceProfile:
     @classmethod
     def load(cls, path: str | Path) -> ReferenceProfile:
         """Read and validate a profile written by :meth:`save`."""
-        from retrain.profile_json import load_profile
+        from driftwarden.retrain.profile_json import load_profile
 
         return load_profile(Path(path))
 

@@ -1,11 +1,12 @@
 """The JSON document of a reference profile (schema 1): parsing, validation, files.
 
-:meth:`ReferenceProfile.to_dict <retrain.profile.ReferenceProfile.to_dict>` writes the document;
+:meth:`ReferenceProfile.to_dict <driftwarden.retrain.profile.ReferenceProfile.to_dict>` writes the
+document;
 this module reads it back and checks every key, so a bad file fails with a
-:class:`~retrain.profile.ProfileError` that names the file and the key path. The methods
+:class:`~driftwarden.retrain.profile.ProfileError` that names the file and the key path. The methods
 ``ReferenceProfile.from_dict``, ``save`` and ``load`` delegate here.
 
->>> from retrain.profile import build_profile
+>>> from driftwarden.retrain.profile import build_profile
 >>> document = build_profile("churn", {"tenure": [1.0, 2.0]}).to_dict()
 >>> profile_from_dict(document, source="churn.json").features["tenure"].edges
 (2.0,)
@@ -28,8 +29,8 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any, NoReturn
 
-from retrain.files import write_atomically
-from retrain.profile import (
+from driftwarden.retrain.files import write_atomically
+from driftwarden.retrain.profile import (
     SCHEMA_VERSION,
     CategoricalProfile,
     FeatureProfile,
@@ -37,7 +38,7 @@ from retrain.profile import (
     ProfileError,
     ReferenceProfile,
 )
-from retrain.targets import FeatureType
+from driftwarden.retrain.targets import FeatureType
 
 __all__ = ["load_profile", "profile_from_dict", "save_profile"]
 

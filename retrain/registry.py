@@ -10,7 +10,8 @@ serialized by an exclusive ``flock`` on ``<root>/<model>/.lock`` (threads and pr
 An artifact is only deserialized after its SHA-256 matches the one recorded at registration
 (with a registry key, also once an HMAC of that digest, the model and the version verifies), and
 only if every type in it that skops does not trust by default is in the model's exact trust list
-(:mod:`retrain.artifact_types`). A registry opened without the config trusts the pipeline
+(:mod:`driftwarden.retrain.artifact_types`). A registry opened without the config trusts the
+pipeline
 skeleton only.
 
 >>> import tempfile
@@ -48,11 +49,16 @@ from typing import Any
 
 import skops.io as sio
 
-from retrain.artifact_types import TrustedTypes, load_trusted, refuse_untrusted, skeleton_only
-from retrain.audit import utc_timestamp
-from retrain.errors import ArtifactTampered, ModelNotFound, RegistryError
-from retrain.files import fsync_directory, write_atomically, write_synced
-from retrain.settings import RetrainSettings
+from driftwarden.retrain.artifact_types import (
+    TrustedTypes,
+    load_trusted,
+    refuse_untrusted,
+    skeleton_only,
+)
+from driftwarden.retrain.audit import utc_timestamp
+from driftwarden.retrain.errors import ArtifactTampered, ModelNotFound, RegistryError
+from driftwarden.retrain.files import fsync_directory, write_atomically, write_synced
+from driftwarden.retrain.settings import RetrainSettings
 
 __all__ = [
     "RESERVED_METADATA",
@@ -188,7 +194,8 @@ class ModelRegistry:
     def deserialize(self, model: str, blob: bytes, source: str) -> Any:
         """A skops file of ``model`` (read from ``source``), once its types are all trusted.
 
-        :class:`~retrain.errors.UntrustedArtifact` names the others; nothing is loaded then.
+        :class:`~driftwarden.retrain.errors.UntrustedArtifact` names the others; nothing is loaded
+        then.
         """
         return load_trusted(blob, self._trusted_types(model), model, source)
 
@@ -235,7 +242,8 @@ class ModelRegistry:
 
         Promoting to production first archives the current production version; both entries
         name the other version (``superseded_by`` / ``replaces``). This is the mechanism only:
-        :mod:`retrain.governance` decides which changes are allowed, and passes ``from_stages``
+        :mod:`driftwarden.retrain.governance` decides which changes are allowed, and passes
+        ``from_stages``
         so that a change made meanwhile by another process is refused, not overwritten.
         """
         target = Stage(stage)

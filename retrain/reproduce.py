@@ -10,12 +10,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
-from retrain.config import TrainingConfig
-from retrain.dataset import canonical_sha256
-from retrain.registry import ModelRegistry
-from retrain.run import load_training_set
-from retrain.settings import RetrainSettings
-from retrain.trainer import evaluate, train
+from driftwarden.retrain.config import TrainingConfig
+from driftwarden.retrain.dataset import canonical_sha256
+from driftwarden.retrain.registry import ModelRegistry
+from driftwarden.retrain.run import load_training_set
+from driftwarden.retrain.settings import RetrainSettings
+from driftwarden.retrain.trainer import evaluate, train
 
 __all__ = ["ReproduceReport", "reproduce"]
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import orjson
 
-from retrain.errors import RetrainError
+from driftwarden.retrain.errors import RetrainError
 
 __all__ = [
     "MAX_EVIDENCE_BYTES",

@@ -14,23 +14,23 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from retrain.audit import AuditEntry, AuditLog
-from retrain.dataset import (
+from driftwarden.retrain.audit import AuditEntry, AuditLog
+from driftwarden.retrain.dataset import (
     Example,
     TrainingSet,
     build_training_set,
     canonical_sha256,
     read_base_table,
 )
-from retrain.examples_source import OffsetRange, read_examples
-from retrain.gates import evaluate_gates
-from retrain.governance import Governance
-from retrain.model_card import render_model_card
-from retrain.profile import build_profile
-from retrain.registry import ModelRegistry
-from retrain.requests import RetrainRequest
-from retrain.settings import ModelTraining, RetrainSettings
-from retrain.trainer import TrainedModel, evaluate, train
+from driftwarden.retrain.examples_source import OffsetRange, read_examples
+from driftwarden.retrain.gates import evaluate_gates
+from driftwarden.retrain.governance import Governance
+from driftwarden.retrain.model_card import render_model_card
+from driftwarden.retrain.profile import build_profile
+from driftwarden.retrain.registry import ModelRegistry
+from driftwarden.retrain.requests import RetrainRequest
+from driftwarden.retrain.settings import ModelTraining, RetrainSettings
+from driftwarden.retrain.trainer import TrainedModel, evaluate, train
 
 __all__ = ["RunOutcome", "RetrainJob", "audit_log", "load_training_set", "promotion_event"]
 

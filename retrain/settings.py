@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from retrain.config import BasicAuthConfig, NotifierConfig, TlsConfig, TrainingConfig
-from retrain.privacy import PiiPolicy
+from driftwarden.retrain.config import BasicAuthConfig, NotifierConfig, TlsConfig, TrainingConfig
+from driftwarden.retrain.privacy import PiiPolicy
 
 __all__ = ["ModelTraining", "RetrainSettings"]
 
@@ -59,7 +59,8 @@ class RetrainSettings:
     http_max_connections: int = 512
     http_request_timeout: float = 10.0  # seconds
     notifiers: tuple[NotifierConfig, ...] = ()  # direct notifiers for run outcomes
-    # registry_key, revealed: authenticates artifact digests in the registry (see retrain.registry)
+    # registry_key, revealed: authenticates artifact digests in the registry (see
+    # driftwarden.retrain.registry)
     registry_key: bytes | None = field(default=None, repr=False)
 
     def model(self, name: str) -> ModelTraining:

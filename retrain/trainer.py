@@ -1,12 +1,13 @@
 """Train a challenger on a training set and measure a model on a holdout.
 
 The estimator comes from the config as an import path, resolved only inside the allowed module
-prefixes; it is seeded, put behind a :class:`~retrain.features.FeatureVectorizer` and fitted on
+prefixes; it is seeded, put behind a :class:`~driftwarden.retrain.features.FeatureVectorizer` and
+fitted on
 the older part of the training set. The newer part is the holdout on which champion and
 challenger are both evaluated.
 
->>> from retrain.config import TrainingConfig, estimator_path_problem
->>> from retrain.dataset import Example, TrainingSet
+>>> from driftwarden.retrain.config import TrainingConfig, estimator_path_problem
+>>> from driftwarden.retrain.dataset import Example, TrainingSet
 >>> examples = tuple(
 ...     Example(features={"x": float(i % 10)}, label=int(i % 10 >= 5), prediction_timestamp=i,
 ...             model_version="1", prediction_id=f"p-{i:03}")
@@ -33,11 +34,11 @@ import numpy.typing as npt
 from sklearn import metrics
 from sklearn.base import is_regressor
 
-from retrain.config import TrainingConfig, estimator_path_problem
-from retrain.dataset import Example, Target, TrainingSet, time_split
-from retrain.errors import TrainingError
-from retrain.features import Features, make_pipeline
-from retrain.targets import Task, class_key
+from driftwarden.retrain.config import TrainingConfig, estimator_path_problem
+from driftwarden.retrain.dataset import Example, Target, TrainingSet, time_split
+from driftwarden.retrain.errors import TrainingError
+from driftwarden.retrain.features import Features, make_pipeline
+from driftwarden.retrain.targets import Task, class_key
 
 __all__ = ["Predictor", "TrainedModel", "evaluate", "resolve_estimator", "train"]
 
@@ -72,7 +73,8 @@ def resolve_estimator(path: str, params: Mapping[str, Any], allowed_prefixes: Se
 
     A class is instantiated with ``params``, a factory is called with them and must return an
     estimator (or a pipeline). Nothing is imported unless ``path`` passes
-    :func:`~retrain.config.estimator_path_problem` (an allowed prefix, nothing private, factories
+    :func:`~driftwarden.retrain.config.estimator_path_problem` (an allowed prefix, nothing private,
+    factories
     only from prefixes the user added), and the class or factory found must be defined under an
     allowed prefix too; a class must have ``fit`` and ``predict`` before it is instantiated.
 
@@ -81,7 +83,7 @@ def resolve_estimator(path: str, params: Mapping[str, Any], allowed_prefixes: Se
     >>> resolve_estimator("os:system", {}, ("sklearn.",))
     Traceback (most recent call last):
     ...
-    retrain.errors.TrainingError: estimator 'os:system' is outside the allowed ...
+    driftwarden.retrain.errors.TrainingError: estimator 'os:system' is outside the allowed ...
     """
     prefixes = tuple(allowed_prefixes)
     module_name, is_factory, name = _split_path(path)
@@ -109,16 +111,18 @@ def resolve_estimator(path: str, params: Mapping[str, Any], allowed_prefixes: Se
 def train(
     config: TrainingConfig, training_set: TrainingSet, features: Collection[str] = ()
 ) -> TrainedModel:
-    """Fit ``config.estimator`` on the training part of :func:`~retrain.dataset.time_split`.
+    """Fit ``config.estimator`` on the training part of
+    :func:`~driftwarden.retrain.dataset.time_split`.
 
     The pipeline uses only the declared ``features`` (all when empty) and at most
-    ``config.max_columns`` columns (see :class:`~retrain.features.FeatureVectorizer`); columns
+    ``config.max_columns`` columns (see :class:`~driftwarden.retrain.features.FeatureVectorizer`);
+    columns
     left out are logged and counted in ``dropped_columns``.
 
     Every ``random_state`` parameter of the estimator (nested ones of a pipeline too) is set to
     ``config.seed``, so the same config and data give the same model. Classification labels of a
     single Python type are used as they are; mixed types (``1`` and ``"1"``) are unified to
-    their :func:`~retrain.targets.class_key` names.
+    their :func:`~driftwarden.retrain.targets.class_key` names.
     """
     estimator = resolve_estimator(
         config.estimator, config.params, config.allowed_estimator_prefixes
@@ -160,7 +164,7 @@ def evaluate(
     - multiclass: ``accuracy``, ``f1`` (macro), and ``log_loss`` with ``predict_proba``;
     - regression: ``mae``, ``rmse``, ``r2`` (NaN below two examples).
 
-    Labels and predictions are compared by :func:`~retrain.targets.class_key`.
+    Labels and predictions are compared by :func:`~driftwarden.retrain.targets.class_key`.
     """
     if not holdout:
         raise TrainingError("cannot evaluate on an empty holdout")

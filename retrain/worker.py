@@ -32,16 +32,16 @@ from apscheduler.triggers.cron import CronTrigger
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer
 from prometheus_client import CollectorRegistry
 
-from retrain import kafka_compat
-from retrain.audit_head import HeadPublisher
-from retrain.governance import Governance
-from retrain.http import HealthServer
-from retrain.metrics import RegistryCollector, WorkerMetrics
-from retrain.notify import NotificationDispatcher
-from retrain.registry import ModelRegistry
-from retrain.requests import InvalidRequest, RetrainRequest
-from retrain.run import RetrainJob, RunOutcome, audit_log
-from retrain.settings import RetrainSettings
+from driftwarden.retrain import kafka_compat
+from driftwarden.retrain.audit_head import HeadPublisher
+from driftwarden.retrain.governance import Governance
+from driftwarden.retrain.http import HealthServer
+from driftwarden.retrain.metrics import RegistryCollector, WorkerMetrics
+from driftwarden.retrain.notify import NotificationDispatcher
+from driftwarden.retrain.registry import ModelRegistry
+from driftwarden.retrain.requests import InvalidRequest, RetrainRequest
+from driftwarden.retrain.run import RetrainJob, RunOutcome, audit_log
+from driftwarden.retrain.settings import RetrainSettings
 
 __all__ = ["RetrainWorker", "fire_schedule", "run_request"]
 

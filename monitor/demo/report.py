@@ -11,8 +11,8 @@ from typing import Any
 import orjson
 from kafka import KafkaConsumer, TopicPartition
 
-from monitor.demo.serving import START
-from monitor.exporter import MetricsSnapshot
+from driftwarden.monitor.demo.serving import START
+from driftwarden.monitor.exporter import MetricsSnapshot
 
 __all__ = ["EventWatcher", "Summary", "plot_accuracy", "progress_line", "summarize"]
 

@@ -25,20 +25,26 @@ import skops.io as sio
 from kafka import KafkaProducer
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-from monitor.app import MonitorService
-from monitor.cli_retrain import settings_from_config
-from monitor.config import MonitorConfig, parse_config
-from monitor.demo.report import EventWatcher, plot_accuracy, print_audit, progress_line, summarize
-from monitor.demo.serving import ModelServer, pace
-from monitor.demo.world import FEATURES, LoanWorld, write_table
-from monitor.embedded_broker import TansuBroker, create_topics
-from monitor.errors import MonitorError
-from retrain.features import make_pipeline
-from retrain.governance import Governance
-from retrain.importer import import_model
-from retrain.registry import ModelRegistry
-from retrain.run import audit_log
-from retrain.worker import RetrainWorker
+from driftwarden.monitor.app import MonitorService
+from driftwarden.monitor.cli_retrain import settings_from_config
+from driftwarden.monitor.config import MonitorConfig, parse_config
+from driftwarden.monitor.demo.report import (
+    EventWatcher,
+    plot_accuracy,
+    print_audit,
+    progress_line,
+    summarize,
+)
+from driftwarden.monitor.demo.serving import ModelServer, pace
+from driftwarden.monitor.demo.world import FEATURES, LoanWorld, write_table
+from driftwarden.monitor.embedded_broker import TansuBroker, create_topics
+from driftwarden.monitor.errors import MonitorError
+from driftwarden.retrain.features import make_pipeline
+from driftwarden.retrain.governance import Governance
+from driftwarden.retrain.importer import import_model
+from driftwarden.retrain.registry import ModelRegistry
+from driftwarden.retrain.run import audit_log
+from driftwarden.retrain.worker import RetrainWorker
 
 __all__ = ["DemoOptions", "run_demo"]
 

@@ -11,8 +11,8 @@ from typing import Any
 import orjson
 from kafka import KafkaProducer
 
-from monitor.demo.world import Applicant
-from retrain.registry import ModelRegistry
+from driftwarden.monitor.demo.world import Applicant
+from driftwarden.retrain.registry import ModelRegistry
 
 __all__ = ["ModelServer", "START"]
 

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from monitor.drift.statistics import drift_scores
+from driftwarden.monitor.drift.statistics import drift_scores
 
 __all__ = [
     "MIN_DRAWS",
@@ -67,7 +67,7 @@ def calibrate_threshold(
     Parameters
     ----------
     statistic
-        A name from :data:`monitor.drift.statistics.STATISTICS`.
+        A name from :data:`driftwarden.monitor.drift.statistics.STATISTICS`.
     reference
         Reference bin frequencies, shape ``(K,)``, summing to 1 (may be zero-padded).
     reference_count
@@ -77,7 +77,8 @@ def calibrate_threshold(
     alpha
         False-alarm probability per window, in ``(0, 1)``.
     widths
-        Bin widths for ``wasserstein`` (see :func:`~monitor.drift.statistics.drift_scores`).
+        Bin widths for ``wasserstein`` (see
+        :func:`~driftwarden.monitor.drift.statistics.drift_scores`).
     draws
         Number of resampled (reference, window) pairs; at least 100.
     seed

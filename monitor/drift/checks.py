@@ -7,7 +7,7 @@ of joined examples get their own window (label drift), and a river detector watc
 per-example error (concept drift). Exported scores are those of the windows' current content
 (re-scored when read), so once every event has arrived they do not depend on how partitions were
 interleaved; alarms, decided at the evaluations, may. Thresholds are calibrated on the reference
-itself (see :mod:`monitor.drift.calibration`) so that a stationary stream raises at most
+itself (see :mod:`driftwarden.monitor.drift.calibration`) so that a stationary stream raises at most
 ``false_alarm_rate`` alarms per evaluation across all the columns tested (Bonferroni).
 """
 
@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 import orjson
 
-from monitor import river_state
-from monitor.codec import (
+from driftwarden.monitor import river_state
+from driftwarden.monitor.codec import (
     Doc,
     StateDecodeError,
     decode_fields,
@@ -35,14 +35,14 @@ from monitor.codec import (
     need_float,
     need_int,
 )
-from monitor.drift.alarms import AlarmBook, Transition
-from monitor.drift.concept import make_detector
-from monitor.drift.encoding import QUALITY_CHECKS, ColumnEncoder
-from monitor.drift.group import Column, ColumnGroup, DriftSettings
-from monitor.drift.statistics import NUMERIC_ONLY
-from monitor.drift.window import ErrorWindow
-from retrain.profile import CategoricalProfile, NumericProfile, ReferenceProfile
-from retrain.targets import class_key
+from driftwarden.monitor.drift.alarms import AlarmBook, Transition
+from driftwarden.monitor.drift.concept import make_detector
+from driftwarden.monitor.drift.encoding import QUALITY_CHECKS, ColumnEncoder
+from driftwarden.monitor.drift.group import Column, ColumnGroup, DriftSettings
+from driftwarden.monitor.drift.statistics import NUMERIC_ONLY
+from driftwarden.monitor.drift.window import ErrorWindow
+from driftwarden.retrain.profile import CategoricalProfile, NumericProfile, ReferenceProfile
+from driftwarden.retrain.targets import class_key
 
 __all__ = ["DriftSettings", "Evaluation", "VersionDrift", "PREDICTION", "LABEL", "ERROR"]
 
@@ -276,7 +276,8 @@ class VersionDrift:
     def _target_key(self) -> Any:
         return class_key if self.task != "regression" else None
 
-    # -- state encoding (see monitor.codec) --------------------------------------------------
+    # -- state encoding (see driftwarden.monitor.codec)
+    # --------------------------------------------------
     # Encoders, reference matrices and calibrated thresholds follow from the reference profile
     # and the settings: a reader builds them afresh and restores only what the stream changed.
 

@@ -6,8 +6,8 @@ import math
 
 import orjson
 
-from monitor.drift.checks import Evaluation
-from monitor.events import format_timestamp
+from driftwarden.monitor.drift.checks import Evaluation
+from driftwarden.monitor.events import format_timestamp
 
 __all__ = ["drift_events"]
 
@@ -15,7 +15,7 @@ __all__ = ["drift_events"]
 def drift_events(model: str, version: str, evaluation: Evaluation) -> list[bytes]:
     """One event for the alarms that entered and one for those that resolved, if any.
 
-    >>> from monitor.drift.alarms import Transition
+    >>> from driftwarden.monitor.drift.alarms import Transition
     >>> t = Transition("data", "tenure", "ks", 0.31, 0.12, entered=True)
     >>> window = {"size": 2000.0, "first_timestamp": 0.0, "last_timestamp": 60.0}
     >>> [raw] = drift_events("churn", "3", Evaluation("data", [t], 0, window, 500))

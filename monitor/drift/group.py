@@ -1,5 +1,6 @@
 """Columns of a version's drift checks that are compared together: one window of encoded events,
-one padded reference matrix, calibrated and adjusted thresholds (see :mod:`monitor.drift.checks`).
+one padded reference matrix, calibrated and adjusted thresholds (see
+:mod:`driftwarden.monitor.drift.checks`).
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from monitor.codec import Doc, decode_array, encode_array, need, need_dict, need_int
-from monitor.drift.calibration import calibrate_threshold
-from monitor.drift.encoding import ColumnEncoder
-from monitor.drift.statistics import drift_scores
-from monitor.drift.window import EncodedWindow
-from retrain.profile import NumericProfile
+from driftwarden.monitor.codec import Doc, decode_array, encode_array, need, need_dict, need_int
+from driftwarden.monitor.drift.calibration import calibrate_threshold
+from driftwarden.monitor.drift.encoding import ColumnEncoder
+from driftwarden.monitor.drift.statistics import drift_scores
+from driftwarden.monitor.drift.window import EncodedWindow
+from driftwarden.retrain.profile import NumericProfile
 
 __all__ = ["Column", "ColumnGroup", "DriftSettings", "fixed_threshold"]
 
@@ -127,7 +128,8 @@ class ColumnGroup:
             "last_timestamp": self.window.last_timestamp,
         }
 
-    # -- state encoding (see monitor.codec): only what the reference does not determine ------
+    # -- state encoding (see driftwarden.monitor.codec): only what the reference does not determine
+    # ------
 
     def to_state(self) -> Doc:
         return {

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from monitor.codec import (
+from driftwarden.monitor.codec import (
     Doc,
     StateDecodeError,
     decode_array,
@@ -142,7 +142,8 @@ class EncodedWindow:
     def last_timestamp(self) -> float:
         return float(self.timestamps[self.filled - 1]) if self.filled else 0.0
 
-    # -- state encoding (see monitor.codec) --------------------------------------------------
+    # -- state encoding (see driftwarden.monitor.codec)
+    # --------------------------------------------------
 
     def to_state(self) -> Doc:
         rows = {name: encode_array(getattr(self, name)[: self.filled]) for name in _ROWS}
@@ -206,7 +207,8 @@ class ErrorWindow:
         """The correctly rounded mean of the held errors, whatever order they came in."""
         return math.fsum(held[3] for held in self.held) / len(self.held)
 
-    # -- state encoding (see monitor.codec) --------------------------------------------------
+    # -- state encoding (see driftwarden.monitor.codec)
+    # --------------------------------------------------
 
     def to_state(self) -> Doc:
         return {

@@ -31,14 +31,15 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from monitor.config import HttpConfig, WorkerConfig
-from monitor.embedded_broker import TansuBroker, create_topics
+from driftwarden.monitor.config import HttpConfig, WorkerConfig
+from driftwarden.monitor.embedded_broker import TansuBroker, create_topics
 from tests.conftest import TopicNames
 from tests.monitor.harness import free_port, monitor_config, write_config
 
@@ -315,14 +316,25 @@ def test_replayed_image_runs_the_monitor_and_passes_its_healthcheck(
     replay, env = installed
     venv = replay.path("/opt/driftwarden")
     site = subprocess.run(
-        [str(venv / "bin" / "python"), "-c", "import monitor, retrain; print(monitor.__file__)"],
+        [str(venv / "bin" / "python"), "-c", "import driftwarden; print(driftwarden.__file__)"],
         cwd=tmp_path,
         env=env,
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    assert Path(site).is_relative_to(venv), f"monitor imported from {site}, not the venv"
+    assert Path(site).is_relative_to(venv), f"driftwarden imported from {site}, not the venv"
+    # One import package: nothing else of ours at the top level of site-packages.
+    (wheel,) = replay.path("/wheels").glob("driftwarden-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        tops = {name.split("/", 1)[0] for name in archive.namelist()}
+        assert "driftwarden/monitor/processor.py" in archive.namelist()
+    assert tops == {"driftwarden", wheel.name.split("-py")[0] + ".dist-info"}, tops
+    for name in ("monitor", "retrain"):
+        found = subprocess.run(
+            [str(venv / "bin" / "python"), "-c", f"import {name}"], cwd=tmp_path, env=env
+        )
+        assert found.returncode != 0, f"a top-level {name!r} package is importable"
 
     (entrypoint,) = stage_of(dockerfile, "runtime", "ENTRYPOINT")
     program, *entry_args = exec_form(entrypoint.arguments)

@@ -37,12 +37,12 @@ import numpy as np
 import orjson
 import pytest
 
-from monitor.cli import main
-from monitor.cli_retrain import settings_from_config
-from monitor.config import parse_config
-from monitor.embedded_broker import TansuBroker, create_topics
-from retrain.registry import ModelRegistry
-from retrain.requests import RetrainRequest
+from driftwarden.monitor.cli import main
+from driftwarden.monitor.cli_retrain import settings_from_config
+from driftwarden.monitor.config import parse_config
+from driftwarden.monitor.embedded_broker import TansuBroker, create_topics
+from driftwarden.retrain.registry import ModelRegistry
+from driftwarden.retrain.requests import RetrainRequest
 from tests.deploy import ALERTMANAGER_CONFIG, PROMETHEUS_CONFIG, RULES, require_binary
 from tests.deploy.observability import (
     Alertmanager,
@@ -175,7 +175,7 @@ class Worker:
         self.url, self.log = url, log
         with log.open("wb") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "monitor.cli", "retrain", "worker"]
+                [sys.executable, "-m", "driftwarden", "retrain", "worker"]
                 + ["--config", str(config_path)],
                 stdout=out,
                 stderr=subprocess.STDOUT,

@@ -20,8 +20,8 @@ import yaml
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.app import MonitorService
-from monitor.config import parse_config
+from driftwarden.monitor.app import MonitorService
+from driftwarden.monitor.config import parse_config
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 CONSUMED_FAMILIES = ("driftwarden_predictions", "driftwarden_labels", "driftwarden_invalid_events")
@@ -223,7 +223,7 @@ class MonitorProcess:
     def start(self) -> MonitorProcess:
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "monitor.cli", "monitor", "--config", str(self.config_path)],
+                [sys.executable, "-m", "driftwarden", "monitor", "--config", str(self.config_path)],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},

@@ -13,9 +13,9 @@ from kafka.errors import (
     UnknownProducerIdError,
 )
 
-from monitor.checkpoint import CheckpointCorrupt
-from monitor.errors import StartupError
-from monitor.recovery import Backoff, transient
+from driftwarden.monitor.checkpoint import CheckpointCorrupt
+from driftwarden.monitor.errors import StartupError
+from driftwarden.monitor.recovery import Backoff, transient
 
 
 def test_delays_double_up_to_the_cap_within_their_jitter() -> None:

@@ -21,11 +21,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.config import MonitorConfig, parse_config
-from monitor.demo import stream_profile
-from monitor.exporter import MetricsSnapshot, MonitorCollector
-from monitor.processor import BatchOutput, OutputRecord, StreamProcessor
-from monitor.state import MonitorState
+from driftwarden.monitor.config import MonitorConfig, parse_config
+from driftwarden.monitor.demo import stream_profile
+from driftwarden.monitor.exporter import MetricsSnapshot, MonitorCollector
+from driftwarden.monitor.processor import BatchOutput, OutputRecord, StreamProcessor
+from driftwarden.monitor.state import MonitorState
 from tests.monitor.badinput import (
     BASE_TIME,
     CATEGORIES,

@@ -1,4 +1,5 @@
-"""Partition state snapshots (monitor.changelog) and the resume rules (monitor.handover)."""
+"""Partition state snapshots (driftwarden.monitor.changelog) and the resume rules
+(driftwarden.monitor.handover)."""
 
 from __future__ import annotations
 
@@ -7,19 +8,19 @@ import os
 import zlib
 from pathlib import Path
 
-from monitor.changelog import (
+from driftwarden.monitor.changelog import (
     CHUNK_BYTES,
     PartitionSnapshot,
     SnapshotAssembler,
     encode_snapshot,
 )
-from monitor.demo import generate_stream
-from monitor.demo.streams import demo_config
-from monitor.events import Prediction
-from monitor.handover import choose_resume
-from monitor.join import LabelJoin
-from monitor.processor import StreamProcessor
-from monitor.state import MonitorState, PartitionState
+from driftwarden.monitor.demo import generate_stream
+from driftwarden.monitor.demo.streams import demo_config
+from driftwarden.monitor.events import Prediction
+from driftwarden.monitor.handover import choose_resume
+from driftwarden.monitor.join import LabelJoin
+from driftwarden.monitor.processor import StreamProcessor
+from driftwarden.monitor.state import MonitorState, PartitionState
 from tests.monitor.harness import Record
 
 INPUTS = (("preds", 2), ("labels", 2))

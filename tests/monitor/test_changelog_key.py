@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from monitor.changelog import (
+from driftwarden.monitor.changelog import (
     ChangelogRejections,
     PartitionSnapshot,
     SnapshotAssembler,
@@ -18,13 +18,13 @@ from monitor.changelog import (
     chunk_bytes,
     encode_snapshot,
 )
-from monitor.config import masked_dict, parse_config
-from monitor.demo.streams import demo_config
-from monitor.errors import ConfigError
-from monitor.events import Label, Prediction
-from monitor.join import LabelJoin
-from monitor.processor import StreamProcessor, pending_share
-from monitor.state import MonitorState, PartitionState, StreamCounters
+from driftwarden.monitor.config import masked_dict, parse_config
+from driftwarden.monitor.demo.streams import demo_config
+from driftwarden.monitor.errors import ConfigError
+from driftwarden.monitor.events import Label, Prediction
+from driftwarden.monitor.join import LabelJoin
+from driftwarden.monitor.processor import StreamProcessor, pending_share
+from driftwarden.monitor.state import MonitorState, PartitionState, StreamCounters
 from tests.monitor.harness import monitor_config
 
 KEY = b"0123456789abcdef0123456789abcdef"

@@ -4,11 +4,11 @@ from pathlib import Path
 
 import pytest
 
-from monitor.checkpoint import CheckpointCorrupt, CheckpointStore
-from monitor.events import Prediction
-from monitor.join import LabelJoin
-from monitor.performance import VersionPerformance
-from monitor.state import MonitorState, PartitionState
+from driftwarden.monitor.checkpoint import CheckpointCorrupt, CheckpointStore
+from driftwarden.monitor.events import Prediction
+from driftwarden.monitor.join import LabelJoin
+from driftwarden.monitor.performance import VersionPerformance
+from driftwarden.monitor.state import MonitorState, PartitionState
 
 
 def sample_state() -> MonitorState:

@@ -1,7 +1,13 @@
 from __future__ import annotations
 
-from monitor.config import parse_config
-from monitor.dead_letters import dead_letter, header, input_limit, output_limit, record_size
+from driftwarden.monitor.config import parse_config
+from driftwarden.monitor.dead_letters import (
+    dead_letter,
+    header,
+    input_limit,
+    output_limit,
+    record_size,
+)
 
 SOURCE = ("predictions", 3, 42)
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from monitor.demo import generate_stream, stream_profile
-from monitor.embedded_broker import TansuBroker, create_topics
+from driftwarden.monitor.demo import generate_stream, stream_profile
+from driftwarden.monitor.embedded_broker import TansuBroker, create_topics
 from tests.conftest import TopicNames
 from tests.monitor.harness import ThreadedMonitor, monitor_config, produce, read_topic, total
 

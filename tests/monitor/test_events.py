@@ -3,7 +3,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from monitor.events import InvalidEvent, check_ahead, parse_label, parse_prediction
+from driftwarden.monitor.events import InvalidEvent, check_ahead, parse_label, parse_prediction
 
 PREDICTION = {
     "schema": 1,

@@ -5,8 +5,8 @@ import random
 
 import pytest
 
-from monitor.events import InvalidEvent, Label, Prediction
-from monitor.join import ExpiryResult, Joined, LabelJoin
+from driftwarden.monitor.events import InvalidEvent, Label, Prediction
+from driftwarden.monitor.join import ExpiryResult, Joined, LabelJoin
 
 
 def pred(pid: str, ts: float) -> Prediction:

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
-from monitor.cli_retrain import settings_from_config
-from monitor.config import parse_config
-from monitor.errors import ConfigError
+from driftwarden.monitor.cli_retrain import settings_from_config
+from driftwarden.monitor.config import parse_config
+from driftwarden.monitor.errors import ConfigError
 from tests.tls import TlsFiles, make_tls_files
 
 MINIMAL = {"models": [{"name": "churn", "task": "binary", "positive_label": 1}]}

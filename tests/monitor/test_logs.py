@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import orjson
 import pytest
 
-from monitor.logs import MASK, configure_logging
+from driftwarden.monitor.logs import MASK, configure_logging
 
 SECRET = "s3cr3t-'quoted'\\path"
 

@@ -1,4 +1,5 @@
-"""monitor.partitioners and monitor.routing: producers' partitioners against their reference
+"""driftwarden.monitor.partitioners and driftwarden.monitor.routing: producers' partitioners
+against their reference
 values, the guess of which one placed a topic's records, and the once-per-topic report."""
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from monitor.config import parse_config
-from monitor.partitioners import (
+from driftwarden.monitor.config import parse_config
+from driftwarden.monitor.partitioners import (
     PARTITIONERS,
     UNKNOWN,
     crc32_partition,
@@ -20,9 +21,9 @@ from monitor.partitioners import (
     guess_partitioner,
     murmur2_partition,
 )
-from monitor.processor import StreamProcessor
-from monitor.routing import MAX_SAMPLES, RoutingCheck
-from monitor.state import MonitorState
+from driftwarden.monitor.processor import StreamProcessor
+from driftwarden.monitor.routing import MAX_SAMPLES, RoutingCheck
+from driftwarden.monitor.state import MonitorState
 from tests.monitor.harness import Record, monitor_config
 
 # Apache Kafka, clients/src/test/java/org/apache/kafka/common/utils/UtilsTest.java
@@ -110,7 +111,7 @@ def test_guess_is_unknown_when_no_partitioner_fits_and_undecided_while_several_d
 def test_routing_check_counts_misrouted_keys_and_reports_each_topic_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="monitor.routing")
+    caplog.set_level(logging.WARNING, logger="driftwarden.monitor.routing")
     check = RoutingCheck()
     keys = _keys(400)
     crc = [check.misrouted("preds", k, crc32_partition(k, 4), 4) for k in keys]

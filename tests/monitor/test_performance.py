@@ -5,7 +5,7 @@ import random
 import pytest
 from sklearn import metrics as skm
 
-from monitor.performance import VersionPerformance
+from driftwarden.monitor.performance import VersionPerformance
 
 
 def binary_stream(n: int, seed: int) -> list[tuple[int, int, float]]:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from monitor.policy import PolicyRules, RetrainPolicy, VersionView
+from driftwarden.monitor.policy import PolicyRules, RetrainPolicy, VersionView
 
 
 def view(

@@ -10,13 +10,13 @@ from typing import Any
 import orjson
 import pytest
 
-from monitor.config import MonitorConfig, parse_config
-from monitor.errors import ConfigError
-from monitor.privacy import REDACTED, PrivacyGuard, pii_policy
-from monitor.processor import StreamProcessor
-from monitor.state import MonitorState
-from retrain.privacy import PiiPolicy, pseudonym
-from retrain.profile import CategoricalProfile
+from driftwarden.monitor.config import MonitorConfig, parse_config
+from driftwarden.monitor.errors import ConfigError
+from driftwarden.monitor.privacy import REDACTED, PrivacyGuard, pii_policy
+from driftwarden.monitor.processor import StreamProcessor
+from driftwarden.monitor.state import MonitorState
+from driftwarden.retrain.privacy import PiiPolicy, pseudonym
+from driftwarden.retrain.profile import CategoricalProfile
 from tests.monitor.harness import Record
 
 KEY = "s3cret-pii-key-for-tests-0123456789"
@@ -217,7 +217,7 @@ def test_the_processor_keeps_and_sends_no_raw_pii(mode: str) -> None:
 def test_profile_build_leaves_out_pii_columns_named_on_the_command_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from monitor.cli import main
+    from driftwarden.monitor.cli import main
 
     table = tmp_path / "train.csv"
     rows = [

@@ -21,14 +21,14 @@ import skops.io as sio
 from kafka import KafkaProducer
 from sklearn.linear_model import LogisticRegression
 
-from monitor.cli import main
-from monitor.cli_retrain import settings_from_config
-from monitor.config import load_config
-from monitor.embedded_broker import TansuBroker, create_topics
-from retrain.dataset import read_base_table
-from retrain.features import make_pipeline
-from retrain.privacy import pseudonym
-from retrain.registry import ModelRegistry
+from driftwarden.monitor.cli import main
+from driftwarden.monitor.cli_retrain import settings_from_config
+from driftwarden.monitor.config import load_config
+from driftwarden.monitor.embedded_broker import TansuBroker, create_topics
+from driftwarden.retrain.dataset import read_base_table
+from driftwarden.retrain.features import make_pipeline
+from driftwarden.retrain.privacy import pseudonym
+from driftwarden.retrain.registry import ModelRegistry
 from tests.conftest import TopicNames
 from tests.monitor.harness import ThreadedMonitor, monitor_config, read_topic, write_config
 

@@ -13,9 +13,9 @@ import orjson
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from monitor.checkpoint import CheckpointStore
-from monitor.demo import generate_stream, stream_profile
-from monitor.embedded_broker import TansuBroker, create_topics
+from driftwarden.monitor.checkpoint import CheckpointStore
+from driftwarden.monitor.demo import generate_stream, stream_profile
+from driftwarden.monitor.embedded_broker import TansuBroker, create_topics
 from tests.conftest import TopicNames
 from tests.monitor.harness import (
     MonitorProcess,
@@ -190,7 +190,7 @@ def test_sigterm_checkpoints_commits_and_exits_0(
 
 def _run_monitor(config_path: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "monitor.cli", "monitor", "--config", str(config_path)],
+        [sys.executable, "-m", "driftwarden", "monitor", "--config", str(config_path)],
         capture_output=True,
         text=True,
         timeout=60,

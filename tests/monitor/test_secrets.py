@@ -14,14 +14,14 @@ import pytest
 import yaml
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
-from monitor.cli import main
-from monitor.cli_retrain import settings_from_config
-from monitor.config import load_config, parse_config
-from monitor.embedded_broker import TansuBroker, create_topics
-from monitor.errors import ConfigError
-from monitor.logs import MASK, configure_logging
-from retrain.config import secret_values
-from retrain.worker import RetrainWorker
+from driftwarden.monitor.cli import main
+from driftwarden.monitor.cli_retrain import settings_from_config
+from driftwarden.monitor.config import load_config, parse_config
+from driftwarden.monitor.embedded_broker import TansuBroker, create_topics
+from driftwarden.monitor.errors import ConfigError
+from driftwarden.monitor.logs import MASK, configure_logging
+from driftwarden.retrain.config import secret_values
+from driftwarden.retrain.worker import RetrainWorker
 from tests.conftest import TopicNames
 from tests.monitor.harness import (
     MonitorProcess,

@@ -1,4 +1,5 @@
-"""The explicit state encoding (monitor.codec): decode(encode(state)) behaves as the state did,
+"""The explicit state encoding (driftwarden.monitor.codec): decode(encode(state)) behaves as the
+state did,
 and whatever bytes or document a reader is given, it yields state or one StateDecodeError."""
 
 from __future__ import annotations
@@ -17,21 +18,21 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor import river_state
-from monitor.changelog import PartitionSnapshot, SnapshotAssembler
-from monitor.checkpoint import CheckpointCorrupt, CheckpointStore
-from monitor.codec import StateDecodeError, decoding, dump_document, load_document
-from monitor.demo import generate_stream, stream_profile
-from monitor.demo.streams import demo_config
-from monitor.drift.checks import DriftSettings, VersionDrift
-from monitor.drift.concept import detector_names, make_detector
-from monitor.events import Label, Prediction
-from monitor.exporter import MetricsSnapshot
-from monitor.join import LabelJoin
-from monitor.performance import VersionPerformance
-from monitor.processor import StreamProcessor, drift_factory
-from monitor.state import MonitorState, PartitionState
-from retrain.profile import ReferenceProfile
+from driftwarden.monitor import river_state
+from driftwarden.monitor.changelog import PartitionSnapshot, SnapshotAssembler
+from driftwarden.monitor.checkpoint import CheckpointCorrupt, CheckpointStore
+from driftwarden.monitor.codec import StateDecodeError, decoding, dump_document, load_document
+from driftwarden.monitor.demo import generate_stream, stream_profile
+from driftwarden.monitor.demo.streams import demo_config
+from driftwarden.monitor.drift.checks import DriftSettings, VersionDrift
+from driftwarden.monitor.drift.concept import detector_names, make_detector
+from driftwarden.monitor.events import Label, Prediction
+from driftwarden.monitor.exporter import MetricsSnapshot
+from driftwarden.monitor.join import LabelJoin
+from driftwarden.monitor.performance import VersionPerformance
+from driftwarden.monitor.processor import StreamProcessor, drift_factory
+from driftwarden.monitor.state import MonitorState, PartitionState
+from driftwarden.retrain.profile import ReferenceProfile
 from tests.monitor.harness import Record
 
 FEW = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from retrain.audit import GENESIS, AuditAction, AuditLog
-from retrain.errors import AuditLogBroken
+from driftwarden.retrain.audit import GENESIS, AuditAction, AuditLog
+from driftwarden.retrain.errors import AuditLogBroken
 
 Lines = list[bytes]
 

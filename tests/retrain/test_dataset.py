@@ -10,7 +10,7 @@ import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.parquet as pa_parquet  # type: ignore[import-untyped]
 import pytest
 
-from retrain.dataset import (
+from driftwarden.retrain.dataset import (
     BASE_VERSION,
     Example,
     MalformedExample,
@@ -21,7 +21,7 @@ from retrain.dataset import (
     read_base_table,
     time_split,
 )
-from retrain.errors import TrainingError
+from driftwarden.retrain.errors import TrainingError
 
 
 def record(prediction_id: object = "p-1", **overrides: Any) -> bytes:

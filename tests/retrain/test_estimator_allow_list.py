@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from sklearn.ensemble import RandomForestClassifier
 
-from monitor.config import parse_config
-from monitor.errors import ConfigError
-from retrain.errors import TrainingError
-from retrain.trainer import resolve_estimator
+from driftwarden.monitor.config import parse_config
+from driftwarden.monitor.errors import ConfigError
+from driftwarden.retrain.errors import TrainingError
+from driftwarden.retrain.trainer import resolve_estimator
 
 SKLEARN = ("sklearn.",)
 

@@ -9,11 +9,11 @@ import pytest
 from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
 
-from retrain.config import FairnessGate, GateConfig, SegmentGate
-from retrain.dataset import Example
-from retrain.features import Features, make_pipeline
-from retrain.gates import GateReport, evaluate_gates, improvement
-from retrain.trainer import Predictor, evaluate
+from driftwarden.retrain.config import FairnessGate, GateConfig, SegmentGate
+from driftwarden.retrain.dataset import Example
+from driftwarden.retrain.features import Features, make_pipeline
+from driftwarden.retrain.gates import GateReport, evaluate_gates, improvement
+from driftwarden.retrain.trainer import Predictor, evaluate
 
 
 class AnswerSheet:

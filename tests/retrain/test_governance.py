@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from retrain.audit import AuditEntry, AuditLog
-from retrain.config import RiskTier
-from retrain.errors import GovernanceError
-from retrain.governance import Decision, Governance
-from retrain.registry import ModelRegistry, Stage
+from driftwarden.retrain.audit import AuditEntry, AuditLog
+from driftwarden.retrain.config import RiskTier
+from driftwarden.retrain.errors import GovernanceError
+from driftwarden.retrain.governance import Decision, Governance
+from driftwarden.retrain.registry import ModelRegistry, Stage
 
 
 class TickingClock:

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry, Counter
 
-from retrain.config import BasicAuthConfig, HttpConfig, TlsConfig
-from retrain.http import HealthServer
+from driftwarden.retrain.config import BasicAuthConfig, HttpConfig, TlsConfig
+from driftwarden.retrain.http import HealthServer
 from tests.tls import TlsFiles, client_context, get, make_tls_files
 
 PASSWORD = "c0rrect-h0rse-battery"
@@ -267,8 +267,8 @@ def test_worker_settings_with_tls_and_auth_survive_pickling(tls_files: TlsFiles)
     """The worker hands its settings to its process pool."""
     import pickle
 
-    from monitor.cli_retrain import settings_from_config
-    from monitor.config import parse_config
+    from driftwarden.monitor.cli_retrain import settings_from_config
+    from driftwarden.monitor.config import parse_config
 
     config = parse_config(
         {
@@ -302,7 +302,7 @@ def test_a_missing_certificate_stops_start_up_with_exit_2(
 ) -> None:
     import yaml
 
-    from monitor.cli import main
+    from driftwarden.monitor.cli import main
 
     http = {"tls": {"cert_file": str(tmp_path / "absent.pem"), "key_file": str(tls_files.key)}}
     section = {"worker": {"http": http}} if worker else {"http": http}

@@ -16,13 +16,13 @@ import pytest
 from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
-from monitor.config import masked_dict, parse_config
-from monitor.demo import generate_stream, stream_profile
-from monitor.embedded_broker import TansuBroker, create_topics
-from monitor.errors import ConfigError
-from retrain.config import NotifierConfig
-from retrain.notify import OUTCOMES, NotificationDispatcher, make_notifier
-from retrain.settings import RetrainSettings
+from driftwarden.monitor.config import masked_dict, parse_config
+from driftwarden.monitor.demo import generate_stream, stream_profile
+from driftwarden.monitor.embedded_broker import TansuBroker, create_topics
+from driftwarden.monitor.errors import ConfigError
+from driftwarden.retrain.config import NotifierConfig
+from driftwarden.retrain.notify import OUTCOMES, NotificationDispatcher, make_notifier
+from driftwarden.retrain.settings import RetrainSettings
 from tests.conftest import TopicNames
 from tests.monitor.harness import ThreadedMonitor, free_port, monitor_config, produce
 

@@ -1,4 +1,5 @@
-"""The PII scrubber (retrain.privacy) and the retraining side's tables: no raw PII is kept."""
+"""The PII scrubber (driftwarden.retrain.privacy) and the retraining side's tables: no raw PII is
+kept."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from retrain.dataset import parse_example, read_base_table
-from retrain.privacy import (
+from driftwarden.retrain.dataset import parse_example, read_base_table
+from driftwarden.retrain.privacy import (
     PSEUDONYM_PREFIX,
     PiiPolicy,
     check_pii_settings,
@@ -17,8 +18,8 @@ from retrain.privacy import (
     scrub_columns,
     scrub_features,
 )
-from retrain.profile import CategoricalProfile
-from retrain.profile_build import build_profile_from_file
+from driftwarden.retrain.profile import CategoricalProfile
+from driftwarden.retrain.profile_build import build_profile_from_file
 
 KEY = b"k" * 32
 EMAIL = "zelda.pii@example.org"

@@ -14,7 +14,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pa_parquet
 import pytest
 
-from retrain.profile import (
+from driftwarden.retrain.profile import (
     CategoricalProfile,
     Column,
     NumericProfile,
@@ -23,7 +23,7 @@ from retrain.profile import (
     build_profile,
     category_key,
 )
-from retrain.profile_build import build_profile_from_file, read_table
+from driftwarden.retrain.profile_build import build_profile_from_file, read_table
 
 
 def training_columns(n: int = 2_000, seed: int = 3) -> dict[str, list[Any]]:

@@ -16,10 +16,15 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-import retrain.registry as registry_module
-from retrain.errors import ArtifactTampered, ModelNotFound, RegistryError, UntrustedArtifact
-from retrain.features import make_pipeline as feature_pipeline
-from retrain.registry import ModelRegistry, Stage
+import driftwarden.retrain.registry as registry_module
+from driftwarden.retrain.errors import (
+    ArtifactTampered,
+    ModelNotFound,
+    RegistryError,
+    UntrustedArtifact,
+)
+from driftwarden.retrain.features import make_pipeline as feature_pipeline
+from driftwarden.retrain.registry import ModelRegistry, Stage
 
 LINEAGE = {
     "parent_version": None,

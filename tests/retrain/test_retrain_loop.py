@@ -12,12 +12,12 @@ import numpy as np
 import orjson
 import pytest
 
-from monitor.cli import main
-from monitor.cli_retrain import settings_from_config
-from monitor.config import parse_config
-from monitor.embedded_broker import TansuBroker, create_topics
-from retrain.audit import AuditLog
-from retrain.registry import ModelRegistry
+from driftwarden.monitor.cli import main
+from driftwarden.monitor.cli_retrain import settings_from_config
+from driftwarden.monitor.config import parse_config
+from driftwarden.monitor.embedded_broker import TansuBroker, create_topics
+from driftwarden.retrain.audit import AuditLog
+from driftwarden.retrain.registry import ModelRegistry
 from tests.conftest import TopicNames
 from tests.monitor.harness import (
     ThreadedMonitor,
@@ -159,7 +159,7 @@ def test_drop_in_accuracy_retrains_and_promotes_a_better_version(
     assert registry.production("churn").version == "1"  # type: ignore[union-attr]
 
     worker = subprocess.Popen(
-        [sys.executable, "-m", "monitor.cli", "retrain", "worker", "--config", str(path)],
+        [sys.executable, "-m", "driftwarden", "retrain", "worker", "--config", str(path)],
         stdout=subprocess.DEVNULL,
         stderr=(tmp_path / "worker.log").open("wb"),
     )

@@ -10,13 +10,13 @@ from typing import Any
 import orjson
 import pytest
 
-from monitor.cli import main
-from monitor.cli_retrain import settings_from_config
-from monitor.config import parse_config
-from monitor.embedded_broker import TansuBroker
-from retrain.audit import AuditLog
-from retrain.registry import ModelRegistry
-from retrain.worker import RetrainWorker
+from driftwarden.monitor.cli import main
+from driftwarden.monitor.cli_retrain import settings_from_config
+from driftwarden.monitor.config import parse_config
+from driftwarden.monitor.embedded_broker import TansuBroker
+from driftwarden.retrain.audit import AuditLog
+from driftwarden.retrain.registry import ModelRegistry
+from driftwarden.retrain.worker import RetrainWorker
 from tests.conftest import TopicNames
 from tests.monitor.harness import read_topic, write_config
 from tests.retrain.test_retrain_loop import loop_config
@@ -155,8 +155,8 @@ def test_models_register_imports_a_fitted_pipeline(
     import skops.io as sio
     from sklearn.linear_model import LogisticRegression
 
-    from retrain.dataset import read_base_table
-    from retrain.features import make_pipeline
+    from driftwarden.retrain.dataset import read_base_table
+    from driftwarden.retrain.features import make_pipeline
 
     config, path = configure(broker, topic_names, tmp_path, risk_tier="medium")
     table = Path(config["models"][0]["training"]["data"]["base"])
@@ -214,7 +214,7 @@ def test_models_register_imports_a_fitted_pipeline(
 def test_requests_for_a_model_with_a_run_in_flight_are_coalesced(
     broker: TansuBroker, topic_names: TopicNames, tmp_path: Path
 ) -> None:
-    from retrain.requests import RetrainRequest
+    from driftwarden.retrain.requests import RetrainRequest
 
     config, _ = configure(broker, topic_names, tmp_path)
     worker = RetrainWorker(settings_from_config(parse_config(config)))
@@ -249,7 +249,7 @@ def test_killing_a_run_at_any_point_leaves_only_whole_versions(
     command = [
         sys.executable,
         "-m",
-        "monitor.cli",
+        "driftwarden.monitor.cli",
         "retrain",
         "run",
         "--config",

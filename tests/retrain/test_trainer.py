@@ -13,11 +13,11 @@ from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from retrain.config import TrainingConfig
-from retrain.dataset import Example, Target, TrainingSet
-from retrain.errors import TrainingError
-from retrain.features import Features, FeatureVectorizer, make_pipeline
-from retrain.trainer import evaluate, resolve_estimator, train
+from driftwarden.retrain.config import TrainingConfig
+from driftwarden.retrain.dataset import Example, Target, TrainingSet
+from driftwarden.retrain.errors import TrainingError
+from driftwarden.retrain.features import Features, FeatureVectorizer, make_pipeline
+from driftwarden.retrain.trainer import evaluate, resolve_estimator, train
 
 SKLEARN = ("sklearn.",)
 HERE = ("tests.retrain.",)
@@ -93,7 +93,11 @@ def test_paths_outside_the_allowed_prefixes_are_refused_before_importing(
 @pytest.mark.parametrize(
     ("path", "params", "message"),
     [
-        ("tests.retrain.test_trainer:make_pipeline", {}, "'retrain.features', outside the"),
+        (
+            "tests.retrain.test_trainer:make_pipeline",
+            {},
+            "'driftwarden.retrain.features', outside the",
+        ),
         ("sklearn.linear_model.NoSuchModel", {}, "has no class 'NoSuchModel'"),
         ("sklearn.linear_model.ridge_regression", {}, "has no class 'ridge_regression'"),
         ("sklearn.no_such_module.Model", {}, "cannot import 'sklearn.no_such_module'"),
@@ -181,7 +185,10 @@ def test_a_skops_round_trip_predicts_identically() -> None:
     pipeline = train(forest_config(3), churn_set()).pipeline
     blob = sio.dumps(pipeline)
     untrusted = sio.get_untrusted_types(data=blob)
-    assert untrusted == ["retrain.features.FeatureVectorizer", "sklearn.tree._tree.Tree"]
+    assert untrusted == [
+        "driftwarden.retrain.features.FeatureVectorizer",
+        "sklearn.tree._tree.Tree",
+    ]
     loaded = sio.loads(blob, trusted=untrusted)
     rows = [example.features for example in churn_set(50, seed=9).examples]
     np.testing.assert_array_equal(loaded.predict_proba(rows), pipeline.predict_proba(rows))

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.embedded_broker import TansuBroker
-from retrain.requests import RetrainRequest
+from driftwarden.monitor.embedded_broker import TansuBroker
+from driftwarden.retrain.requests import RetrainRequest
 from tests.conftest import TopicNames
 from tests.monitor.harness import produce, scrape, total, write_config
 from tests.retrain.test_retrain_loop import loop_config
@@ -46,7 +46,7 @@ def test_worker_takes_requests_after_a_broker_restart(
     topic = config["topics"]["retrain_requests"]
     url = f"http://127.0.0.1:{config['worker']['http']['port']}/metrics"
     log = tmp_path / "worker.log"
-    command = [sys.executable, "-m", "monitor.cli", "retrain", "worker", "--config"]
+    command = [sys.executable, "-m", "driftwarden", "retrain", "worker", "--config"]
     with log.open("ab") as out:
         proc = subprocess.Popen(
             [*command, str(write_config(tmp_path / "driftwarden.yaml", config))],

@@ -9,10 +9,10 @@ import orjson
 import pytest
 from kafka import KafkaProducer
 
-from monitor.cli import main
-from monitor.embedded_broker import TansuBroker
-from retrain.audit import AuditLog
-from retrain.registry import ModelRegistry
+from driftwarden.monitor.cli import main
+from driftwarden.monitor.embedded_broker import TansuBroker
+from driftwarden.retrain.audit import AuditLog
+from driftwarden.retrain.registry import ModelRegistry
 from tests.conftest import TopicNames
 from tests.monitor.badinput import RawKey
 from tests.monitor.harness import read_topic, write_config

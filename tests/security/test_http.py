@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from monitor.app import MonitorService
-from monitor.cli_retrain import settings_from_config
-from monitor.config import parse_config
-from monitor.embedded_broker import TansuBroker, create_topics
-from retrain.worker import RetrainWorker
+from driftwarden.monitor.app import MonitorService
+from driftwarden.monitor.cli_retrain import settings_from_config
+from driftwarden.monitor.config import parse_config
+from driftwarden.monitor.embedded_broker import TansuBroker, create_topics
+from driftwarden.retrain.worker import RetrainWorker
 from tests.conftest import TopicNames
 from tests.monitor.harness import monitor_config, scrape, total
 

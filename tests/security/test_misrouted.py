@@ -14,7 +14,7 @@ import pytest
 from kafka import KafkaProducer
 from kafka.partitioner.default import murmur2
 
-from monitor.embedded_broker import TansuBroker, create_topics
+from driftwarden.monitor.embedded_broker import TansuBroker, create_topics
 from tests.conftest import TopicNames
 from tests.monitor.harness import ThreadedMonitor, monitor_config, total
 
@@ -94,7 +94,7 @@ def test_misrouted_predictions_are_counted_applied_and_reported_once(
     assert total(samples, "driftwarden_labels_total") == PAIRS
     assert total(samples, "driftwarden_joined_total") == PAIRS - misrouted
 
-    reports = [r.getMessage() for r in caplog.records if r.name == "monitor.routing"]
+    reports = [r.getMessage() for r in caplog.records if r.name == "driftwarden.monitor.routing"]
     assert len(reports) == 1, reports
     assert f"topic {predictions}" in reports[0]
     assert "CRC32" in reports[0] and "consistent_random" in reports[0]

@@ -20,14 +20,14 @@ import orjson
 import pytest
 import skops.io as sio
 
-from monitor.cli_retrain import settings_from_config
-from monitor.config import load_config
-from monitor.embedded_broker import TansuBroker
-from retrain.config import TrainingConfig
-from retrain.dataset import TrainingSet, read_base_table
-from retrain.errors import ArtifactTampered, UntrustedArtifact
-from retrain.registry import ModelRegistry
-from retrain.trainer import train
+from driftwarden.monitor.cli_retrain import settings_from_config
+from driftwarden.monitor.config import load_config
+from driftwarden.monitor.embedded_broker import TansuBroker
+from driftwarden.retrain.config import TrainingConfig
+from driftwarden.retrain.dataset import TrainingSet, read_base_table
+from driftwarden.retrain.errors import ArtifactTampered, UntrustedArtifact
+from driftwarden.retrain.registry import ModelRegistry
+from driftwarden.retrain.trainer import train
 from tests.conftest import TopicNames
 from tests.monitor.harness import monitor_config, write_config
 from tests.retrain.test_retrain_loop import base_table
@@ -60,7 +60,7 @@ def evil_skops(marker: Path) -> bytes:
 def driftwarden(*args: str, key: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, **({"DW_REGISTRY_KEY": key} if key else {})}
     return subprocess.run(  # noqa: S603 - our own CLI, argv from the test
-        [sys.executable, "-m", "monitor.cli", *args],
+        [sys.executable, "-m", "driftwarden", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,

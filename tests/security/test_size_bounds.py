@@ -15,13 +15,13 @@ from typing import Any
 import orjson
 import pytest
 
-from monitor.bounds import footprint
-from monitor.checkpoint import CheckpointStore
-from monitor.embedded_broker import TansuBroker, create_topics
-from monitor.events import parse_prediction
-from retrain.config import TrainingConfig
-from retrain.dataset import build_training_set, parse_example
-from retrain.trainer import train
+from driftwarden.monitor.bounds import footprint
+from driftwarden.monitor.checkpoint import CheckpointStore
+from driftwarden.monitor.embedded_broker import TansuBroker, create_topics
+from driftwarden.monitor.events import parse_prediction
+from driftwarden.retrain.config import TrainingConfig
+from driftwarden.retrain.dataset import build_training_set, parse_example
+from driftwarden.retrain.trainer import train
 from tests.conftest import TopicNames
 from tests.monitor.harness import (
     ThreadedMonitor,

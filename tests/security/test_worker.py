@@ -18,9 +18,9 @@ import orjson
 import pytest
 from kafka import KafkaProducer
 
-from monitor.embedded_broker import TansuBroker
-from retrain.audit import AuditLog
-from retrain.requests import REJECTIONS, RetrainRequest
+from driftwarden.monitor.embedded_broker import TansuBroker
+from driftwarden.retrain.audit import AuditLog
+from driftwarden.retrain.requests import REJECTIONS, RetrainRequest
 from tests.conftest import TopicNames
 from tests.monitor.badinput import RawKey
 from tests.monitor.harness import Samples, scrape, total, write_config
@@ -48,7 +48,7 @@ class Worker:
         path = write_config(tmp_path / "driftwarden.yaml", config)
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "monitor.cli", "retrain", "worker", "--config", str(path)],
+                [sys.executable, "-m", "driftwarden", "retrain", "worker", "--config", str(path)],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},

@@ -16,8 +16,12 @@ import pytest
 from numpy.typing import NDArray
 from scipy import stats
 
-from monitor.drift.calibration import calibrate_threshold, calibrate_thresholds, upper_quantile
-from monitor.drift.statistics import NUMERIC_ONLY, STATISTICS, drift_scores
+from driftwarden.monitor.drift.calibration import (
+    calibrate_threshold,
+    calibrate_thresholds,
+    upper_quantile,
+)
+from driftwarden.monitor.drift.statistics import NUMERIC_ONLY, STATISTICS, drift_scores
 
 WINDOWS = 20_000
 REFERENCE_COUNT = 200_000

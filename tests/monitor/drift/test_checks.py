@@ -5,9 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from monitor.drift.checks import ERROR, PREDICTION, DriftSettings, Evaluation, VersionDrift
-from monitor.drift.concept import detector_names
-from retrain.profile import build_profile
+from driftwarden.monitor.drift.checks import (
+    ERROR,
+    PREDICTION,
+    DriftSettings,
+    Evaluation,
+    VersionDrift,
+)
+from driftwarden.monitor.drift.concept import detector_names
+from driftwarden.retrain.profile import build_profile
 
 N_REF = 20_000
 

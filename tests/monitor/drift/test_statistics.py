@@ -7,7 +7,7 @@ import pytest
 from numpy.typing import NDArray
 from scipy import spatial, stats
 
-from monitor.drift.statistics import STATISTICS, drift_scores
+from driftwarden.monitor.drift.statistics import STATISTICS, drift_scores
 
 K = 12
 REPRESENTATIVES = np.cumsum(np.linspace(0.5, 2.0, K))  # unequally spaced bin positions

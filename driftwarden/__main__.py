@@ -1,0 +1,7 @@
+"""``python -m driftwarden``: the same command line as the ``driftwarden`` script."""
+
+import sys
+
+from driftwarden.monitor.cli import main
+
+sys.exit(main())
