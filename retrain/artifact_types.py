@@ -10,9 +10,9 @@ and ufuncs, plain containers); a model file of a configured model may name, beyo
   (once per process and training configuration; never read from the file being checked);
 - the exact names in the model's ``training.trusted_types``.
 
-A name from a module in :data:`~driftwarden.retrain.config.FORBIDDEN_TYPE_MODULES` (``builtins``,
-``os``,
-``subprocess``, ...) is never trusted, whatever its source.
+A name from a module in :data:`~driftwarden.retrain.config.FORBIDDEN_TYPE_MODULES`
+(``builtins``, ``os``, ``subprocess``, ...) is never trusted, whatever its source. A file whose
+archive would inflate beyond :data:`MAX_ARTIFACT_BYTES` is refused before anything in it is read.
 
 >>> from driftwarden.retrain.config import TrainingConfig
 >>> from driftwarden.retrain.settings import ModelTraining
@@ -29,8 +29,11 @@ A name from a module in :data:`~driftwarden.retrain.config.FORBIDDEN_TYPE_MODULE
 from __future__ import annotations
 
 import functools
+import io
 import logging
+import zipfile
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -43,12 +46,58 @@ from driftwarden.retrain.settings import ModelTraining
 from driftwarden.retrain.targets import Task
 from driftwarden.retrain.trainer import train
 
-__all__ = ["SKELETON_TYPES", "TrustedTypes", "load_trusted", "refuse_untrusted", "skeleton_only"]
+__all__ = [
+    "MAX_ARTIFACT_BYTES",
+    "SKELETON_TYPES",
+    "TrustedTypes",
+    "check_artifact_size",
+    "load_trusted",
+    "read_artifact",
+    "refuse_untrusted",
+    "skeleton_only",
+]
 
 log = logging.getLogger(__name__)
 
 SKELETON_TYPES = frozenset({"driftwarden.retrain.features.FeatureVectorizer"})
 SYNTHETIC_ROWS = 200
+# A model file, and what its archive inflates to: far above any pipeline the trainer builds.
+MAX_ARTIFACT_BYTES = 1 << 30
+
+
+def read_artifact(path: Path, max_bytes: int = MAX_ARTIFACT_BYTES) -> bytes:
+    """The bytes of the model file ``path``, refused (not read) beyond ``max_bytes``."""
+    with path.open("rb") as file:
+        blob = file.read(max_bytes + 1)
+    if len(blob) > max_bytes:
+        raise UntrustedArtifact(
+            f"{path} is larger than the {max_bytes} bytes a model file may take; refusing it"
+        )
+    return blob
+
+
+def check_artifact_size(blob: bytes, source: str, max_bytes: int = MAX_ARTIFACT_BYTES) -> None:
+    """Refuse ``blob`` if it, or the sum of its archive members' sizes, exceeds ``max_bytes``
+    (a zip bomb); members cannot inflate past their recorded sizes when read.
+
+    >>> buffer = io.BytesIO()
+    >>> with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+    ...     archive.writestr("schema.json", b"0" * 10_000)
+    >>> check_artifact_size(buffer.getvalue(), "bomb.skops", max_bytes=5_000)
+    Traceback (most recent call last):
+    ...
+    driftwarden.retrain.errors.UntrustedArtifact: bomb.skops inflates to 10000 bytes, ...
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(blob)) as archive:
+            inflated = sum(member.file_size for member in archive.infolist())
+    except (zipfile.BadZipFile, ValueError) as exc:
+        raise UntrustedArtifact(f"{source} is not a skops file ({exc}); refusing it") from exc
+    if max(len(blob), inflated) > max_bytes:
+        raise UntrustedArtifact(
+            f"{source} inflates to {inflated} bytes, more than the {max_bytes} a model file may "
+            "take; refusing it, nothing was loaded"
+        )
 
 
 class TrustedTypes:
@@ -76,6 +125,7 @@ def refuse_untrusted(blob: bytes, trusted: frozenset[str], model: str, source: s
     Raises :class:`~driftwarden.retrain.errors.UntrustedArtifact` naming the others (nothing is
     loaded).
     """
+    check_artifact_size(blob, source)
     try:
         untrusted = sio.get_untrusted_types(data=blob)
     except Exception as exc:  # noqa: BLE001 - a schema skops cannot walk is no skops file

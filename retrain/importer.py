@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from driftwarden.retrain.artifact_types import read_artifact
 from driftwarden.retrain.dataset import read_base_table
 from driftwarden.retrain.errors import RegistryError
 from driftwarden.retrain.governance import Decision, Governance
@@ -32,7 +33,7 @@ def import_model(
     governance: Governance, model: ModelTraining, artifact: Path, data: Path, by: str
 ) -> tuple[VersionInfo, Decision]:
     try:
-        blob = artifact.read_bytes()
+        blob = read_artifact(artifact)
     except OSError as exc:
         raise RegistryError(f"cannot read {artifact}: {exc.strerror}") from exc
     estimator = governance.registry.deserialize(model.name, blob, str(artifact))

@@ -52,6 +52,7 @@ import skops.io as sio
 from driftwarden.retrain.artifact_types import (
     TrustedTypes,
     load_trusted,
+    read_artifact,
     refuse_untrusted,
     skeleton_only,
 )
@@ -172,7 +173,7 @@ class ModelRegistry:
         """The estimator, deserialized only once its SHA-256 (and HMAC) match the metadata."""
         info = self.get(model, version)
         path = info.path / ARTIFACT
-        blob = path.read_bytes()
+        blob = read_artifact(path)
         digest = hashlib.sha256(blob).hexdigest()
         if digest != info.metadata["artifact_sha256"]:
             raise ArtifactTampered(

@@ -228,3 +228,21 @@ def test_a_tampered_champion_in_the_registry_is_refused_and_the_run_fails(
     )
     assert not marker.exists()
     assert [v.version for v in registry.versions("churn")] == ["1"]
+
+
+def test_a_model_file_that_would_inflate_past_the_limit_is_refused_unread(tmp_path: Path) -> None:
+    config = offline_config(tmp_path)
+    base_table(tmp_path / "base.csv")
+    legit = trained_file(tmp_path, "sklearn.linear_model.LogisticRegression", "legit.skops")
+    blob = bytearray(legit.read_bytes())
+    # A zip bomb's central directory: one member claims ~4 GiB once inflated.
+    entry = blob.index(b"PK\x01\x02")
+    blob[entry + 24 : entry + 28] = (0xFFFFFFF0).to_bytes(4, "little")
+    bomb = tmp_path / "bomb.skops"
+    bomb.write_bytes(bytes(blob))
+
+    result = register(config, bomb)
+
+    assert result.returncode == 1, result.stderr
+    assert "inflates to" in result.stderr and "refusing it" in result.stderr
+    assert registry_of(config).versions("churn") == []
