@@ -192,7 +192,7 @@ def test_raw_pii_appears_nowhere(
     # A hashed feature declared categorical is drift-checked (on pseudonyms); a dropped one is not.
     assert checked >= {"x1", "plan"} and "user_id" not in checked
     assert ("email" in checked) == (mode == "hash")
-    assert any(r.name.startswith("monitor") for r in caplog.records)
+    assert any(r.name.startswith("driftwarden.monitor") for r in caplog.records)
     assert_clean("the monitor's logs", caplog.text.encode())
     # The command logs to stderr at the config's level (DEBUG), replacing caplog's handler.
     assert main(["retrain", "run", "--config", str(path), "--model", "churn"]) == 0
