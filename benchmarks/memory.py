@@ -55,6 +55,7 @@ from benchmarks.streams import START_TIMESTAMP
 from driftwarden.monitor.config import parse_config
 from driftwarden.monitor.demo import StreamEvent, demo_config, generate_stream, stream_profile
 from driftwarden.monitor.embedded_broker import TansuBroker, create_topics
+from driftwarden.retrain.profile_json import save_profile
 
 SAMPLE_EVERY_S = 0.25
 COUNTED = ("driftwarden_predictions_total", "driftwarden_labels_total")
@@ -127,7 +128,7 @@ def bench_config(bootstrap: str, tmp: Path, max_pending: int) -> dict[str, Any]:
     data = config.model_dump(mode="json", exclude_unset=True)
     data["state"]["checkpoint_every"] = CHECKPOINT_EVERY_S
     data["models"][0].update(
-        reference=str(stream_profile().save(tmp / "reference.json")),
+        reference=str(save_profile(stream_profile(), tmp / "reference.json")),
         label_ttl="24h",
         max_pending=max_pending,
     )

@@ -19,6 +19,7 @@ from driftwarden.monitor.privacy import pii_policy
 from driftwarden.retrain.config import secret_values
 from driftwarden.retrain.errors import RetrainError
 from driftwarden.retrain.privacy import PiiPolicy
+from driftwarden.retrain.profile_json import save_profile
 
 __all__ = ["main"]
 
@@ -205,7 +206,7 @@ def _profile_build(args: argparse.Namespace) -> int:
         version=args.version,
         pii=pii,
     )
-    profile.save(args.out)
+    save_profile(profile, Path(args.out))
     print(
         f"profiled {profile.rows} rows, {len(profile.features)} features -> {args.out}",
         file=sys.stderr,

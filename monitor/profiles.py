@@ -13,6 +13,7 @@ from driftwarden.monitor.config import MonitorConfig
 from driftwarden.monitor.errors import ConfigError
 from driftwarden.retrain.errors import RegistryError
 from driftwarden.retrain.profile import ProfileError, ReferenceProfile
+from driftwarden.retrain.profile_json import load_profile, profile_from_dict
 from driftwarden.retrain.registry import ModelRegistry
 
 __all__ = ["ProfileSource"]
@@ -33,7 +34,7 @@ class ProfileSource:
             if model.reference is None:
                 continue
             try:
-                configured[model.name] = ReferenceProfile.load(model.reference)
+                configured[model.name] = load_profile(Path(model.reference))
             except ProfileError as exc:
                 raise ConfigError(f"models.{index}.reference: {exc}") from exc
         return cls(configured, config.registry)
@@ -52,7 +53,7 @@ class ProfileSource:
         if document is None:
             return None
         try:
-            return ReferenceProfile.from_dict(document, source=f"registry {model} {version}")
+            return profile_from_dict(document, source=f"registry {model} {version}")
         except ProfileError as exc:
             log.error("the registry's profile of %s %s is unusable: %s", model, version, exc)
             return None

@@ -3,7 +3,8 @@
 The drift checks compare live traffic against it. A numeric column is summarized by quantile
 bins, a categorical one by its most frequent categories plus "other"; production code bins live
 values with the profile's own ``bin_indices`` so that both sides count exactly alike. The JSON
-document (parsing, validation, files) lives in :mod:`driftwarden.retrain.profile_json`.
+document (parsing, validation, files) lives in :mod:`driftwarden.retrain.profile_json`, which
+imports this module (never the other way round).
 
 >>> profile = build_profile(
 ...     "churn",
@@ -16,7 +17,8 @@ document (parsing, validation, files) lives in :mod:`driftwarden.retrain.profile
 >>> plan = profile.features["plan"]
 >>> plan.categories, plan.frequencies, plan.missing_rate
 (('pro', 'free'), (0.666..., 0.333..., 0.0), 0.25)
->>> ReferenceProfile.from_dict(profile.to_dict()) == profile
+>>> from driftwarden.retrain.profile_json import profile_from_dict
+>>> profile_from_dict(profile.to_dict()) == profile
 True
 """
 
@@ -28,7 +30,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from functools import cached_property
-from pathlib import Path
 from typing import Any, TypeGuard
 
 import numpy as np
@@ -235,29 +236,6 @@ class ReferenceProfile:
             "performance": None if self.performance is None else dict(self.performance),
             "source": None if self.source is None else dict(self.source),
         }
-
-    @classmethod
-    def from_dict(cls, data: object, *, source: str = "profile") -> ReferenceProfile:
-        """Parse and validate a document; :class:`ProfileError` names ``source`` and key path."""
-        from driftwarden.retrain.profile_json import (
-            profile_from_dict,  # profile_json imports this module
-        )
-
-        return profile_from_dict(data, source=source)
-
-    def save(self, path: str | Path) -> Path:
-        """Write the JSON document atomically (temporary file, fsync, rename); return its path."""
-        from driftwarden.retrain.profile_json import save_profile
-
-        save_profile(self, Path(path))
-        return Path(path)
-
-    @classmethod
-    def load(cls, path: str | Path) -> ReferenceProfile:
-        """Read and validate a profile written by :meth:`save`."""
-        from driftwarden.retrain.profile_json import load_profile
-
-        return load_profile(Path(path))
 
 
 def build_profile(

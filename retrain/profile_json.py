@@ -69,13 +69,14 @@ def profile_from_dict(data: object, *, source: str = "profile") -> ReferenceProf
     )
 
 
-def save_profile(profile: ReferenceProfile, path: Path) -> None:
-    """Write the JSON document atomically (temporary file, fsync, rename)."""
+def save_profile(profile: ReferenceProfile, path: Path) -> Path:
+    """Write the JSON document atomically (temporary file, fsync, rename); return ``path``."""
     text = json.dumps(profile.to_dict(), indent=2, allow_nan=False) + "\n"
     try:
         write_atomically(path, text.encode("utf-8"))
     except OSError as exc:
         raise ProfileError(f"cannot write profile {str(path)!r}: {exc.strerror}") from exc
+    return path
 
 
 def load_profile(path: Path) -> ReferenceProfile:

@@ -9,6 +9,7 @@ import pytest
 
 from driftwarden.monitor.demo import generate_stream, stream_profile
 from driftwarden.monitor.embedded_broker import TansuBroker, create_topics
+from driftwarden.retrain.profile_json import save_profile
 from tests.conftest import TopicNames
 from tests.monitor.harness import ThreadedMonitor, monitor_config, produce, read_topic, total
 
@@ -22,7 +23,7 @@ def test_covariate_shift_raises_one_event_and_the_metrics(
         broker.bootstrap,
         topic_names("drift"),
         tmp_path / "state",
-        reference=str(stream_profile().save(tmp_path / "churn.json")),
+        reference=str(save_profile(stream_profile(), tmp_path / "churn.json")),
         drift={"window": 1000, "every": 250},
     )
     config["models"].append({"name": "fraud", "task": "binary", "positive_label": 1})

@@ -16,6 +16,7 @@ from kafka import KafkaConsumer, TopicPartition
 from driftwarden.monitor.checkpoint import CheckpointStore
 from driftwarden.monitor.demo import generate_stream, stream_profile
 from driftwarden.monitor.embedded_broker import TansuBroker, create_topics
+from driftwarden.retrain.profile_json import save_profile
 from tests.conftest import TopicNames
 from tests.monitor.harness import (
     MonitorProcess,
@@ -69,7 +70,7 @@ def test_kill_9_at_random_points_leaves_every_counter_and_window_as_an_uninterru
         tmp_path / "crash-state",
         free_port(),
         label_ttl="10m",
-        reference=str(stream_profile().save(tmp_path / "churn.json")),
+        reference=str(save_profile(stream_profile(), tmp_path / "churn.json")),
         drift={"window": 1000, "every": 250},
     )
     crashing["kafka"]["max_poll_records"] = 200  # type: ignore[index]

@@ -22,6 +22,7 @@ from driftwarden.monitor.embedded_broker import TansuBroker, create_topics
 from driftwarden.monitor.errors import ConfigError
 from driftwarden.retrain.config import NotifierConfig
 from driftwarden.retrain.notify import OUTCOMES, NotificationDispatcher, make_notifier
+from driftwarden.retrain.profile_json import save_profile
 from driftwarden.retrain.settings import RetrainSettings
 from tests.conftest import TopicNames
 from tests.monitor.harness import ThreadedMonitor, free_port, monitor_config, produce
@@ -346,7 +347,7 @@ def test_the_monitor_sends_detected_drift_to_a_webhook(
         broker.bootstrap,
         topic_names("notify"),
         tmp_path / "state",
-        reference=str(stream_profile().save(tmp_path / "churn.json")),
+        reference=str(save_profile(stream_profile(), tmp_path / "churn.json")),
         drift={"window": 1000, "every": 250},
     )
     config["notifiers"] = [

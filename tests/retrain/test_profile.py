@@ -19,11 +19,11 @@ from driftwarden.retrain.profile import (
     Column,
     NumericProfile,
     ProfileError,
-    ReferenceProfile,
     build_profile,
     category_key,
 )
 from driftwarden.retrain.profile_build import build_profile_from_file, read_table
+from driftwarden.retrain.profile_json import load_profile, save_profile
 
 
 def training_columns(n: int = 2_000, seed: int = 3) -> dict[str, list[Any]]:
@@ -210,8 +210,8 @@ def test_json_round_trip(tmp_path: Path) -> None:
         source={"path": "train.csv", "sha256": "ab" * 32},
     )
     path = tmp_path / "churn.json"
-    profile.save(path)
-    assert ReferenceProfile.load(path) == profile
+    save_profile(profile, path)
+    assert load_profile(path) == profile
     assert [p.name for p in tmp_path.iterdir()] == ["churn.json"]
     document = json.loads(path.read_text())
     assert list(document) == [
@@ -289,21 +289,21 @@ def test_invalid_profile_json_names_file_and_key_path(
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(document))
     with pytest.raises(ProfileError, match=re.escape(f"{path}: {key_path}")):
-        ReferenceProfile.load(path)
+        load_profile(path)
 
 
 def test_unreadable_and_unwritable_profile_files(tmp_path: Path) -> None:
     profile = build_profile("m", {"x": [1.0]})
     with pytest.raises(ProfileError, match="cannot write profile .*No such file or directory"):
-        profile.save(tmp_path / "absent" / "m.json")
+        save_profile(profile, tmp_path / "absent" / "m.json")
     with pytest.raises(ProfileError, match="cannot read profile"):
-        ReferenceProfile.load(tmp_path / "absent.json")
+        load_profile(tmp_path / "absent.json")
     (tmp_path / "broken.json").write_text("{")
     with pytest.raises(ProfileError, match="broken.json: invalid JSON"):
-        ReferenceProfile.load(tmp_path / "broken.json")
+        load_profile(tmp_path / "broken.json")
     (tmp_path / "list.json").write_text("[]")
     with pytest.raises(ProfileError, match="list.json: the top level must be a JSON object"):
-        ReferenceProfile.load(tmp_path / "list.json")
+        load_profile(tmp_path / "list.json")
 
 
 def _write_both(tmp_path: Path) -> tuple[Path, Path]:
