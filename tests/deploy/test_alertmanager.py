@@ -163,6 +163,7 @@ def test_monitor_down_inhibits_the_monitor_and_model_alerts() -> None:
         "ConsumerLagHigh",
         "DeadLetterRateHigh",
         "InputsMisrouted",
+        "ChangelogRecordsRejected",
         "PredictionsStopped",
         "LabelsNotArriving",
         "ModelPerformanceLow",
@@ -173,7 +174,7 @@ def test_monitor_down_inhibits_the_monitor_and_model_alerts() -> None:
 
 def test_worker_down_inhibits_the_retraining_alerts() -> None:
     source = rule_alert_labels()["WorkerDown"]
-    assert inhibited_by(source) == {"RetrainFailing", "ApprovalPending"}
+    assert inhibited_by(source) == {"RetrainFailing", "RetrainRequestsRejected", "ApprovalPending"}
 
 
 def test_other_alerts_inhibit_nothing() -> None:
