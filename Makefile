@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_STAMP := $(VENV)/.installed-demo
-SRC := driftwarden/__init__.py driftwarden/__main__.py monitor retrain tests benchmarks deploy
+SRC := driftwarden monitor retrain tests benchmarks deploy
 
 .PHONY: venv system-deps demo test lint bench bench-ingest bench-drift bench-memory clean
 

@@ -60,8 +60,8 @@ from benchmarks.streams import (
     river_table,
     switched,
 )
+from driftwarden.core.profile import build_profile
 from driftwarden.monitor.drift.checks import ERROR, LABEL, DriftSettings, VersionDrift
-from driftwarden.retrain.profile import build_profile
 
 REFERENCE_ROWS = 20_000
 CHANGE = 20_000

@@ -33,9 +33,9 @@ import numpy as np
 from river import drift
 
 from benchmarks.streams import MicroBatch, Schema, binary_outcome, micro_batches
+from driftwarden.core.profile import ReferenceProfile, build_profile
 from driftwarden.monitor.drift.checks import DriftSettings, VersionDrift
 from driftwarden.monitor.performance import VersionPerformance
-from driftwarden.retrain.profile import ReferenceProfile, build_profile
 
 TARGET_RATE = 100_000.0  # events/s of drift checks + metrics on one core
 TARGET_RATIO = 50.0  # times the per-event KSWIN baseline

@@ -26,13 +26,13 @@ import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
+from driftwarden.config import MonitorConfig
+from driftwarden.demo import demo_config, generate_stream
 from driftwarden.monitor.app import MonitorService
-from driftwarden.monitor.config import MonitorConfig
-from driftwarden.monitor.demo import demo_config, generate_stream
-from driftwarden.monitor.embedded_broker import TansuBroker, create_topics
 from driftwarden.monitor.exporter import MetricsSnapshot
 from driftwarden.monitor.processor import StreamProcessor
 from driftwarden.monitor.state import MonitorState
+from driftwarden.testing.broker import TansuBroker, create_topics
 
 TARGET = 0.70  # monitor rate / raw consume rate
 CHECKPOINT_EVERY_S = 5.0

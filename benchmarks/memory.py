@@ -1,7 +1,7 @@
 """Memory under a long stream: the monitor's RSS while it consumes a million events.
 
 Method. One embedded Tansu broker; the input topics are filled once with the generated churn
-stream (:func:`driftwarden.monitor.demo.generate_stream`: predictions one second apart, labels 30 s
+stream (:func:`driftwarden.demo.generate_stream`: predictions one second apart, labels 30 s
 to 15 min
 later) with a label storm and a prediction flood mixed in evenly: by default 10% of the events are
 labels whose ids match no prediction and predictions that never get a label. The model has a
@@ -52,10 +52,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.ingest import CHECKPOINT_EVERY_S
 from benchmarks.streams import START_TIMESTAMP
-from driftwarden.monitor.config import parse_config
-from driftwarden.monitor.demo import StreamEvent, demo_config, generate_stream, stream_profile
-from driftwarden.monitor.embedded_broker import TansuBroker, create_topics
-from driftwarden.retrain.profile_json import save_profile
+from driftwarden.config import parse_config
+from driftwarden.core.profile_json import save_profile
+from driftwarden.demo import StreamEvent, demo_config, generate_stream, stream_profile
+from driftwarden.testing.broker import TansuBroker, create_topics
 
 SAMPLE_EVERY_S = 0.25
 COUNTED = ("driftwarden_predictions_total", "driftwarden_labels_total")

@@ -22,9 +22,9 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
+from driftwarden.demo import demo_config, generate_stream, stream_profile
 from driftwarden.monitor.changelog import PartitionSnapshot, SnapshotAssembler, encode_snapshot
 from driftwarden.monitor.codec import dump_document, load_document
-from driftwarden.monitor.demo import demo_config, generate_stream, stream_profile
 from driftwarden.monitor.drift.checks import VersionDrift
 from driftwarden.monitor.processor import StreamProcessor, drift_factory
 from driftwarden.monitor.state import DriftFactory, MonitorState

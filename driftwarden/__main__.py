@@ -2,6 +2,6 @@
 
 import sys
 
-from driftwarden.monitor.cli import main
+from driftwarden.cli import main
 
 sys.exit(main())

@@ -22,6 +22,11 @@ from kafka.errors import CommitFailedError, FencedInstanceIdError, KafkaError
 from kafka.structs import TopicPartition
 from prometheus_client import CollectorRegistry
 
+from driftwarden.config import MonitorConfig
+from driftwarden.core import kafka_compat
+from driftwarden.core.http import HealthServer
+from driftwarden.core.notify import NotificationDispatcher
+from driftwarden.core.registry import ProfileLookup
 from driftwarden.monitor.changelog import (
     ChangelogRejections,
     PartitionSnapshot,
@@ -31,7 +36,6 @@ from driftwarden.monitor.changelog import (
     snapshot_offsets,
 )
 from driftwarden.monitor.checkpoint import CheckpointStore
-from driftwarden.monitor.config import MonitorConfig
 from driftwarden.monitor.dead_letters import DEFAULT_MAX_REQUEST_SIZE
 from driftwarden.monitor.errors import InstanceFenced, StartupError
 from driftwarden.monitor.exporter import MetricsSnapshot, MonitorCollector
@@ -43,9 +47,6 @@ from driftwarden.monitor.routing import RoutingCheck
 from driftwarden.monitor.sink import OutputSink
 from driftwarden.monitor.state import MonitorState
 from driftwarden.monitor.topics import prepare_topics
-from driftwarden.retrain import kafka_compat
-from driftwarden.retrain.http import HealthServer
-from driftwarden.retrain.notify import NotificationDispatcher
 
 __all__ = ["MonitorService"]
 
@@ -64,8 +65,10 @@ class MonitorService:
         config: MonitorConfig,
         registry: CollectorRegistry | None = None,
         clock: Callable[[], float] = time.time,
+        model_registry: ProfileLookup | None = None,
     ) -> None:
         self.config = config
+        self._model_registry = model_registry
         self.registry = registry or CollectorRegistry()
         self.collector = MonitorCollector()
         self.registry.register(self.collector)
@@ -126,7 +129,7 @@ class MonitorService:
             ).start()
             stack.callback(self.http.stop)
             log.info("serving /metrics on %s:%d", self.config.http.host, self.http.port)
-            self._profiles = ProfileSource.from_config(self.config)
+            self._profiles = ProfileSource.from_config(self.config, self._model_registry)
             partitions: int | None = self._prepare_topics()
             self._notifications = NotificationDispatcher(
                 self.config.notifiers, registry=self.registry

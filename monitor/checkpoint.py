@@ -14,10 +14,10 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from driftwarden.core.files import write_atomically
 from driftwarden.monitor.codec import StateDecodeError, decoding, dump_document, load_document
 from driftwarden.monitor.errors import MonitorError
 from driftwarden.monitor.state import DriftFactory, MonitorState
-from driftwarden.retrain.files import write_atomically
 
 __all__ = ["MAX_CHECKPOINT_BYTES", "CheckpointCorrupt", "CheckpointStore"]
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from driftwarden.monitor.config import MonitorConfig
+from driftwarden.config import MonitorConfig
 
 __all__ = [
     "DEFAULT_MAX_REQUEST_SIZE",

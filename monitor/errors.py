@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "InstanceFenced", "MonitorError", "StartupError"]
+from driftwarden.core.errors import DriftwardenError
+
+__all__ = ["InstanceFenced", "MonitorError", "StartupError"]
 
 
-class MonitorError(Exception):
+class MonitorError(DriftwardenError):
     """Root of every error the monitor raises on purpose."""
-
-
-class ConfigError(MonitorError, ValueError):
-    """The configuration is invalid; ``str()`` names every offending key path."""
 
 
 class StartupError(MonitorError, RuntimeError):

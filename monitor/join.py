@@ -43,6 +43,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, NamedTuple, TypeVar
 
+from driftwarden.config.model import DEFAULT_MAX_PENDING_BYTES
 from driftwarden.monitor.bounds import footprint
 from driftwarden.monitor.codec import (
     Doc,
@@ -57,9 +58,8 @@ from driftwarden.monitor.codec import (
 )
 from driftwarden.monitor.events import InvalidEvent, Label, Prediction
 
-__all__ = ["DEFAULT_MAX_PENDING_BYTES", "ExpiryResult", "Joined", "LabelJoin", "Waiting"]
+__all__ = ["ExpiryResult", "Joined", "LabelJoin", "Waiting"]
 
-DEFAULT_MAX_PENDING_BYTES = 256 * 2**20
 
 DUPLICATE_PREDICTION = "duplicate_prediction"
 DUPLICATE_LABEL = "duplicate_label"

@@ -30,6 +30,7 @@ from typing import Any
 
 from river import metrics, stats
 
+from driftwarden.core.tasks import METRICS_BY_TASK, class_key
 from driftwarden.monitor import river_state
 from driftwarden.monitor.codec import (
     Doc,
@@ -45,10 +46,8 @@ from driftwarden.monitor.codec import (
     need_str,
 )
 from driftwarden.monitor.events import Target
-from driftwarden.retrain.targets import class_key
 
 __all__ = [
-    "METRICS_BY_TASK",
     "OTHER_CLASS",
     "OTHER_MISMATCH",
     "ExampleKey",
@@ -66,11 +65,6 @@ ExampleKey = tuple[float, int, int]
 # scored), so that leaving the window needs no recomputation.
 Held = tuple[ExampleKey, Any, Any, float | None, int]
 
-METRICS_BY_TASK: dict[str, tuple[str, ...]] = {
-    "binary": ("accuracy", "precision", "recall", "f1", "log_loss", "roc_auc"),
-    "multiclass": ("accuracy", "macro_f1"),
-    "regression": ("mae", "rmse", "r2"),
-}
 _AUC_BINS = 1000
 
 

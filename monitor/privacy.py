@@ -1,6 +1,6 @@
 """The monitor's PII handling: what it publishes, checkpoints and checks carries no raw PII.
 
-:class:`PrivacyGuard` holds each model's :class:`~driftwarden.retrain.privacy.PiiPolicy`. The
+:class:`PrivacyGuard` holds each model's :class:`~driftwarden.core.privacy.PiiPolicy`. The
 processor
 scrubs a prediction's features right after parsing it, before it is joined, buffered (and so
 checkpointed), fed to the drift windows or published as a joined example.
@@ -19,7 +19,7 @@ unknown. When any model declares ``pii`` (otherwise dead letters are copied unch
 
 PII that is not under a PII feature's name (free text in another field) cannot be recognised.
 
->>> from driftwarden.retrain.privacy import PiiPolicy
+>>> from driftwarden.core.privacy import PiiPolicy
 >>> guard = PrivacyGuard({"churn": PiiPolicy(frozenset({"email"}))})
 >>> value, headers = guard.dead_letter(b'{"model": "x", "features": {"email": "a@b.c"}}', [])
 >>> value, headers
@@ -37,29 +37,17 @@ from typing import Any
 
 import orjson
 
-from driftwarden.monitor.config import ModelConfig, MonitorConfig
+from driftwarden.config import MonitorConfig
+from driftwarden.core.privacy import PSEUDONYM_PREFIX, PiiPolicy, scrub_features
 from driftwarden.monitor.events import Prediction
-from driftwarden.retrain.privacy import PSEUDONYM_PREFIX, PiiPolicy, scrub_features
 
-__all__ = ["REDACTED", "PrivacyGuard", "pii_policy"]
+__all__ = ["REDACTED", "PrivacyGuard"]
 
 REDACTED = "[pii redacted]"
 HEADER = "pii-redacted"
 Headers = list[tuple[str, bytes]]
 
 log = logging.getLogger(__name__)
-
-
-def pii_policy(config: MonitorConfig, model: ModelConfig) -> PiiPolicy | None:
-    """The model's policy, or ``None`` when it declares no PII."""
-    if not model.pii:
-        return None
-    key = config.privacy.hash_key
-    return PiiPolicy(
-        frozenset(model.pii),
-        model.pii_mode,
-        key.get_secret_value().encode() if key is not None and model.pii_mode == "hash" else None,
-    )
 
 
 class PrivacyGuard:
@@ -71,7 +59,7 @@ class PrivacyGuard:
 
     @classmethod
     def from_config(cls, config: MonitorConfig) -> PrivacyGuard:
-        policies = {m.name: pii_policy(config, m) for m in config.models}
+        policies = {m.name: config.pii_policy(m) for m in config.models}
         return cls({name: policy for name, policy in policies.items() if policy is not None})
 
     def prediction(self, prediction: Prediction) -> Prediction:

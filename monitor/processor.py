@@ -16,8 +16,9 @@ from typing import Protocol
 
 import orjson
 
+from driftwarden.config import ModelConfig, MonitorConfig
+from driftwarden.core.profile import ReferenceProfile
 from driftwarden.monitor.bounds import check_feature_count, declared_only
-from driftwarden.monitor.config import ModelConfig, MonitorConfig
 from driftwarden.monitor.dead_letters import (
     dead_letter,
     header,
@@ -36,7 +37,6 @@ from driftwarden.monitor.privacy import PrivacyGuard
 from driftwarden.monitor.routing import RoutingCheck
 from driftwarden.monitor.state import DriftFactory, MonitorState, PartitionState, TopicPartition
 from driftwarden.monitor.versions import touch_version
-from driftwarden.retrain.profile import ReferenceProfile
 
 __all__ = ["BatchOutput", "ConsumedRecord", "OutputRecord", "StreamProcessor"]
 

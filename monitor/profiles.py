@@ -2,6 +2,8 @@
 
 The registry's profile of that exact version when it has one (every version the retrain side
 registers carries the profile of its training data), else the model's configured ``reference``.
+The registry comes in as a :class:`~driftwarden.core.registry.ProfileLookup`: the command line
+passes whichever backend the config names.
 """
 
 from __future__ import annotations
@@ -9,12 +11,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from driftwarden.monitor.config import MonitorConfig
-from driftwarden.monitor.errors import ConfigError
-from driftwarden.retrain.errors import RegistryError
-from driftwarden.retrain.profile import ProfileError, ReferenceProfile
-from driftwarden.retrain.profile_json import load_profile, profile_from_dict
-from driftwarden.retrain.registry import ModelRegistry
+from driftwarden.config import MonitorConfig
+from driftwarden.core.errors import ConfigError, DriftwardenError, ProfileError
+from driftwarden.core.profile import ReferenceProfile
+from driftwarden.core.profile_json import load_profile, profile_from_dict
+from driftwarden.core.registry import ProfileLookup
 
 __all__ = ["ProfileSource"]
 
@@ -22,12 +23,14 @@ log = logging.getLogger(__name__)
 
 
 class ProfileSource:
-    def __init__(self, configured: dict[str, ReferenceProfile], registry: Path | None) -> None:
+    def __init__(
+        self, configured: dict[str, ReferenceProfile], registry: ProfileLookup | None
+    ) -> None:
         self._configured = configured
-        self._registry = ModelRegistry(registry) if registry is not None else None
+        self._registry = registry
 
     @classmethod
-    def from_config(cls, config: MonitorConfig) -> ProfileSource:
+    def from_config(cls, config: MonitorConfig, registry: ProfileLookup | None) -> ProfileSource:
         """Load every configured ``reference`` now: a bad file is a config error at start-up."""
         configured = {}
         for index, model in enumerate(config.models):
@@ -37,7 +40,7 @@ class ProfileSource:
                 configured[model.name] = load_profile(Path(model.reference))
             except ProfileError as exc:
                 raise ConfigError(f"models.{index}.reference: {exc}") from exc
-        return cls(configured, config.registry)
+        return cls(configured, registry)
 
     def __call__(self, model: str, version: str) -> ReferenceProfile | None:
         registered = self._registered(model, version)
@@ -48,7 +51,7 @@ class ProfileSource:
             return None
         try:
             document = self._registry.profile(model, version)
-        except RegistryError:
+        except DriftwardenError:
             return None
         if document is None:
             return None

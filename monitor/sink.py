@@ -23,8 +23,8 @@ from kafka.partitioner.default import murmur2
 from kafka.producer.future import FutureRecordMetadata
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
+from driftwarden.config import MonitorConfig
 from driftwarden.monitor.changelog import SnapshotRecord
-from driftwarden.monitor.config import MonitorConfig
 from driftwarden.monitor.processor import BatchOutput, OutputRecord
 from driftwarden.monitor.recovery import fenced
 

@@ -9,7 +9,7 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from driftwarden.monitor.config import MonitorConfig
+from driftwarden.config import MonitorConfig
 from driftwarden.monitor.errors import StartupError
 
 __all__ = ["prepare_topics"]

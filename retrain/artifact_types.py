@@ -10,11 +10,11 @@ and ufuncs, plain containers); a model file of a configured model may name, beyo
   (once per process and training configuration; never read from the file being checked);
 - the exact names in the model's ``training.trusted_types``.
 
-A name from a module in :data:`~driftwarden.retrain.config.FORBIDDEN_TYPE_MODULES`
+A name from a module in :data:`~driftwarden.config.training.FORBIDDEN_TYPE_MODULES`
 (``builtins``, ``os``, ``subprocess``, ...) is never trusted, whatever its source. A file whose
 archive would inflate beyond :data:`MAX_ARTIFACT_BYTES` is refused before anything in it is read.
 
->>> from driftwarden.retrain.config import TrainingConfig
+>>> from driftwarden.config.training import TrainingConfig
 >>> from driftwarden.retrain.settings import ModelTraining
 >>> spec = ModelTraining(
 ...     name="churn", task="binary", positive_label=1, features={},
@@ -39,11 +39,11 @@ from typing import Any
 import numpy as np
 import skops.io as sio
 
-from driftwarden.retrain.config import TrainingConfig, type_name_problem
+from driftwarden.config.training import TrainingConfig, type_name_problem
+from driftwarden.core.tasks import Task
 from driftwarden.retrain.dataset import Example, Target, TrainingSet
 from driftwarden.retrain.errors import UntrustedArtifact
 from driftwarden.retrain.settings import ModelTraining
-from driftwarden.retrain.targets import Task
 from driftwarden.retrain.trainer import train
 
 __all__ = [

@@ -34,11 +34,11 @@ from typing import Any
 import numpy as np
 import orjson
 
+from driftwarden.core.errors import ProfileError
+from driftwarden.core.privacy import PiiPolicy, scrub_columns, scrub_features
+from driftwarden.core.profile_build import read_table
 from driftwarden.retrain.errors import TrainingError
 from driftwarden.retrain.features import Features
-from driftwarden.retrain.privacy import PiiPolicy, scrub_columns, scrub_features
-from driftwarden.retrain.profile import ProfileError
-from driftwarden.retrain.profile_build import read_table
 
 __all__ = [
     "BASE_VERSION",

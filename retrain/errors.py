@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from driftwarden.core.errors import DriftwardenError
+
 __all__ = [
     "ArtifactTampered",
     "AuditLogBroken",
     "GovernanceError",
     "ModelNotFound",
-    "NotificationFailed",
     "RegistryError",
     "RetrainError",
     "TrainingError",
@@ -15,7 +16,7 @@ __all__ = [
 ]
 
 
-class RetrainError(Exception):
+class RetrainError(DriftwardenError):
     """Root of every error the retrain side raises on purpose."""
 
 
@@ -45,12 +46,3 @@ class AuditLogBroken(RetrainError, ValueError):
 
 class TrainingError(RetrainError, RuntimeError):
     """Training or evaluating a challenger failed."""
-
-
-class NotificationFailed(RetrainError, RuntimeError):
-    """A notifier could not deliver an event; ``retryable`` when trying again may help."""
-
-    def __init__(self, notifier: str, reason: str, *, retryable: bool) -> None:
-        super().__init__(f"notifier {notifier!r}: {reason}")
-        self.notifier = notifier
-        self.retryable = retryable

@@ -21,10 +21,10 @@ from typing import Any
 
 from kafka import KafkaConsumer
 
-from driftwarden.retrain import kafka_compat
+from driftwarden.core import kafka_compat
+from driftwarden.core.privacy import PiiPolicy
 from driftwarden.retrain.dataset import SKIP_REASONS, Example, MalformedExample, parse_example
 from driftwarden.retrain.errors import TrainingError
-from driftwarden.retrain.privacy import PiiPolicy
 from driftwarden.retrain.topic_scan import Bounds, assign, scan
 
 __all__ = ["ExamplesRead", "OffsetRange", "read_examples"]

@@ -17,7 +17,7 @@ challenger passes when every check passes. The checks, in order:
 
 "Better" follows the metric: lower is better for :data:`LOWER_IS_BETTER`, higher otherwise.
 
->>> from driftwarden.retrain.config import GateConfig
+>>> from driftwarden.config.training import GateConfig
 >>> class AlwaysPositive:
 ...     def predict(self, rows): return [1] * len(rows)
 >>> report = evaluate_gates(
@@ -39,10 +39,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from driftwarden.retrain.config import FairnessGate, GateConfig, SegmentGate
+from driftwarden.config.training import FairnessGate, GateConfig, SegmentGate
+from driftwarden.core.profile import category_key
+from driftwarden.core.tasks import Task, class_key
 from driftwarden.retrain.dataset import Example, Target
-from driftwarden.retrain.profile import category_key
-from driftwarden.retrain.targets import Task, class_key
 from driftwarden.retrain.trainer import Predictor, evaluate
 
 __all__ = ["LOWER_IS_BETTER", "GateCheck", "GateReport", "evaluate_gates", "improvement"]

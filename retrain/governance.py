@@ -38,8 +38,8 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from driftwarden.config.training import RiskTier
 from driftwarden.retrain.audit import AuditAction, AuditLog
-from driftwarden.retrain.config import RiskTier
 from driftwarden.retrain.errors import GovernanceError
 from driftwarden.retrain.model_card import render_model_card
 from driftwarden.retrain.registry import ModelRegistry, Stage, VersionInfo

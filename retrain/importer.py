@@ -14,12 +14,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from driftwarden.core.profile import build_profile
 from driftwarden.retrain.artifact_types import read_artifact
 from driftwarden.retrain.dataset import read_base_table
 from driftwarden.retrain.errors import RegistryError
 from driftwarden.retrain.governance import Decision, Governance
 from driftwarden.retrain.model_card import render_model_card
-from driftwarden.retrain.profile import build_profile
 from driftwarden.retrain.registry import VersionInfo
 from driftwarden.retrain.settings import ModelTraining
 from driftwarden.retrain.trainer import evaluate

@@ -32,7 +32,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from driftwarden.retrain.config import RiskTier
+from driftwarden.config.training import RiskTier
 
 __all__ = ["render_model_card"]
 

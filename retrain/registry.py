@@ -49,6 +49,7 @@ from typing import Any
 
 import skops.io as sio
 
+from driftwarden.core.files import fsync_directory, write_atomically, write_synced
 from driftwarden.retrain.artifact_types import (
     TrustedTypes,
     load_trusted,
@@ -58,7 +59,6 @@ from driftwarden.retrain.artifact_types import (
 )
 from driftwarden.retrain.audit import utc_timestamp
 from driftwarden.retrain.errors import ArtifactTampered, ModelNotFound, RegistryError
-from driftwarden.retrain.files import fsync_directory, write_atomically, write_synced
 from driftwarden.retrain.settings import RetrainSettings
 
 __all__ = [

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
-from driftwarden.retrain.config import TrainingConfig
+from driftwarden.config.training import TrainingConfig
 from driftwarden.retrain.dataset import canonical_sha256
 from driftwarden.retrain.registry import ModelRegistry
 from driftwarden.retrain.run import load_training_set

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from driftwarden.core.profile import build_profile
 from driftwarden.retrain.audit import AuditEntry, AuditLog
 from driftwarden.retrain.dataset import (
     Example,
@@ -26,7 +27,6 @@ from driftwarden.retrain.examples_source import OffsetRange, read_examples
 from driftwarden.retrain.gates import evaluate_gates
 from driftwarden.retrain.governance import Governance
 from driftwarden.retrain.model_card import render_model_card
-from driftwarden.retrain.profile import build_profile
 from driftwarden.retrain.registry import ModelRegistry
 from driftwarden.retrain.requests import RetrainRequest
 from driftwarden.retrain.settings import ModelTraining, RetrainSettings

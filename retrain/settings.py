@@ -1,8 +1,7 @@
-"""What the retraining side needs from the shared config, as plain picklable values.
+"""What the retraining side needs from the config file, as plain picklable values.
 
-The YAML file is parsed and validated by the monitor's config loader; the command line turns it
-into :class:`RetrainSettings` so that this package never imports the monitor, and so that a run
-can be handed to a worker process as one picklable object.
+:meth:`RetrainSettings.from_config` turns the validated config (:mod:`driftwarden.config`) into
+one picklable object that a run hands to a worker process.
 """
 
 from __future__ import annotations
@@ -11,8 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from driftwarden.retrain.config import BasicAuthConfig, NotifierConfig, TlsConfig, TrainingConfig
-from driftwarden.retrain.privacy import PiiPolicy
+from driftwarden.config import MonitorConfig
+from driftwarden.config.model import RetrainPolicyConfig
+from driftwarden.config.training import TrainingConfig
+from driftwarden.core.http_config import BasicAuthConfig, TlsConfig
+from driftwarden.core.notifier_config import NotifierConfig
+from driftwarden.core.privacy import PiiPolicy
 
 __all__ = ["ModelTraining", "RetrainSettings"]
 
@@ -62,6 +65,53 @@ class RetrainSettings:
     # registry_key, revealed: authenticates artifact digests in the registry (see
     # driftwarden.retrain.registry)
     registry_key: bytes | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_config(cls, config: MonitorConfig) -> RetrainSettings:
+        """What the retrain side needs of the config file (models with ``training`` only)."""
+        kafka, worker = config.kafka, config.worker
+        models = {
+            m.name: ModelTraining(
+                name=m.name,
+                task=m.task.value,
+                positive_label=m.positive_label,
+                features={n: t.value for n, t in m.features.items()},
+                training=m.training,
+                schedule=m.retrain.when.schedule if m.retrain else None,
+                pii=config.pii_policy(m),
+                cooldown=(m.retrain or RetrainPolicyConfig()).cooldown,
+            )
+            for m in config.models
+            if m.training is not None
+        }
+        return cls(
+            registry=config.registry,
+            state_dir=config.state.dir,
+            consumer_options={
+                **kafka.client_options("consumer"),
+                "session_timeout_ms": kafka.session_timeout_ms,
+                "heartbeat_interval_ms": kafka.heartbeat_interval_ms,
+            },
+            producer_options=kafka.client_options("producer"),
+            examples_topic=config.topics.examples,
+            events_topic=config.topics.events,
+            requests_topic=config.topics.retrain_requests,
+            group_id=worker.group_id,
+            models=models,
+            executor=worker.executor,
+            command=tuple(worker.command),
+            max_workers=worker.max_workers,
+            http_host=worker.http.host,
+            http_port=worker.http.port,
+            http_tls=worker.http.tls,
+            http_basic_auth=worker.http.basic_auth,
+            http_max_connections=worker.http.max_connections,
+            http_request_timeout=worker.http.request_timeout,
+            notifiers=tuple(config.notifiers),
+            registry_key=(
+                config.registry_key.get_secret_value().encode() if config.registry_key else None
+            ),
+        )
 
     def model(self, name: str) -> ModelTraining:
         try:

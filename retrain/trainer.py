@@ -6,7 +6,7 @@ fitted on
 the older part of the training set. The newer part is the holdout on which champion and
 challenger are both evaluated.
 
->>> from driftwarden.retrain.config import TrainingConfig, estimator_path_problem
+>>> from driftwarden.config.training import TrainingConfig, estimator_path_problem
 >>> from driftwarden.retrain.dataset import Example, TrainingSet
 >>> examples = tuple(
 ...     Example(features={"x": float(i % 10)}, label=int(i % 10 >= 5), prediction_timestamp=i,
@@ -34,11 +34,11 @@ import numpy.typing as npt
 from sklearn import metrics
 from sklearn.base import is_regressor
 
-from driftwarden.retrain.config import TrainingConfig, estimator_path_problem
+from driftwarden.config.training import TrainingConfig, estimator_path_problem
+from driftwarden.core.tasks import Task, class_key
 from driftwarden.retrain.dataset import Example, Target, TrainingSet, time_split
 from driftwarden.retrain.errors import TrainingError
 from driftwarden.retrain.features import Features, make_pipeline
-from driftwarden.retrain.targets import Task, class_key
 
 __all__ = ["Predictor", "TrainedModel", "evaluate", "resolve_estimator", "train"]
 
@@ -73,7 +73,7 @@ def resolve_estimator(path: str, params: Mapping[str, Any], allowed_prefixes: Se
 
     A class is instantiated with ``params``, a factory is called with them and must return an
     estimator (or a pipeline). Nothing is imported unless ``path`` passes
-    :func:`~driftwarden.retrain.config.estimator_path_problem` (an allowed prefix, nothing private,
+    :func:`~driftwarden.config.training.estimator_path_problem` (an allowed prefix, nothing private,
     factories
     only from prefixes the user added), and the class or factory found must be defined under an
     allowed prefix too; a class must have ``fit`` and ``predict`` before it is instantiated.
@@ -122,7 +122,7 @@ def train(
     Every ``random_state`` parameter of the estimator (nested ones of a pipeline too) is set to
     ``config.seed``, so the same config and data give the same model. Classification labels of a
     single Python type are used as they are; mixed types (``1`` and ``"1"``) are unified to
-    their :func:`~driftwarden.retrain.targets.class_key` names.
+    their :func:`~driftwarden.core.tasks.class_key` names.
     """
     estimator = resolve_estimator(
         config.estimator, config.params, config.allowed_estimator_prefixes
@@ -164,7 +164,7 @@ def evaluate(
     - multiclass: ``accuracy``, ``f1`` (macro), and ``log_loss`` with ``predict_proba``;
     - regression: ``mae``, ``rmse``, ``r2`` (NaN below two examples).
 
-    Labels and predictions are compared by :func:`~driftwarden.retrain.targets.class_key`.
+    Labels and predictions are compared by :func:`~driftwarden.core.tasks.class_key`.
     """
     if not holdout:
         raise TrainingError("cannot evaluate on an empty holdout")

@@ -32,12 +32,12 @@ from apscheduler.triggers.cron import CronTrigger
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer
 from prometheus_client import CollectorRegistry
 
-from driftwarden.retrain import kafka_compat
+from driftwarden.core import kafka_compat
+from driftwarden.core.http import HealthServer
+from driftwarden.core.notify import NotificationDispatcher
 from driftwarden.retrain.audit_head import HeadPublisher
 from driftwarden.retrain.governance import Governance
-from driftwarden.retrain.http import HealthServer
 from driftwarden.retrain.metrics import RegistryCollector, WorkerMetrics
-from driftwarden.retrain.notify import NotificationDispatcher
 from driftwarden.retrain.registry import ModelRegistry
 from driftwarden.retrain.requests import InvalidRequest, RetrainRequest
 from driftwarden.retrain.run import RetrainJob, RunOutcome, audit_log

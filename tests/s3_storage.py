@@ -11,7 +11,7 @@ from types import TracebackType
 
 import boto3
 
-from driftwarden.monitor.embedded_broker import TansuBroker, _free_port, _port_accepts
+from driftwarden.testing.broker import TansuBroker, _free_port, _port_accepts
 
 _READY_TIMEOUT_S = 30.0
 _CREDENTIALS = {"aws_access_key_id": "driftwarden", "aws_secret_access_key": "driftwarden"}

@@ -8,7 +8,7 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
-from driftwarden.monitor.embedded_broker import TansuBroker, create_topics
+from driftwarden.testing.broker import TansuBroker, create_topics
 from tests.conftest import TopicNames
 
 N_MESSAGES = 100

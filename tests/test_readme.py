@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from driftwarden.monitor.cli import main
+from driftwarden.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()

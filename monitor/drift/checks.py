@@ -23,6 +23,9 @@ from typing import Any
 import numpy as np
 import orjson
 
+from driftwarden.core.detectors import make_detector
+from driftwarden.core.profile import CategoricalProfile, NumericProfile, ReferenceProfile
+from driftwarden.core.tasks import class_key
 from driftwarden.monitor import river_state
 from driftwarden.monitor.codec import (
     Doc,
@@ -36,13 +39,10 @@ from driftwarden.monitor.codec import (
     need_int,
 )
 from driftwarden.monitor.drift.alarms import AlarmBook, Transition
-from driftwarden.monitor.drift.concept import make_detector
 from driftwarden.monitor.drift.encoding import QUALITY_CHECKS, ColumnEncoder
 from driftwarden.monitor.drift.group import Column, ColumnGroup, DriftSettings
 from driftwarden.monitor.drift.statistics import NUMERIC_ONLY
 from driftwarden.monitor.drift.window import ErrorWindow
-from driftwarden.retrain.profile import CategoricalProfile, NumericProfile, ReferenceProfile
-from driftwarden.retrain.targets import class_key
 
 __all__ = ["DriftSettings", "Evaluation", "VersionDrift", "PREDICTION", "LABEL", "ERROR"]
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from driftwarden.retrain.profile import CategoricalProfile, NumericProfile, category_key
+from driftwarden.core.profile import CategoricalProfile, NumericProfile, category_key
 
 __all__ = ["MISSING", "OUT_OF_RANGE", "QUALITY_CHECKS", "TYPE_MISMATCH", "UNSEEN", "ColumnEncoder"]
 
@@ -34,7 +34,7 @@ Encoded = tuple[NDArray[np.int16], NDArray[np.uint8]]
 class ColumnEncoder:
     """Bins one column like its reference profile did; values that cannot be binned get ``-1``.
 
-    >>> from driftwarden.retrain.profile import build_profile
+    >>> from driftwarden.core.profile import build_profile
     >>> profile = build_profile("m", {"x": [1.0, 2.0, 3.0, 4.0]}, {"x": "numeric"}, bins=2)
     >>> bins, flags = ColumnEncoder(profile.features["x"]).encode([1.5, None, "7", 9.0])
     >>> bins.tolist(), flags.tolist()

@@ -12,12 +12,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from driftwarden.core.profile import NumericProfile
 from driftwarden.monitor.codec import Doc, decode_array, encode_array, need, need_dict, need_int
 from driftwarden.monitor.drift.calibration import calibrate_threshold
 from driftwarden.monitor.drift.encoding import ColumnEncoder
 from driftwarden.monitor.drift.statistics import drift_scores
 from driftwarden.monitor.drift.window import EncodedWindow
-from driftwarden.retrain.profile import NumericProfile
 
 __all__ = ["Column", "ColumnGroup", "DriftSettings", "fixed_threshold"]
 

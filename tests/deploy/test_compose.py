@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from driftwarden.monitor.config import MonitorConfig, load_config
+from driftwarden.config import MonitorConfig, load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_DIR = ROOT / "deploy" / "compose"

@@ -38,8 +38,9 @@ from pathlib import Path
 
 import pytest
 
-from driftwarden.monitor.config import HttpConfig, WorkerConfig
-from driftwarden.monitor.embedded_broker import TansuBroker, create_topics
+from driftwarden.config import WorkerConfig
+from driftwarden.core.http_config import HttpConfig
+from driftwarden.testing.broker import TansuBroker, create_topics
 from tests.conftest import TopicNames
 from tests.monitor.harness import free_port, monitor_config, write_config
 

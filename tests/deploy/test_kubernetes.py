@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 import yaml
 
-from driftwarden.monitor.config import MonitorConfig, parse_config
+from driftwarden.config import MonitorConfig, parse_config
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S_DIR = ROOT / "deploy" / "kubernetes"

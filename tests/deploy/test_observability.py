@@ -37,12 +37,12 @@ import numpy as np
 import orjson
 import pytest
 
-from driftwarden.monitor.cli import main
-from driftwarden.monitor.cli_retrain import settings_from_config
-from driftwarden.monitor.config import parse_config
-from driftwarden.monitor.embedded_broker import TansuBroker, create_topics
+from driftwarden.cli import main
+from driftwarden.config import parse_config
 from driftwarden.retrain.registry import ModelRegistry
 from driftwarden.retrain.requests import RetrainRequest
+from driftwarden.retrain.settings import RetrainSettings
+from driftwarden.testing.broker import TansuBroker, create_topics
 from tests.deploy import ALERTMANAGER_CONFIG, PROMETHEUS_CONFIG, RULES, require_binary
 from tests.deploy.observability import (
     Alertmanager,
@@ -288,7 +288,7 @@ def scenario(broker: TansuBroker, tmp_path_factory: pytest.TempPathFactory) -> I
     config_path = write_yaml(tmp / "driftwarden.yaml", config)
     # Version 1, trained from the base table; its registry entry carries the reference profile.
     assert main(["retrain", "run", "--config", str(config_path), "--model", MODEL]) == 0
-    registry = ModelRegistry.from_settings(settings_from_config(parse_config(config)))
+    registry = ModelRegistry.from_settings(RetrainSettings.from_config(parse_config(config)))
     with ExitStack() as resources:
         running, worker, monitor = start_stack(resources, tools, config, config_path, tmp)
         drive(running, worker, monitor, registry, broker, config["topics"])

@@ -20,8 +20,9 @@ import yaml
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
+from driftwarden.config import parse_config
 from driftwarden.monitor.app import MonitorService
-from driftwarden.monitor.config import parse_config
+from driftwarden.retrain.registry import ModelRegistry
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 CONSUMED_FAMILIES = ("driftwarden_predictions", "driftwarden_labels", "driftwarden_invalid_events")
@@ -175,7 +176,8 @@ class ThreadedMonitor:
     """The service on a thread of the test process."""
 
     def __init__(self, config: Mapping[str, Any]) -> None:
-        self.service = MonitorService(parse_config(dict(config)))
+        parsed = parse_config(dict(config))
+        self.service = MonitorService(parsed, model_registry=ModelRegistry(parsed.registry))
         self.thread = threading.Thread(target=self.service.run, daemon=True)
         self.error: BaseException | None = None
 

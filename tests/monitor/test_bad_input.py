@@ -21,8 +21,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from driftwarden.monitor.config import MonitorConfig, parse_config
-from driftwarden.monitor.demo import stream_profile
+from driftwarden.config import MonitorConfig, parse_config
+from driftwarden.demo import stream_profile
 from driftwarden.monitor.exporter import MetricsSnapshot, MonitorCollector
 from driftwarden.monitor.processor import BatchOutput, OutputRecord, StreamProcessor
 from driftwarden.monitor.state import MonitorState

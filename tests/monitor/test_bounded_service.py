@@ -8,7 +8,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from driftwarden.monitor.embedded_broker import TansuBroker, create_topics
+from driftwarden.testing.broker import TansuBroker, create_topics
 from tests.conftest import TopicNames
 from tests.monitor.harness import (
     Samples,

@@ -11,8 +11,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from driftwarden.monitor.demo import generate_stream
-from driftwarden.monitor.embedded_broker import TansuBroker, create_topics
+from driftwarden.demo import generate_stream
+from driftwarden.testing.broker import TansuBroker, create_topics
 from tests.conftest import TopicNames
 from tests.monitor.harness import (
     MonitorProcess,

@@ -8,14 +8,14 @@ import os
 import zlib
 from pathlib import Path
 
+from driftwarden.demo import generate_stream
+from driftwarden.demo.streams import demo_config
 from driftwarden.monitor.changelog import (
     CHUNK_BYTES,
     PartitionSnapshot,
     SnapshotAssembler,
     encode_snapshot,
 )
-from driftwarden.monitor.demo import generate_stream
-from driftwarden.monitor.demo.streams import demo_config
 from driftwarden.monitor.events import Prediction
 from driftwarden.monitor.handover import choose_resume
 from driftwarden.monitor.join import LabelJoin

@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
+from driftwarden.config import masked_dict, parse_config
+from driftwarden.core.errors import ConfigError
+from driftwarden.demo.streams import demo_config
 from driftwarden.monitor.changelog import (
     ChangelogRejections,
     PartitionSnapshot,
@@ -18,9 +21,6 @@ from driftwarden.monitor.changelog import (
     chunk_bytes,
     encode_snapshot,
 )
-from driftwarden.monitor.config import masked_dict, parse_config
-from driftwarden.monitor.demo.streams import demo_config
-from driftwarden.monitor.errors import ConfigError
 from driftwarden.monitor.events import Label, Prediction
 from driftwarden.monitor.join import LabelJoin
 from driftwarden.monitor.processor import StreamProcessor, pending_share

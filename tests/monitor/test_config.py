@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from driftwarden.monitor.cli import main
-from driftwarden.monitor.config import load_config, parse_config
-from driftwarden.monitor.errors import ConfigError
+from driftwarden.cli import main
+from driftwarden.config import load_config, parse_config
+from driftwarden.core.errors import ConfigError
 
 MINIMAL = {"models": [{"name": "churn", "task": "binary", "positive_label": 1}]}
 

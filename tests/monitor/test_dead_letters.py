@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from driftwarden.monitor.config import parse_config
+from driftwarden.config import parse_config
 from driftwarden.monitor.dead_letters import (
     dead_letter,
     header,

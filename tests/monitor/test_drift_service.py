@@ -7,9 +7,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from driftwarden.monitor.demo import generate_stream, stream_profile
-from driftwarden.monitor.embedded_broker import TansuBroker, create_topics
-from driftwarden.retrain.profile_json import save_profile
+from driftwarden.core.profile_json import save_profile
+from driftwarden.demo import generate_stream, stream_profile
+from driftwarden.testing.broker import TansuBroker, create_topics
 from tests.conftest import TopicNames
 from tests.monitor.harness import ThreadedMonitor, monitor_config, produce, read_topic, total
 

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
-from driftwarden.monitor.cli_retrain import settings_from_config
-from driftwarden.monitor.config import parse_config
-from driftwarden.monitor.errors import ConfigError
+from driftwarden.config import parse_config
+from driftwarden.core.errors import ConfigError
+from driftwarden.retrain.settings import RetrainSettings
 from tests.tls import TlsFiles, make_tls_files
 
 MINIMAL = {"models": [{"name": "churn", "task": "binary", "positive_label": 1}]}
@@ -72,7 +72,7 @@ def test_sasl_ssl_settings_reach_every_client_revealed(
         "ssl_keyfile": str(tls_files.client_key),
         "ssl_password": KEY_PASSWORD,
     }
-    settings = settings_from_config(config)
+    settings = RetrainSettings.from_config(config)
     built = {
         "monitor consumer": ("consumer", config.kafka.client_options("consumer")),
         "monitor producer": ("producer", config.kafka.client_options("producer")),
@@ -114,7 +114,7 @@ def test_secrets_stay_masked_outside_the_client_options(
     config = parse_config(
         {**MINIMAL, "kafka": {"client": sasl_ssl_client(tls_files, "PLAIN", written)}}
     )
-    settings = settings_from_config(config)
+    settings = RetrainSettings.from_config(config)
     for text in (repr(config), str(config), repr(config.kafka), repr(settings), str(settings)):
         assert password not in text and KEY_PASSWORD not in text
     assert "driftwarden" in repr(config.kafka)  # the username is not a secret

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import orjson
 import pytest
 
-from driftwarden.monitor.logs import MASK, configure_logging
+from driftwarden.core.logs import MASK, configure_logging
 
 SECRET = "s3cr3t-'quoted'\\path"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from driftwarden.monitor.config import parse_config
+from driftwarden.config import parse_config
 from driftwarden.monitor.partitioners import (
     PARTITIONERS,
     UNKNOWN,

@@ -10,13 +10,13 @@ from typing import Any
 import orjson
 import pytest
 
-from driftwarden.monitor.config import MonitorConfig, parse_config
-from driftwarden.monitor.errors import ConfigError
-from driftwarden.monitor.privacy import REDACTED, PrivacyGuard, pii_policy
+from driftwarden.config import MonitorConfig, parse_config
+from driftwarden.core.errors import ConfigError
+from driftwarden.core.privacy import PiiPolicy, pseudonym
+from driftwarden.core.profile import CategoricalProfile
+from driftwarden.monitor.privacy import REDACTED, PrivacyGuard
 from driftwarden.monitor.processor import StreamProcessor
 from driftwarden.monitor.state import MonitorState
-from driftwarden.retrain.privacy import PiiPolicy, pseudonym
-from driftwarden.retrain.profile import CategoricalProfile
 from tests.monitor.harness import Record
 
 KEY = "s3cret-pii-key-for-tests-0123456789"
@@ -80,7 +80,7 @@ def test_the_key_comes_from_the_environment_and_is_masked(
     assert KEY not in str(config.model_dump(mode="json")) and KEY not in repr(config)
     (tmp_path / "key").write_text(KEY + "\n")
     from_file = parse_config(_config("hash", {"file": str(tmp_path / "key")}))
-    policy = pii_policy(from_file, from_file.models[0])
+    policy = from_file.pii_policy(from_file.models[0])
     assert policy is not None and policy.key == KEY.encode()
 
 
@@ -217,7 +217,7 @@ def test_the_processor_keeps_and_sends_no_raw_pii(mode: str) -> None:
 def test_profile_build_leaves_out_pii_columns_named_on_the_command_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from driftwarden.monitor.cli import main
+    from driftwarden.cli import main
 
     table = tmp_path / "train.csv"
     rows = [

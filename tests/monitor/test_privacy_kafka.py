@@ -21,14 +21,14 @@ import skops.io as sio
 from kafka import KafkaProducer
 from sklearn.linear_model import LogisticRegression
 
-from driftwarden.monitor.cli import main
-from driftwarden.monitor.cli_retrain import settings_from_config
-from driftwarden.monitor.config import load_config
-from driftwarden.monitor.embedded_broker import TansuBroker, create_topics
+from driftwarden.cli import main
+from driftwarden.config import load_config
+from driftwarden.core.privacy import pseudonym
 from driftwarden.retrain.dataset import read_base_table
 from driftwarden.retrain.features import make_pipeline
-from driftwarden.retrain.privacy import pseudonym
 from driftwarden.retrain.registry import ModelRegistry
+from driftwarden.retrain.settings import RetrainSettings
+from driftwarden.testing.broker import TansuBroker, create_topics
 from tests.conftest import TopicNames
 from tests.monitor.harness import ThreadedMonitor, monitor_config, read_topic, write_config
 
@@ -231,7 +231,7 @@ def test_raw_pii_appears_nowhere(
 
 def register_imported_model(config: Path, table: Path, artifact: Path) -> None:
     """``models register`` with a training table that holds raw PII columns."""
-    settings = settings_from_config(load_config(config))
+    settings = RetrainSettings.from_config(load_config(config))
     examples, _ = read_base_table(table, "label", settings.model("churn").pii)
     rows = [dict(e.features) for e in examples]
     sio.dump(make_pipeline(LogisticRegression()).fit(rows, [e.label for e in examples]), artifact)

@@ -13,10 +13,10 @@ import orjson
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
+from driftwarden.core.profile_json import save_profile
+from driftwarden.demo import generate_stream, stream_profile
 from driftwarden.monitor.checkpoint import CheckpointStore
-from driftwarden.monitor.demo import generate_stream, stream_profile
-from driftwarden.monitor.embedded_broker import TansuBroker, create_topics
-from driftwarden.retrain.profile_json import save_profile
+from driftwarden.testing.broker import TansuBroker, create_topics
 from tests.conftest import TopicNames
 from tests.monitor.harness import (
     MonitorProcess,

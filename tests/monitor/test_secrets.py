@@ -14,14 +14,14 @@ import pytest
 import yaml
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
-from driftwarden.monitor.cli import main
-from driftwarden.monitor.cli_retrain import settings_from_config
-from driftwarden.monitor.config import load_config, parse_config
-from driftwarden.monitor.embedded_broker import TansuBroker, create_topics
-from driftwarden.monitor.errors import ConfigError
-from driftwarden.monitor.logs import MASK, configure_logging
-from driftwarden.retrain.config import secret_values
+from driftwarden.cli import main
+from driftwarden.config import load_config, parse_config
+from driftwarden.core.config import secret_values
+from driftwarden.core.errors import ConfigError
+from driftwarden.core.logs import MASK, configure_logging
+from driftwarden.retrain.settings import RetrainSettings
 from driftwarden.retrain.worker import RetrainWorker
+from driftwarden.testing.broker import TansuBroker, create_topics
 from tests.conftest import TopicNames
 from tests.monitor.harness import (
     MonitorProcess,
@@ -109,7 +109,7 @@ def test_config_check_and_repr_never_show_secrets(
     assert [n.get("url") or n.get("routing_key") for n in shown["notifiers"]] == [MASK, MASK]
 
     config = load_config(path)
-    settings = settings_from_config(config)
+    settings = RetrainSettings.from_config(config)
     for obj in (config, config.kafka, config.http, config.notifiers, settings):
         assert_no_secret(repr(obj) + str(obj))
 
@@ -220,7 +220,7 @@ def test_every_client_of_the_monitor_and_the_worker_gets_the_secrets(
     config = parse_config(broker_config)
     with ThreadedMonitor(broker_config) as monitor:
         wait_until(lambda: monitor.service.ready, "monitor ready")
-    worker = RetrainWorker(settings_from_config(config))
+    worker = RetrainWorker(RetrainSettings.from_config(config))
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
     try:
@@ -279,7 +279,7 @@ def test_debug_logs_of_the_monitor_never_show_a_secret(
             )
 
         wait_until(consumed, "the events consumed")
-    worker = RetrainWorker(settings_from_config(config))
+    worker = RetrainWorker(RetrainSettings.from_config(config))
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
     try:
@@ -341,7 +341,7 @@ def test_the_worker_serves_https_with_basic_auth(
         "tls": {"cert_file": str(tls_files.cert), "key_file": str(tls_files.key)},
         "basic_auth": {"username": "scraper", "password": HTTP_INLINE},
     }
-    worker = RetrainWorker(settings_from_config(parse_config(broker_config)))
+    worker = RetrainWorker(RetrainSettings.from_config(parse_config(broker_config)))
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
     try:

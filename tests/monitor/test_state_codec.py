@@ -18,21 +18,21 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from driftwarden.core.detectors import detector_names, make_detector
+from driftwarden.core.profile import ReferenceProfile
+from driftwarden.demo import generate_stream, stream_profile
+from driftwarden.demo.streams import demo_config
 from driftwarden.monitor import river_state
 from driftwarden.monitor.changelog import PartitionSnapshot, SnapshotAssembler
 from driftwarden.monitor.checkpoint import CheckpointCorrupt, CheckpointStore
 from driftwarden.monitor.codec import StateDecodeError, decoding, dump_document, load_document
-from driftwarden.monitor.demo import generate_stream, stream_profile
-from driftwarden.monitor.demo.streams import demo_config
 from driftwarden.monitor.drift.checks import DriftSettings, VersionDrift
-from driftwarden.monitor.drift.concept import detector_names, make_detector
 from driftwarden.monitor.events import Label, Prediction
 from driftwarden.monitor.exporter import MetricsSnapshot
 from driftwarden.monitor.join import LabelJoin
 from driftwarden.monitor.performance import VersionPerformance
 from driftwarden.monitor.processor import StreamProcessor, drift_factory
 from driftwarden.monitor.state import MonitorState, PartitionState
-from driftwarden.retrain.profile import ReferenceProfile
 from tests.monitor.harness import Record
 
 FEW = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

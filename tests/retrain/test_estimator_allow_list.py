@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from sklearn.ensemble import RandomForestClassifier
 
-from driftwarden.monitor.config import parse_config
-from driftwarden.monitor.errors import ConfigError
+from driftwarden.config import parse_config
+from driftwarden.core.errors import ConfigError
 from driftwarden.retrain.errors import TrainingError
 from driftwarden.retrain.trainer import resolve_estimator
 

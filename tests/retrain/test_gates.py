@@ -9,7 +9,7 @@ import pytest
 from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
 
-from driftwarden.retrain.config import FairnessGate, GateConfig, SegmentGate
+from driftwarden.config.training import FairnessGate, GateConfig, SegmentGate
 from driftwarden.retrain.dataset import Example
 from driftwarden.retrain.features import Features, make_pipeline
 from driftwarden.retrain.gates import GateReport, evaluate_gates, improvement

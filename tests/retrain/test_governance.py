@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
+from driftwarden.config.training import RiskTier
 from driftwarden.retrain.audit import AuditEntry, AuditLog
-from driftwarden.retrain.config import RiskTier
 from driftwarden.retrain.errors import GovernanceError
 from driftwarden.retrain.governance import Decision, Governance
 from driftwarden.retrain.registry import ModelRegistry, Stage

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry, Counter
 
-from driftwarden.retrain.config import BasicAuthConfig, HttpConfig, TlsConfig
-from driftwarden.retrain.http import HealthServer
+from driftwarden.core.http import HealthServer
+from driftwarden.core.http_config import BasicAuthConfig, HttpConfig, TlsConfig
 from tests.tls import TlsFiles, client_context, get, make_tls_files
 
 PASSWORD = "c0rrect-h0rse-battery"
@@ -267,8 +267,8 @@ def test_worker_settings_with_tls_and_auth_survive_pickling(tls_files: TlsFiles)
     """The worker hands its settings to its process pool."""
     import pickle
 
-    from driftwarden.monitor.cli_retrain import settings_from_config
-    from driftwarden.monitor.config import parse_config
+    from driftwarden.config import parse_config
+    from driftwarden.retrain.settings import RetrainSettings
 
     config = parse_config(
         {
@@ -281,7 +281,7 @@ def test_worker_settings_with_tls_and_auth_survive_pickling(tls_files: TlsFiles)
             },
         }
     )
-    settings = settings_from_config(config)
+    settings = RetrainSettings.from_config(config)
     assert (settings.http_host, settings.http_port) == ("0.0.0.0", 9109)
     again = pickle.loads(pickle.dumps(settings))  # noqa: S301 - our own object
     assert again.http_tls == settings.http_tls and again.http_tls is not None
@@ -302,7 +302,7 @@ def test_a_missing_certificate_stops_start_up_with_exit_2(
 ) -> None:
     import yaml
 
-    from driftwarden.monitor.cli import main
+    from driftwarden.cli import main
 
     http = {"tls": {"cert_file": str(tmp_path / "absent.pem"), "key_file": str(tls_files.key)}}
     section = {"worker": {"http": http}} if worker else {"http": http}

@@ -16,14 +16,14 @@ import pytest
 from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
-from driftwarden.monitor.config import masked_dict, parse_config
-from driftwarden.monitor.demo import generate_stream, stream_profile
-from driftwarden.monitor.embedded_broker import TansuBroker, create_topics
-from driftwarden.monitor.errors import ConfigError
-from driftwarden.retrain.config import NotifierConfig
-from driftwarden.retrain.notify import OUTCOMES, NotificationDispatcher, make_notifier
-from driftwarden.retrain.profile_json import save_profile
+from driftwarden.config import masked_dict, parse_config
+from driftwarden.core.errors import ConfigError
+from driftwarden.core.notifier_config import NotifierConfig
+from driftwarden.core.notify import OUTCOMES, NotificationDispatcher, make_notifier
+from driftwarden.core.profile_json import save_profile
+from driftwarden.demo import generate_stream, stream_profile
 from driftwarden.retrain.settings import RetrainSettings
+from driftwarden.testing.broker import TansuBroker, create_topics
 from tests.conftest import TopicNames
 from tests.monitor.harness import ThreadedMonitor, free_port, monitor_config, produce
 

@@ -1,4 +1,4 @@
-"""The PII scrubber (driftwarden.retrain.privacy) and the retraining side's tables: no raw PII is
+"""The PII scrubber (driftwarden.core.privacy) and the retraining side's tables: no raw PII is
 kept."""
 
 from __future__ import annotations
@@ -9,8 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from driftwarden.retrain.dataset import parse_example, read_base_table
-from driftwarden.retrain.privacy import (
+from driftwarden.core.privacy import (
     PSEUDONYM_PREFIX,
     PiiPolicy,
     check_pii_settings,
@@ -18,8 +17,9 @@ from driftwarden.retrain.privacy import (
     scrub_columns,
     scrub_features,
 )
-from driftwarden.retrain.profile import CategoricalProfile
-from driftwarden.retrain.profile_build import build_profile_from_file
+from driftwarden.core.profile import CategoricalProfile
+from driftwarden.core.profile_build import build_profile_from_file
+from driftwarden.retrain.dataset import parse_example, read_base_table
 
 KEY = b"k" * 32
 EMAIL = "zelda.pii@example.org"

@@ -14,16 +14,16 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pa_parquet
 import pytest
 
-from driftwarden.retrain.profile import (
+from driftwarden.core.errors import ProfileError
+from driftwarden.core.profile import (
     CategoricalProfile,
     Column,
     NumericProfile,
-    ProfileError,
     build_profile,
     category_key,
 )
-from driftwarden.retrain.profile_build import build_profile_from_file, read_table
-from driftwarden.retrain.profile_json import load_profile, save_profile
+from driftwarden.core.profile_build import build_profile_from_file, read_table
+from driftwarden.core.profile_json import load_profile, save_profile
 
 
 def training_columns(n: int = 2_000, seed: int = 3) -> dict[str, list[Any]]:

@@ -12,12 +12,12 @@ import numpy as np
 import orjson
 import pytest
 
-from driftwarden.monitor.cli import main
-from driftwarden.monitor.cli_retrain import settings_from_config
-from driftwarden.monitor.config import parse_config
-from driftwarden.monitor.embedded_broker import TansuBroker, create_topics
+from driftwarden.cli import main
+from driftwarden.config import parse_config
 from driftwarden.retrain.audit import AuditLog
 from driftwarden.retrain.registry import ModelRegistry
+from driftwarden.retrain.settings import RetrainSettings
+from driftwarden.testing.broker import TansuBroker, create_topics
 from tests.conftest import TopicNames
 from tests.monitor.harness import (
     ThreadedMonitor,
@@ -155,7 +155,7 @@ def test_drop_in_accuracy_retrains_and_promotes_a_better_version(
 
     # Bootstrap: no production version yet, so the first one is trained from the base table.
     assert main(["retrain", "run", "--config", str(path), "--model", "churn"]) == 0
-    registry = ModelRegistry.from_settings(settings_from_config(parse_config(config)))
+    registry = ModelRegistry.from_settings(RetrainSettings.from_config(parse_config(config)))
     assert registry.production("churn").version == "1"  # type: ignore[union-attr]
 
     worker = subprocess.Popen(

@@ -10,13 +10,13 @@ from typing import Any
 import orjson
 import pytest
 
-from driftwarden.monitor.cli import main
-from driftwarden.monitor.cli_retrain import settings_from_config
-from driftwarden.monitor.config import parse_config
-from driftwarden.monitor.embedded_broker import TansuBroker
+from driftwarden.cli import main
+from driftwarden.config import parse_config
 from driftwarden.retrain.audit import AuditLog
 from driftwarden.retrain.registry import ModelRegistry
+from driftwarden.retrain.settings import RetrainSettings
 from driftwarden.retrain.worker import RetrainWorker
+from driftwarden.testing.broker import TansuBroker
 from tests.conftest import TopicNames
 from tests.monitor.harness import read_topic, write_config
 from tests.retrain.test_retrain_loop import loop_config
@@ -108,7 +108,7 @@ def test_a_cron_schedule_runs_a_retrain_and_survives_a_restart(
 
     config, _ = configure(broker, topic_names, tmp_path)
     config["models"][0]["retrain"]["when"]["schedule"] = "0 3 * * *"
-    settings = settings_from_config(parse_config(config))
+    settings = RetrainSettings.from_config(parse_config(config))
     first = RetrainWorker(settings)
     first.start_scheduler()
     first.scheduler.shutdown()
@@ -217,7 +217,7 @@ def test_requests_for_a_model_with_a_run_in_flight_are_coalesced(
     from driftwarden.retrain.requests import RetrainRequest
 
     config, _ = configure(broker, topic_names, tmp_path)
-    worker = RetrainWorker(settings_from_config(parse_config(config)))
+    worker = RetrainWorker(RetrainSettings.from_config(parse_config(config)))
     worker.start_scheduler()
     try:
         storm = [
@@ -245,11 +245,11 @@ def test_killing_a_run_at_any_point_leaves_only_whole_versions(
     import sys
 
     config, path = configure(broker, topic_names, tmp_path, params={"max_iter": 300})
-    registry = ModelRegistry.from_settings(settings_from_config(parse_config(config)))
+    registry = ModelRegistry.from_settings(RetrainSettings.from_config(parse_config(config)))
     command = [
         sys.executable,
         "-m",
-        "driftwarden.monitor.cli",
+        "driftwarden.cli",
         "retrain",
         "run",
         "--config",

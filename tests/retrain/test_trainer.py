@@ -13,7 +13,7 @@ from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from driftwarden.retrain.config import TrainingConfig
+from driftwarden.config.training import TrainingConfig
 from driftwarden.retrain.dataset import Example, Target, TrainingSet
 from driftwarden.retrain.errors import TrainingError
 from driftwarden.retrain.features import Features, FeatureVectorizer, make_pipeline

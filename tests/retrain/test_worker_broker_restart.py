@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from driftwarden.monitor.embedded_broker import TansuBroker
 from driftwarden.retrain.requests import RetrainRequest
+from driftwarden.testing.broker import TansuBroker
 from tests.conftest import TopicNames
 from tests.monitor.harness import produce, scrape, total, write_config
 from tests.retrain.test_retrain_loop import loop_config

@@ -9,10 +9,10 @@ import orjson
 import pytest
 from kafka import KafkaProducer
 
-from driftwarden.monitor.cli import main
-from driftwarden.monitor.embedded_broker import TansuBroker
+from driftwarden.cli import main
 from driftwarden.retrain.audit import AuditLog
 from driftwarden.retrain.registry import ModelRegistry
+from driftwarden.testing.broker import TansuBroker
 from tests.conftest import TopicNames
 from tests.monitor.badinput import RawKey
 from tests.monitor.harness import read_topic, write_config

@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
+from driftwarden.config import parse_config
 from driftwarden.monitor.app import MonitorService
-from driftwarden.monitor.cli_retrain import settings_from_config
-from driftwarden.monitor.config import parse_config
-from driftwarden.monitor.embedded_broker import TansuBroker, create_topics
+from driftwarden.retrain.settings import RetrainSettings
 from driftwarden.retrain.worker import RetrainWorker
+from driftwarden.testing.broker import TansuBroker, create_topics
 from tests.conftest import TopicNames
 from tests.monitor.harness import monitor_config, scrape, total
 
@@ -45,7 +45,9 @@ def running(
     create_topics(broker.bootstrap, [topics["predictions"], topics["labels"]], partitions=1)
     parsed = parse_config(config)
     service: Service = (
-        MonitorService(parsed) if kind == "monitor" else RetrainWorker(settings_from_config(parsed))
+        MonitorService(parsed)
+        if kind == "monitor"
+        else RetrainWorker(RetrainSettings.from_config(parsed))
     )
     errors: list[BaseException] = []
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from driftwarden.monitor.embedded_broker import TansuBroker, create_topics
+from driftwarden.testing.broker import TansuBroker, create_topics
 from tests.conftest import TopicNames
 from tests.monitor.harness import (
     MonitorProcess,

@@ -20,14 +20,14 @@ import orjson
 import pytest
 import skops.io as sio
 
-from driftwarden.monitor.cli_retrain import settings_from_config
-from driftwarden.monitor.config import load_config
-from driftwarden.monitor.embedded_broker import TansuBroker
-from driftwarden.retrain.config import TrainingConfig
+from driftwarden.config import load_config
+from driftwarden.config.training import TrainingConfig
 from driftwarden.retrain.dataset import TrainingSet, read_base_table
 from driftwarden.retrain.errors import ArtifactTampered, UntrustedArtifact
 from driftwarden.retrain.registry import ModelRegistry
+from driftwarden.retrain.settings import RetrainSettings
 from driftwarden.retrain.trainer import train
+from driftwarden.testing.broker import TansuBroker
 from tests.conftest import TopicNames
 from tests.monitor.harness import monitor_config, write_config
 from tests.retrain.test_retrain_loop import base_table
@@ -112,7 +112,7 @@ def register(
 
 def registry_of(config: Path) -> ModelRegistry:
     """The registry as the config opens it (its key from the environment, if configured)."""
-    return ModelRegistry.from_settings(settings_from_config(load_config(config)))
+    return ModelRegistry.from_settings(RetrainSettings.from_config(load_config(config)))
 
 
 def swap_artifact(registry: ModelRegistry, version: str, blob: bytes) -> None:

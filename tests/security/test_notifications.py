@@ -10,8 +10,8 @@ from typing import Any
 import orjson
 import pytest
 
-from driftwarden.retrain.config import NotifierConfig
-from driftwarden.retrain.notify import NotificationDispatcher
+from driftwarden.core.notifier_config import NotifierConfig
+from driftwarden.core.notify import NotificationDispatcher
 
 INJECTED = "4 <!channel> & <https://evil.example|click here>"
 

@@ -15,13 +15,13 @@ from typing import Any
 import orjson
 import pytest
 
+from driftwarden.config.training import TrainingConfig
 from driftwarden.monitor.bounds import footprint
 from driftwarden.monitor.checkpoint import CheckpointStore
-from driftwarden.monitor.embedded_broker import TansuBroker, create_topics
 from driftwarden.monitor.events import parse_prediction
-from driftwarden.retrain.config import TrainingConfig
 from driftwarden.retrain.dataset import build_training_set, parse_example
 from driftwarden.retrain.trainer import train
+from driftwarden.testing.broker import TansuBroker, create_topics
 from tests.conftest import TopicNames
 from tests.monitor.harness import (
     ThreadedMonitor,

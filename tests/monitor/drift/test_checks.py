@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from driftwarden.core.detectors import detector_names
+from driftwarden.core.profile import build_profile
 from driftwarden.monitor.drift.checks import (
     ERROR,
     PREDICTION,
@@ -12,8 +14,6 @@ from driftwarden.monitor.drift.checks import (
     Evaluation,
     VersionDrift,
 )
-from driftwarden.monitor.drift.concept import detector_names
-from driftwarden.retrain.profile import build_profile
 
 N_REF = 20_000
 

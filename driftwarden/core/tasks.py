@@ -5,13 +5,21 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["FeatureType", "Task", "class_key"]
+__all__ = ["METRICS_BY_TASK", "FeatureType", "Task", "class_key"]
 
 
 class Task(StrEnum):
     BINARY = "binary"
     MULTICLASS = "multiclass"
     REGRESSION = "regression"
+
+
+# The performance metrics reported for each task (``driftwarden_model_<metric>``).
+METRICS_BY_TASK: dict[Task, tuple[str, ...]] = {
+    Task.BINARY: ("accuracy", "precision", "recall", "f1", "log_loss", "roc_auc"),
+    Task.MULTICLASS: ("accuracy", "macro_f1"),
+    Task.REGRESSION: ("mae", "rmse", "r2"),
+}
 
 
 class FeatureType(StrEnum):

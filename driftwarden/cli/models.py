@@ -1,123 +1,28 @@
-"""``driftwarden retrain ...`` and ``driftwarden models ...``: the retraining side's commands.
-
-They read the same config file as the monitor, turn it into :class:`RetrainSettings` and call
-into :mod:`retrain`, which never imports the monitor.
-"""
+"""``driftwarden models ...``: the model registry and its governance (list, show, audit,
+approve, reject, promote, register, rollback)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from driftwarden.monitor.config import MonitorConfig, RetrainPolicyConfig, load_config
-from driftwarden.monitor.privacy import pii_policy
-from driftwarden.retrain.config import secret_values
-from driftwarden.retrain.requests import REASONS
-from driftwarden.retrain.settings import ModelTraining, RetrainSettings
+from driftwarden.cli.base import RAW, Commands, now
+from driftwarden.config import load_config
+from driftwarden.retrain.settings import RetrainSettings
 
-__all__ = ["add_commands", "settings_from_config"]
+__all__ = ["add_command"]
 
 if TYPE_CHECKING:
     from driftwarden.retrain.audit import AuditLog
 
-Handler = Callable[[argparse.Namespace], int]
 
-
-def settings_from_config(config: MonitorConfig) -> RetrainSettings:
-    kafka, worker = config.kafka, config.worker
-    models = {
-        m.name: ModelTraining(
-            name=m.name,
-            task=m.task.value,
-            positive_label=m.positive_label,
-            features={n: t.value for n, t in m.features.items()},
-            training=m.training,
-            schedule=m.retrain.when.schedule if m.retrain else None,
-            pii=pii_policy(config, m),
-            cooldown=(m.retrain or RetrainPolicyConfig()).cooldown,
-        )
-        for m in config.models
-        if m.training is not None
-    }
-    return RetrainSettings(
-        registry=config.registry,
-        state_dir=config.state.dir,
-        consumer_options={
-            **kafka.client_options("consumer"),
-            "session_timeout_ms": kafka.session_timeout_ms,
-            "heartbeat_interval_ms": kafka.heartbeat_interval_ms,
-        },
-        producer_options=kafka.client_options("producer"),
-        examples_topic=config.topics.examples,
-        events_topic=config.topics.events,
-        requests_topic=config.topics.retrain_requests,
-        group_id=worker.group_id,
-        models=models,
-        executor=worker.executor,
-        command=tuple(worker.command),
-        max_workers=worker.max_workers,
-        http_host=worker.http.host,
-        http_port=worker.http.port,
-        http_tls=worker.http.tls,
-        http_basic_auth=worker.http.basic_auth,
-        http_max_connections=worker.http.max_connections,
-        http_request_timeout=worker.http.request_timeout,
-        notifiers=tuple(config.notifiers),
-        registry_key=(
-            config.registry_key.get_secret_value().encode() if config.registry_key else None
-        ),
-    )
-
-
-def add_commands(commands: Any) -> None:
-    """Add the ``retrain`` and ``models`` subcommands (each carries its ``handler``)."""
-    raw = argparse.RawDescriptionHelpFormatter
-    retrain = commands.add_parser("retrain", help="retrain models: worker, one run, reproduce")
-    retrain.set_defaults(handler=_retrain)
-    actions = retrain.add_subparsers(dest="retrain_command", required=True, metavar="ACTION")
-    worker = actions.add_parser(
-        "worker",
-        formatter_class=raw,
-        help="run the retrain worker service",
-        description="Consume retrain requests, run cron schedules, train, gate and promote.\n\n"
-        "example:\n  driftwarden retrain worker --config monitor.yaml",
-    )
-    worker.add_argument("--config", required=True)
-    run = actions.add_parser(
-        "run",
-        formatter_class=raw,
-        help="run one retrain job in the foreground",
-        description="Train, evaluate against the production version, gate, register and "
-        "promote per risk tier, in the foreground (e.g. from a Kubernetes CronJob). With no "
-        "production version yet, trains the first one from the base table.\n\n"
-        "example:\n  driftwarden retrain run --config monitor.yaml --model churn",
-    )
-    run.add_argument("--config", required=True)
-    run.add_argument("--model", required=True)
-    run.add_argument("--reason", default="manual", choices=REASONS)
-    again = actions.add_parser(
-        "reproduce",
-        formatter_class=raw,
-        help="rebuild a version from its lineage and compare",
-        description="Rebuild the training data from the recorded lineage, check its SHA-256, "
-        "retrain with the recorded settings and seed; exit 0 only if predictions and holdout "
-        "metrics match.\n\nexample:\n  driftwarden retrain reproduce churn 3 --config "
-        "monitor.yaml",
-    )
-    again.add_argument("model")
-    again.add_argument("version")
-    again.add_argument("--config", required=True)
-    _add_models(commands)
-
-
-def _add_models(commands: Any) -> None:
+def add_command(commands: Commands) -> None:
     models = commands.add_parser("models", help="the model registry and its governance")
-    models.set_defaults(handler=_models)
+    models.set_defaults(handler=run_models)
     actions = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")
     for name, text in (("list", "list models and versions"), ("audit", "print the audit log")):
         parser = actions.add_parser(name, help=text)
@@ -144,7 +49,7 @@ def _add_models(commands: Any) -> None:
         _actor(parser)
     register = actions.add_parser(
         "register",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=RAW,
         help="import a fitted model (skops file) with its training table",
         description="Register a scikit-learn model fitted elsewhere: a .skops file of a pipeline "
         "that scores raw feature dicts, with the table it was trained on (its profile and "
@@ -170,42 +75,10 @@ def _actor(parser: argparse.ArgumentParser) -> None:
 
 
 def _settings(args: argparse.Namespace) -> RetrainSettings:
-    return settings_from_config(load_config(args.config))
+    return RetrainSettings.from_config(load_config(args.config))
 
 
-def _retrain(args: argparse.Namespace) -> int:
-    from driftwarden.monitor.logs import configure_logging
-
-    config = load_config(args.config)
-    configure_logging(config.logging.level, config.logging.json_format, secret_values(config))
-    settings = settings_from_config(config)
-    if args.retrain_command == "worker":
-        from driftwarden.retrain.worker import RetrainWorker
-
-        worker = RetrainWorker(settings)
-        _stop_on_signals(worker.stop)
-        worker.run()
-        return 0
-    if args.retrain_command == "run":
-        from driftwarden.retrain.requests import RetrainRequest
-        from driftwarden.retrain.worker import run_request
-
-        settings.model(args.model)  # a clear error before any work
-        request = RetrainRequest.new(args.model, None, args.reason, timestamp=_now())
-        print(f"training {args.model} ...", file=sys.stderr)
-        outcome = run_request(settings, request.to_json())
-        print(orjson.dumps(outcome.__dict__, option=orjson.OPT_INDENT_2).decode())
-        return 1 if outcome.outcome == "failed" else 0
-    from driftwarden.retrain.reproduce import reproduce
-
-    report = reproduce(settings, args.model, args.version)
-    for line in report.differences:
-        print(f"differs: {line}", file=sys.stderr)
-    print(f"{args.model} {args.version}: " + ("reproduced" if report.ok else "NOT reproduced"))
-    return 0 if report.ok else 1
-
-
-def _models(args: argparse.Namespace) -> int:
+def run_models(args: argparse.Namespace) -> int:
     from driftwarden.retrain.audit_head import HeadPublisher
     from driftwarden.retrain.governance import Governance
     from driftwarden.retrain.registry import ModelRegistry
@@ -296,7 +169,7 @@ def _announce_promotion(
 
     from driftwarden.retrain.run import promotion_event
 
-    event = promotion_event(model, version, before.version if before else None, by, None, _now())
+    event = promotion_event(model, version, before.version if before else None, by, None, now())
     try:
         producer = KafkaProducer(**settings.producer_options)
         producer.send(settings.events_topic, key=model.encode(), value=orjson.dumps(event))
@@ -307,19 +180,3 @@ def _announce_promotion(
             f"warning: promoted, but the model_promoted event was not published: {exc}",
             file=sys.stderr,
         )
-
-
-def _stop_on_signals(stop: Callable[[], None]) -> None:
-    import signal
-
-    def handle(signum: int, frame: object) -> None:
-        stop()
-
-    signal.signal(signal.SIGTERM, handle)
-    signal.signal(signal.SIGINT, handle)
-
-
-def _now() -> float:
-    import time
-
-    return time.time()

@@ -25,26 +25,26 @@ import skops.io as sio
 from kafka import KafkaProducer
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-from driftwarden.monitor.app import MonitorService
-from driftwarden.monitor.cli_retrain import settings_from_config
-from driftwarden.monitor.config import MonitorConfig, parse_config
-from driftwarden.monitor.demo.report import (
+from driftwarden.config import MonitorConfig, parse_config
+from driftwarden.demo.report import (
     EventWatcher,
     plot_accuracy,
     print_audit,
     progress_line,
     summarize,
 )
-from driftwarden.monitor.demo.serving import ModelServer, pace
-from driftwarden.monitor.demo.world import FEATURES, LoanWorld, write_table
-from driftwarden.monitor.embedded_broker import TansuBroker, create_topics
+from driftwarden.demo.serving import ModelServer, pace
+from driftwarden.demo.world import FEATURES, LoanWorld, write_table
+from driftwarden.monitor.app import MonitorService
 from driftwarden.monitor.errors import MonitorError
 from driftwarden.retrain.features import make_pipeline
 from driftwarden.retrain.governance import Governance
 from driftwarden.retrain.importer import import_model
 from driftwarden.retrain.registry import ModelRegistry
 from driftwarden.retrain.run import audit_log
+from driftwarden.retrain.settings import RetrainSettings
 from driftwarden.retrain.worker import RetrainWorker
+from driftwarden.testing.broker import TansuBroker, create_topics
 
 __all__ = ["DemoOptions", "run_demo"]
 
@@ -188,7 +188,7 @@ def _train_first_version(config: MonitorConfig, world: LoanWorld, out: Path, see
     pipeline = make_pipeline(HistGradientBoostingClassifier(max_iter=100, random_state=seed))
     pipeline.fit([a.features for a in applicants], [a.approved for a in applicants])
     sio.dump(pipeline, out / "loan-v1.skops")
-    settings = settings_from_config(config)
+    settings = RetrainSettings.from_config(config)
     governance = Governance(ModelRegistry.from_settings(settings), audit_log(settings))
     info, decision = import_model(
         governance, settings.model(MODEL), out / "loan-v1.skops", table, by="demo"
@@ -199,8 +199,8 @@ def _train_first_version(config: MonitorConfig, world: LoanWorld, out: Path, see
 def _start_services(
     config: MonitorConfig, stack: ExitStack
 ) -> tuple[MonitorService, RetrainWorker]:
-    monitor = MonitorService(config)
-    worker = RetrainWorker(settings_from_config(config))
+    monitor = MonitorService(config, model_registry=ModelRegistry(config.registry))
+    worker = RetrainWorker(RetrainSettings.from_config(config))
     for name, service in (("monitor", monitor), ("worker", worker)):
         thread = threading.Thread(target=service.run, name=name, daemon=True)
         thread.start()
@@ -219,7 +219,7 @@ def _replay(
 ) -> ModelServer:
     producer = KafkaProducer(**config.kafka.client_options("producer"), linger_ms=5)
     server = ModelServer(
-        ModelRegistry.from_settings(settings_from_config(config)),
+        ModelRegistry.from_settings(RetrainSettings.from_config(config)),
         MODEL,
         producer,
         config.topics.predictions,

@@ -1,6 +1,6 @@
 """The demo (``driftwarden demo``) and the generated streams tests and benchmarks replay."""
 
-from driftwarden.monitor.demo.streams import (
+from driftwarden.demo.streams import (
     StreamEvent,
     demo_config,
     generate_stream,

@@ -20,8 +20,9 @@ import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.csv as pa_csv  # type: ignore[import-untyped]
 import pyarrow.parquet as pa_parquet  # type: ignore[import-untyped]
 
-from driftwarden.retrain.privacy import PiiPolicy, scrub_columns
-from driftwarden.retrain.profile import Column, ProfileError, ReferenceProfile, build_profile
+from driftwarden.core.errors import ProfileError
+from driftwarden.core.privacy import PiiPolicy, scrub_columns
+from driftwarden.core.profile import Column, ReferenceProfile, build_profile
 
 __all__ = ["build_profile_from_file", "read_table"]
 
@@ -64,7 +65,7 @@ def build_profile_from_file(
     version: str | None = None,
     pii: PiiPolicy | None = None,
 ) -> ReferenceProfile:
-    """Profile a training-data file; see :func:`driftwarden.retrain.profile.build_profile`.
+    """Profile a training-data file; see :func:`driftwarden.core.profile.build_profile`.
 
     The profile's ``source`` records the file's path, SHA-256 and row count. The PII columns
     of ``pii`` are dropped or hashed before anything is counted.

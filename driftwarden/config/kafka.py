@@ -15,8 +15,7 @@ from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from driftwarden.monitor.config_types import Strict
-from driftwarden.retrain.config import resolve_secret
+from driftwarden.core.config import Strict, resolve_secret
 
 __all__ = ["KafkaConfig"]
 

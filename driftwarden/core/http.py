@@ -22,8 +22,8 @@ from http.server import BaseHTTPRequestHandler
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from driftwarden.retrain.config import BasicAuthConfig, HttpConfig, TlsConfig
-from driftwarden.retrain.http_listener import BoundedListener
+from driftwarden.core.http_config import BasicAuthConfig, HttpConfig, TlsConfig
+from driftwarden.core.http_listener import BoundedListener
 
 __all__ = ["OPEN_PATHS", "REALM", "HealthServer", "credentials_match"]
 
@@ -38,7 +38,7 @@ class HealthServer:
     """``/metrics``, ``/healthz`` and ``/readyz`` on a background thread.
 
     At most ``max_connections`` connections at once, each closed ``request_timeout`` seconds
-    after it was accepted (see :mod:`driftwarden.retrain.http_listener`).
+    after it was accepted (see :mod:`driftwarden.core.http_listener`).
     """
 
     def __init__(

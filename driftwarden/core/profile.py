@@ -3,7 +3,7 @@
 The drift checks compare live traffic against it. A numeric column is summarized by quantile
 bins, a categorical one by its most frequent categories plus "other"; production code bins live
 values with the profile's own ``bin_indices`` so that both sides count exactly alike. The JSON
-document (parsing, validation, files) lives in :mod:`driftwarden.retrain.profile_json`, which
+document (parsing, validation, files) lives in :mod:`driftwarden.core.profile_json`, which
 imports this module (never the other way round).
 
 >>> profile = build_profile(
@@ -17,7 +17,7 @@ imports this module (never the other way round).
 >>> plan = profile.features["plan"]
 >>> plan.categories, plan.frequencies, plan.missing_rate
 (('pro', 'free'), (0.666..., 0.333..., 0.0), 0.25)
->>> from driftwarden.retrain.profile_json import profile_from_dict
+>>> from driftwarden.core.profile_json import profile_from_dict
 >>> profile_from_dict(profile.to_dict()) == profile
 True
 """
@@ -35,8 +35,8 @@ from typing import Any, TypeGuard
 import numpy as np
 import numpy.typing as npt
 
-from driftwarden.retrain.errors import RetrainError
-from driftwarden.retrain.targets import FeatureType, Task, class_key
+from driftwarden.core.errors import ProfileError
+from driftwarden.core.tasks import FeatureType, Task, class_key
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -44,7 +44,6 @@ __all__ = [
     "Column",
     "FeatureProfile",
     "NumericProfile",
-    "ProfileError",
     "ReferenceProfile",
     "build_profile",
     "category_key",
@@ -57,10 +56,6 @@ Column = Sequence[object] | npt.NDArray[Any]
 
 _NUMBER = (int, float, np.number)
 _SUM_TOLERANCE = 1e-6
-
-
-class ProfileError(RetrainError, ValueError):
-    """A profile cannot be built, read or parsed; the message names the file and key path."""
 
 
 def category_key(value: object) -> str:
@@ -168,7 +163,7 @@ class CategoricalProfile:
         """Profile ``values`` by their canonical names ``key(value)``.
 
         ``None`` and NaN are missing. The ``top_k`` most frequent categories are kept, ties
-        broken by name. Use ``driftwarden.retrain.targets.class_key`` for a classifier's targets.
+        broken by name. Use ``driftwarden.core.tasks.class_key`` for a classifier's targets.
         """
         if top_k < 1:
             raise ProfileError(f"top_k must be at least 1, got {top_k}")

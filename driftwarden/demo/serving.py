@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from kafka import KafkaProducer
 
-from driftwarden.monitor.demo.world import Applicant
+from driftwarden.demo.world import Applicant
 from driftwarden.retrain.registry import ModelRegistry
 
 __all__ = ["ModelServer", "START"]

@@ -25,14 +25,14 @@ import orjson
 from prometheus_client import CollectorRegistry, Counter
 from pydantic import SecretStr
 
-from driftwarden.retrain.config import NotifierConfig
-from driftwarden.retrain.errors import NotificationFailed
-from driftwarden.retrain.notification_payloads import (
+from driftwarden.core.errors import NotificationFailed
+from driftwarden.core.notification_payloads import (
     Event,
     pagerduty_alarm,
     pagerduty_event,
     slack_message,
 )
+from driftwarden.core.notifier_config import NotifierConfig
 
 __all__ = [
     "OUTCOMES",

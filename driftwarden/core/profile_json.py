@@ -1,12 +1,12 @@
 """The JSON document of a reference profile (schema 1): parsing, validation, files.
 
-:meth:`ReferenceProfile.to_dict <driftwarden.retrain.profile.ReferenceProfile.to_dict>` writes the
+:meth:`ReferenceProfile.to_dict <driftwarden.core.profile.ReferenceProfile.to_dict>` writes the
 document;
 this module reads it back and checks every key, so a bad file fails with a
-:class:`~driftwarden.retrain.profile.ProfileError` that names the file and the key path. The methods
+:class:`~driftwarden.core.profile.ProfileError` that names the file and the key path. The methods
 ``ReferenceProfile.from_dict``, ``save`` and ``load`` delegate here.
 
->>> from driftwarden.retrain.profile import build_profile
+>>> from driftwarden.core.profile import build_profile
 >>> document = build_profile("churn", {"tenure": [1.0, 2.0]}).to_dict()
 >>> profile_from_dict(document, source="churn.json").features["tenure"].edges
 (2.0,)
@@ -29,16 +29,16 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any, NoReturn
 
-from driftwarden.retrain.files import write_atomically
-from driftwarden.retrain.profile import (
+from driftwarden.core.errors import ProfileError
+from driftwarden.core.files import write_atomically
+from driftwarden.core.profile import (
     SCHEMA_VERSION,
     CategoricalProfile,
     FeatureProfile,
     NumericProfile,
-    ProfileError,
     ReferenceProfile,
 )
-from driftwarden.retrain.targets import FeatureType
+from driftwarden.core.tasks import FeatureType
 
 __all__ = ["load_profile", "profile_from_dict", "save_profile"]
 

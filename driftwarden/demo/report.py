@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from kafka import KafkaConsumer, TopicPartition
 
-from driftwarden.monitor.demo.serving import START
+from driftwarden.demo.serving import START
 from driftwarden.monitor.exporter import MetricsSnapshot
 
 __all__ = ["EventWatcher", "Summary", "plot_accuracy", "progress_line", "summarize"]

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import orjson
 
-from driftwarden.monitor.config import MonitorConfig, parse_config
-from driftwarden.retrain.profile import ReferenceProfile, build_profile
+from driftwarden.config import MonitorConfig, parse_config
+from driftwarden.core.profile import ReferenceProfile, build_profile
 
 __all__ = ["StreamEvent", "demo_config", "generate_stream", "stream_profile"]
 
