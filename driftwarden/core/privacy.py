@@ -31,7 +31,8 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from driftwarden.core.profile import Column, category_key
+from driftwarden.core.columns import Column
+from driftwarden.core.profile import category_key
 
 __all__ = [
     "PSEUDONYM_PREFIX",

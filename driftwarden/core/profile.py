@@ -24,24 +24,31 @@ True
 
 from __future__ import annotations
 
-import math
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import Any, TypeGuard
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from driftwarden.core.columns import (
+    Column,
+    as_floats,
+    distinct,
+    has_fractions,
+    is_missing,
+    is_numeric,
+    typed,
+)
 from driftwarden.core.errors import ProfileError
 from driftwarden.core.tasks import FeatureType, Task, class_key
 
 __all__ = [
     "SCHEMA_VERSION",
     "CategoricalProfile",
-    "Column",
     "FeatureProfile",
     "NumericProfile",
     "ReferenceProfile",
@@ -51,10 +58,6 @@ __all__ = [
 
 SCHEMA_VERSION = 1
 
-Column = Sequence[object] | npt.NDArray[Any]
-"""The values of one column, ``None`` or NaN where missing."""
-
-_NUMBER = (int, float, np.number)
 _SUM_TOLERANCE = 1e-6
 
 
@@ -105,7 +108,7 @@ class NumericProfile:
         """
         if bins < 1:
             raise ProfileError(f"bins must be at least 1, got {bins}")
-        floats = _floats(values)
+        floats = as_floats(values)
         present = floats[~np.isnan(floats)]
         if not present.size:
             raise ProfileError(f"no numeric values among {floats.size} rows")
@@ -169,8 +172,8 @@ class CategoricalProfile:
             raise ProfileError(f"top_k must be at least 1, got {top_k}")
         counts: Counter[str] = Counter()
         missing = 0
-        for value, n in _distinct(values):
-            if _is_missing(value):
+        for value, n in distinct(values):
+            if is_missing(value):
                 missing += n
             else:
                 counts[key(value)] += n
@@ -308,7 +311,7 @@ def _feature_kinds(
 ) -> dict[str, FeatureType]:
     if feature_types is None:
         return {
-            name: FeatureType.NUMERIC if _is_numeric(values) else FeatureType.CATEGORICAL
+            name: FeatureType.NUMERIC if is_numeric(values) else FeatureType.CATEGORICAL
             for name, values in columns.items()
             if name not in targets
         }
@@ -326,7 +329,7 @@ def _feature_kinds(
 
 def _is_regression(task: str | None, targets: list[Column]) -> bool:
     if task is None:
-        return any(_has_fractions(values) for values in targets)
+        return any(has_fractions(values) for values in targets)
     try:
         return Task(task) is Task.REGRESSION
     except ValueError:
@@ -356,7 +359,7 @@ def _column_profile(
 def _performance(labels: Column, predictions: Column, regression: bool) -> dict[str, float] | None:
     """Accuracy, or MAE and RMSE, over the rows where both label and prediction are present."""
     if regression:
-        y, p = _floats(labels), _floats(predictions)
+        y, p = as_floats(labels), as_floats(predictions)
         errors = (y - p)[~(np.isnan(y) | np.isnan(p))]
         if not errors.size:
             return None
@@ -369,64 +372,12 @@ def _performance(labels: Column, predictions: Column, regression: bool) -> dict[
 
 def _accuracy(labels: Column, predictions: Column) -> dict[str, float] | None:
     hits = total = 0
-    pairs = Counter(zip(_typed(labels), _typed(predictions), strict=True))
+    pairs = Counter(zip(typed(labels), typed(predictions), strict=True))
     for ((_, label), (_, prediction)), n in pairs.items():
-        if not (_is_missing(label) or _is_missing(prediction)):
+        if not (is_missing(label) or is_missing(prediction)):
             total += n
             hits += n * (class_key(label) == class_key(prediction))
     return {"accuracy": hits / total} if total else None
-
-
-def _floats(values: Column) -> npt.NDArray[np.float64]:
-    """Values as floats, NaN where missing, infinite or not a number (strings, bools)."""
-    if isinstance(values, np.ndarray) and values.dtype.kind in "iuf":
-        floats = values.astype(np.float64)
-    else:
-        floats = np.fromiter(map(_number_or_nan, values), dtype=np.float64, count=len(values))
-    floats[np.isinf(floats)] = np.nan
-    return floats
-
-
-def _number_or_nan(value: object) -> float:
-    return float(value) if _is_number(value) else math.nan
-
-
-def _is_number(value: object) -> TypeGuard[int | float | np.number[Any]]:
-    return isinstance(value, _NUMBER) and not isinstance(value, bool)
-
-
-def _is_numeric(values: Column) -> bool:
-    """Whether every non-missing value is a number."""
-    if isinstance(values, np.ndarray) and values.dtype.kind != "O":
-        return values.dtype.kind in "iuf"
-    return all(v is None or _is_number(v) for v in values)
-
-
-def _has_fractions(values: Column) -> bool:
-    if not _is_numeric(values):
-        return False
-    floats = _floats(values)
-    floats = floats[~np.isnan(floats)]
-    return bool(np.any(floats != np.trunc(floats)))
-
-
-def _distinct(values: Column) -> Iterator[tuple[Any, int]]:
-    """Each distinct value once with its number of occurrences.
-
-    Counting ``(type, value)`` pairs runs in C and keeps ``True`` apart from ``1``, so a key
-    function need only run once per distinct value.
-    """
-    for (_, value), n in Counter(_typed(values)).items():
-        yield value, n
-
-
-def _typed(values: Column) -> Iterator[tuple[type, Any]]:
-    items = values.tolist() if isinstance(values, np.ndarray) else values
-    return zip(map(type, items), items, strict=True)
-
-
-def _is_missing(value: object) -> bool:
-    return value is None or isinstance(value, float) and math.isnan(value)
 
 
 def _plain(profile: FeatureProfile) -> dict[str, Any]:

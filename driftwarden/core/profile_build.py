@@ -20,9 +20,10 @@ import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.csv as pa_csv  # type: ignore[import-untyped]
 import pyarrow.parquet as pa_parquet  # type: ignore[import-untyped]
 
+from driftwarden.core.columns import Column
 from driftwarden.core.errors import ProfileError
 from driftwarden.core.privacy import PiiPolicy, scrub_columns
-from driftwarden.core.profile import Column, ReferenceProfile, build_profile
+from driftwarden.core.profile import ReferenceProfile, build_profile
 
 __all__ = ["build_profile_from_file", "read_table"]
 
