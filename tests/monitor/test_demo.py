@@ -31,7 +31,7 @@ def test_demo_closes_the_loop(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "driftwarden.cli",
+            "driftwarden",
             "demo",
             "--events",
             "12000",

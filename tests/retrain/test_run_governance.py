@@ -249,7 +249,7 @@ def test_killing_a_run_at_any_point_leaves_only_whole_versions(
     command = [
         sys.executable,
         "-m",
-        "driftwarden.cli",
+        "driftwarden",
         "retrain",
         "run",
         "--config",
