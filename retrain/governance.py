@@ -42,7 +42,8 @@ from driftwarden.config.training import RiskTier
 from driftwarden.retrain.audit import AuditAction, AuditLog
 from driftwarden.retrain.errors import GovernanceError
 from driftwarden.retrain.model_card import render_model_card
-from driftwarden.retrain.registry import ModelRegistry, Stage, VersionInfo
+from driftwarden.retrain.registry import ModelRegistry
+from driftwarden.retrain.versions import Stage, VersionInfo
 
 __all__ = ["Decision", "Governance"]
 

@@ -20,9 +20,9 @@ from driftwarden.retrain.dataset import read_base_table
 from driftwarden.retrain.errors import RegistryError
 from driftwarden.retrain.governance import Decision, Governance
 from driftwarden.retrain.model_card import render_model_card
-from driftwarden.retrain.registry import VersionInfo
 from driftwarden.retrain.settings import ModelTraining
 from driftwarden.retrain.trainer import evaluate
+from driftwarden.retrain.versions import VersionInfo
 
 __all__ = ["import_model"]
 

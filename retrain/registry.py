@@ -35,15 +35,11 @@ import hashlib
 import hmac
 import json
 import os
-import platform
 import shutil
 import tempfile
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
-from enum import StrEnum
-from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
@@ -60,45 +56,20 @@ from driftwarden.retrain.artifact_types import (
 from driftwarden.retrain.audit import utc_timestamp
 from driftwarden.retrain.errors import ArtifactTampered, ModelNotFound, RegistryError
 from driftwarden.retrain.settings import RetrainSettings
-
-__all__ = [
-    "RESERVED_METADATA",
-    "ModelRegistry",
-    "Stage",
-    "VersionInfo",
-]
-
-RESERVED_METADATA = frozenset(
-    {"model", "version", "created_at", "artifact_sha256", "artifact_hmac", "stage", "stage_history"}
+from driftwarden.retrain.versions import (
+    RESERVED_METADATA,
+    Stage,
+    VersionInfo,
+    check_model_name,
+    is_model_name,
+    is_version_name,
+    library_versions,
 )
+
+__all__ = ["ModelRegistry"]
+
 ARTIFACT, METADATA, PROFILE, CARD = "model.skops", "metadata.json", "profile.json", "model_card.md"
 _STAGING_PREFIX = ".staging-"
-_LIBRARIES = ("scikit-learn", "numpy", "scipy", "skops")
-
-
-class Stage(StrEnum):
-    CANDIDATE = "candidate"
-    AWAITING_APPROVAL = "awaiting_approval"
-    PRODUCTION = "production"
-    ARCHIVED = "archived"
-    REJECTED = "rejected"
-
-
-@dataclass(frozen=True, kw_only=True)
-class VersionInfo:
-    """A read-only view of one registered version (a snapshot of its ``metadata.json``)."""
-
-    model: str
-    version: str
-    stage: Stage
-    created_at: str
-    metadata: dict[str, Any]
-    path: Path
-
-    @property
-    def stage_history(self) -> list[dict[str, Any]]:
-        """Entries ``{"stage", "timestamp", "by", "reason"}``, oldest first."""
-        return list(self.metadata["stage_history"])
 
 
 class ModelRegistry:
@@ -148,7 +119,7 @@ class ModelRegistry:
         :data:`RESERVED_METADATA` and ``library_versions`` unless given. ``card`` is the model
         card's Markdown, or a function of the allocated version that renders it.
         """
-        _check_name(model)
+        check_model_name(model)
         if clashes := RESERVED_METADATA & set(metadata):
             raise ValueError(f"metadata keys {sorted(clashes)} are set by the registry")
         blob = sio.dumps(artifact_estimator)
@@ -298,7 +269,7 @@ class ModelRegistry:
         entry = {"stage": Stage.CANDIDATE.value, "timestamp": now, "by": by, "reason": reason}
         digest = hashlib.sha256(blob).hexdigest()
         record = {
-            "library_versions": _library_versions(),
+            "library_versions": library_versions(),
             **metadata,
             "model": model,
             "version": version,
@@ -327,9 +298,9 @@ class ModelRegistry:
 
     def _version_names(self, model: str) -> set[str]:
         model_dir = self.root / model
-        if not _is_name(model) or not model_dir.is_dir():
+        if not is_model_name(model) or not model_dir.is_dir():
             return set()
-        return {p.name for p in model_dir.iterdir() if _is_version(p.name) and p.is_dir()}
+        return {p.name for p in model_dir.iterdir() if is_version_name(p.name) and p.is_dir()}
 
     def _read(self, model: str, version: str) -> VersionInfo:
         path = self.root / model / version
@@ -351,7 +322,7 @@ class ModelRegistry:
 
     @contextmanager
     def _locked(self, model: str) -> Iterator[None]:
-        _check_name(model)
+        check_model_name(model)
         model_dir = self.root / model
         model_dir.mkdir(parents=True, exist_ok=True)
         with (model_dir / ".lock").open("a") as handle:
@@ -381,24 +352,3 @@ def _artifact_hmac(key: bytes, model: str, version: str, digest: str) -> str:
 
 def _json_bytes(document: Mapping[str, Any]) -> bytes:
     return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False).encode("utf-8")
-
-
-def _library_versions() -> dict[str, str]:
-    versions = {name: importlib_metadata.version(name) for name in _LIBRARIES}
-    return {"python": platform.python_version(), **versions}
-
-
-def _is_version(name: str) -> bool:
-    return name.isascii() and name.isdigit()
-
-
-def _is_name(model: str) -> bool:
-    return bool(model) and model[0].isalnum() and all(c.isalnum() or c in "._-" for c in model)
-
-
-def _check_name(model: str) -> None:
-    if not _is_name(model):
-        raise ValueError(
-            f"model name {model!r} is not usable as a directory name: use letters, digits, "
-            "'.', '_' and '-', starting with a letter or digit"
-        )

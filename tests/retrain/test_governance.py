@@ -11,7 +11,8 @@ from driftwarden.config.training import RiskTier
 from driftwarden.retrain.audit import AuditEntry, AuditLog
 from driftwarden.retrain.errors import GovernanceError
 from driftwarden.retrain.governance import Decision, Governance
-from driftwarden.retrain.registry import ModelRegistry, Stage
+from driftwarden.retrain.registry import ModelRegistry
+from driftwarden.retrain.versions import Stage
 
 
 class TickingClock:

@@ -24,7 +24,8 @@ from driftwarden.retrain.errors import (
     UntrustedArtifact,
 )
 from driftwarden.retrain.features import make_pipeline as feature_pipeline
-from driftwarden.retrain.registry import ModelRegistry, Stage
+from driftwarden.retrain.registry import ModelRegistry
+from driftwarden.retrain.versions import Stage
 
 LINEAGE = {
     "parent_version": None,
