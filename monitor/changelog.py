@@ -27,8 +27,9 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.core import Metric
 
+from driftwarden.core.metric_spec import counter_family
 from driftwarden.monitor.codec import (
     Doc,
     StateDecodeError,
@@ -43,6 +44,7 @@ from driftwarden.monitor.codec import (
     need_str,
 )
 from driftwarden.monitor.dead_letters import DEFAULT_MAX_REQUEST_SIZE, record_size
+from driftwarden.monitor.metrics import CHANGELOG_RECORDS_REJECTED
 from driftwarden.monitor.state import PartitionState
 
 __all__ = [
@@ -284,12 +286,7 @@ class ChangelogRejections:
             self._counts[reason] += 1
 
     def collect(self) -> Iterator[Metric]:
-        family = CounterMetricFamily(
-            "driftwarden_changelog_records_rejected",
-            "Changelog records or snapshots skipped by a reader: malformed, too large, failing "
-            "their checksum or HMAC, or undecodable.",
-            labels=["reason"],
-        )
+        family = counter_family(CHANGELOG_RECORDS_REJECTED)
         with self._lock:
             for reason, count in sorted(self._counts.items()):
                 family.add_metric([reason], float(count))

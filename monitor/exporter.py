@@ -1,7 +1,8 @@
 """Prometheus export: a collector over snapshots of the monitor state, and the HTTP endpoints.
 
 The consumer thread alone touches the state; it publishes an immutable :class:`MetricsSnapshot`
-that the collector reads at scrape time, so a scrape never races a batch.
+that the collector reads at scrape time, so a scrape never races a batch. The families are
+built from their definitions in :mod:`driftwarden.monitor.metrics`.
 """
 
 from __future__ import annotations
@@ -13,32 +14,40 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
+from prometheus_client.core import Metric
 
+from driftwarden.core.metric_spec import (
+    MetricSpec,
+    counter_family,
+    gauge_family,
+    histogram_family,
+)
+from driftwarden.monitor.metrics import (
+    CONSUMER_LAG,
+    CORRECT,
+    DATA_QUALITY_RATIO,
+    DRIFT_ACTIVE,
+    DRIFT_ALARMS,
+    DRIFT_SCORE,
+    DRIFT_THRESHOLD,
+    INVALID_EVENTS,
+    JOINED,
+    LABEL_DELAY_SECONDS,
+    LABELS,
+    LAST_CHECKPOINT_TIMESTAMP_SECONDS,
+    MISROUTED_RECORDS,
+    PENDING,
+    PERFORMANCE,
+    PREDICTIONS,
+    REFERENCE_MISSING,
+    RETRAIN_REQUESTS,
+    UNDECLARED_FEATURES_DROPPED,
+    UNMATCHED,
+    VERSIONS_EVICTED,
+)
 from driftwarden.monitor.state import DELAY_BUCKETS, MonitorState, StreamCounters
 
 __all__ = ["DriftSnapshot", "MetricsSnapshot", "MonitorCollector"]
-
-# Stream counters live with their input partition (see driftwarden.monitor.state) and carry its
-# number.
-_PER_PARTITION = frozenset(
-    {
-        "driftwarden_predictions",
-        "driftwarden_labels",
-        "driftwarden_joined",
-        "driftwarden_correct",
-        "driftwarden_unmatched",
-        "driftwarden_retrain_requests",
-        "driftwarden_invalid_events",
-        "driftwarden_misrouted_records",
-        "driftwarden_undeclared_features_dropped",
-    }
-)
 
 log = logging.getLogger(__name__)
 
@@ -123,164 +132,75 @@ class MonitorCollector:
     def collect(self) -> Iterator[Metric]:
         snap = self.snapshot
         parts = sorted(snap.partitions.items())
-        yield _counter(
-            "driftwarden_predictions",
-            "Prediction events applied.",
-            ["model", "version"],
-            _by_partition(parts, lambda c: c.predictions.items()),
-        )
-        yield _counter(
-            "driftwarden_labels",
-            "Label events applied.",
-            ["model"],
-            _by_partition(parts, lambda c: [((m,), n) for m, n in c.labels.items()]),
-        )
-        yield _counter(
-            "driftwarden_joined",
-            "Labels joined to their prediction.",
-            ["model", "version"],
-            _by_partition(parts, lambda c: c.joined.items()),
-        )
-        yield _counter(
-            "driftwarden_correct",
-            "Joined classifications that were correct.",
-            ["model", "version"],
-            _by_partition(parts, lambda c: c.correct.items()),
-        )
-        yield _counter(
-            "driftwarden_unmatched",
-            "Predictions or labels dropped unjoined.",
-            ["model", "kind", "reason"],
-            _by_partition(parts, lambda c: c.unmatched.items()),
-        )
-        yield _counter(
-            "driftwarden_retrain_requests",
-            "Retrain requests the monitor published.",
-            ["model", "reason"],
-            _by_partition(parts, lambda c: c.retrain_requests.items()),
-        )
-        yield _counter(
-            "driftwarden_invalid_events",
-            "Messages sent to the dead-letter topic.",
-            ["topic", "reason"],
-            _by_partition(parts, lambda c: c.invalid.items()),
-        )
-        yield _counter(
-            "driftwarden_misrouted_records",
-            "Keyed input records not on the partition murmur2 of their key gives (still applied).",
-            ["topic"],
-            _by_partition(parts, lambda c: [((t,), n) for t, n in c.misrouted.items()]),
-        )
-        yield _counter(
-            "driftwarden_undeclared_features_dropped",
-            "Feature values dropped because the model's features do not declare them.",
-            ["model"],
-            _by_partition(parts, lambda c: [((m,), n) for m, n in c.undeclared_features.items()]),
-        )
-        pending = GaugeMetricFamily(
-            "driftwarden_pending", "Items waiting for their partner.", labels=["model", "kind"]
-        )
-        for pending_key, count in sorted(snap.pending.items()):
-            pending.add_metric(list(pending_key), count)
-        yield pending
-        yield _counter(
-            "driftwarden_versions_evicted",
-            "Model versions whose state was evicted to stay within max_versions.",
-            ["model"],
-            [((m,), n) for m, n in snap.evicted_versions.items()],
-        )
+        for spec, series in _STREAM_COUNTERS:
+            yield _counter(spec, _by_partition(parts, series))
+        yield _gauge(PENDING, snap.pending)
+        yield _counter(VERSIONS_EVICTED, _keyed(snap.evicted_versions))
         yield _delay_histogram(parts)
-        perf = GaugeMetricFamily(
-            "driftwarden_performance",
-            "Online model performance.",
-            labels=["model", "version", "metric", "window"],
-        )
-        for key, value in sorted(snap.performance.items()):
-            perf.add_metric(list(key), value)
-        yield perf
-        lag = GaugeMetricFamily(
-            "driftwarden_consumer_lag",
-            "Messages behind the high watermark.",
-            labels=["topic", "partition"],
-        )
-        for (topic, partition), value in sorted(snap.lag.items()):
-            lag.add_metric([topic, str(partition)], value)
-        yield lag
+        yield _gauge(PERFORMANCE, snap.performance)
+        yield _gauge(CONSUMER_LAG, snap.lag)
         yield from _drift_families(snap.drift)
-        checkpoint = GaugeMetricFamily(
-            "driftwarden_last_checkpoint_timestamp_seconds",
-            "Unix time of the last completed checkpoint.",
-        )
+        checkpoint = gauge_family(LAST_CHECKPOINT_TIMESTAMP_SECONDS)
         if snap.last_checkpoint is not None:
             checkpoint.add_metric([], snap.last_checkpoint)
         yield checkpoint
 
 
+Series = Iterable[tuple[tuple[str, ...], int]]  # label values (all but the partition), count
+
+
+def _keyed(counts: Mapping[str, int]) -> Series:
+    """The series of counts keyed by a single label value."""
+    return [((key,), n) for key, n in counts.items()]
+
+
+# The stream counters, in export order, and the series of one partition's counts of each.
+_STREAM_COUNTERS: tuple[tuple[MetricSpec, Callable[[StreamCounters], Series]], ...] = (
+    (PREDICTIONS, lambda c: c.predictions.items()),
+    (LABELS, lambda c: _keyed(c.labels)),
+    (JOINED, lambda c: c.joined.items()),
+    (CORRECT, lambda c: c.correct.items()),
+    (UNMATCHED, lambda c: c.unmatched.items()),
+    (RETRAIN_REQUESTS, lambda c: c.retrain_requests.items()),
+    (INVALID_EVENTS, lambda c: c.invalid.items()),
+    (MISROUTED_RECORDS, lambda c: _keyed(c.misrouted)),
+    (UNDECLARED_FEATURES_DROPPED, lambda c: _keyed(c.undeclared_features)),
+)
+
+
 def _by_partition(
-    parts: list[tuple[int, StreamCounters]],
-    items: Callable[[StreamCounters], Iterable[tuple[tuple[str, ...], int]]],
-) -> list[tuple[tuple[str, ...], int]]:
+    parts: list[tuple[int, StreamCounters]], series: Callable[[StreamCounters], Series]
+) -> Series:
     """Series of every partition, their label values extended by the partition number."""
-    return [((*key, str(number)), value) for number, c in parts for key, value in items(c)]
+    return [((*key, str(number)), value) for number, c in parts for key, value in series(c)]
 
 
-def _counter(name: str, doc: str, labels: list[str], items: object) -> CounterMetricFamily:
-    if name in _PER_PARTITION:
-        labels = [*labels, "partition"]
-    family = CounterMetricFamily(name, doc, labels=labels)
-    for key, value in sorted(items):  # type: ignore[call-overload]
+def _counter(spec: MetricSpec, series: Series) -> Metric:
+    family = counter_family(spec)
+    for key, value in sorted(series):
         family.add_metric(list(key), value)
     return family
 
 
-def _gauge(name: str, doc: str, labels: list[str], items: Mapping[Any, float]) -> Metric:
-    family = GaugeMetricFamily(name, doc, labels=labels)
-    for key, value in sorted(items.items()):
-        family.add_metric(list(key), value)
+def _gauge(spec: MetricSpec, values: Mapping[Any, float]) -> Metric:
+    """The gauge of ``values``, keyed by tuples of label values (numbers written as text)."""
+    family = gauge_family(spec)
+    for key, value in sorted(values.items()):
+        family.add_metric([str(v) for v in key], value)
     return family
 
 
 def _drift_families(drift: DriftSnapshot) -> Iterator[Metric]:
-    score_labels = ["model", "version", "feature", "statistic"]
-    yield _gauge(
-        "driftwarden_drift_score",
-        "Latest drift score against the reference.",
-        score_labels,
-        drift.scores,
-    )
-    yield _gauge(
-        "driftwarden_drift_threshold",
-        "Alarm threshold of the drift score.",
-        score_labels,
-        drift.thresholds,
-    )
-    alarm_labels = ["model", "version", "kind", "feature"]
-    yield _gauge(
-        "driftwarden_drift_active", "1 while a drift alarm is active.", alarm_labels, drift.active
-    )
-    yield _counter(
-        "driftwarden_drift_alarms", "Drift alarms entered.", alarm_labels, drift.alarms.items()
-    )
-    yield _gauge(
-        "driftwarden_data_quality_ratio",
-        "Share of the drift window failing a check.",
-        ["model", "version", "feature", "check"],
-        drift.quality,
-    )
-    yield _gauge(
-        "driftwarden_reference_missing",
-        "1 when a version has no reference profile.",
-        ["model", "version"],
-        drift.reference_missing,
-    )
+    yield _gauge(DRIFT_SCORE, drift.scores)
+    yield _gauge(DRIFT_THRESHOLD, drift.thresholds)
+    yield _gauge(DRIFT_ACTIVE, drift.active)
+    yield _counter(DRIFT_ALARMS, drift.alarms.items())
+    yield _gauge(DATA_QUALITY_RATIO, drift.quality)
+    yield _gauge(REFERENCE_MISSING, drift.reference_missing)
 
 
-def _delay_histogram(parts: list[tuple[int, StreamCounters]]) -> HistogramMetricFamily:
-    family = HistogramMetricFamily(
-        "driftwarden_label_delay_seconds",
-        "Event-time delay from prediction to label.",
-        labels=["model", "partition"],
-    )
+def _delay_histogram(parts: list[tuple[int, StreamCounters]]) -> Metric:
+    family = histogram_family(LABEL_DELAY_SECONDS)
     bounds = [*(repr(float(b)) for b in DELAY_BUCKETS), "+Inf"]
     for number, counters in parts:
         for model, counts in sorted(counters.delay_buckets.items()):

@@ -24,9 +24,11 @@ from kafka.errors import (
     UnsupportedSaslMechanismError,
     UnsupportedVersionError,
 )
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.core import Metric
 
+from driftwarden.core.metric_spec import counter_family
 from driftwarden.monitor.errors import StartupError
+from driftwarden.monitor.metrics import KAFKA_RECONNECTS
 
 __all__ = ["Backoff", "ReconnectCounter", "fenced", "transient"]
 
@@ -146,9 +148,6 @@ class ReconnectCounter:
             self._count += 1
 
     def collect(self) -> Iterator[Metric]:
-        family = CounterMetricFamily(
-            "driftwarden_kafka_reconnects",
-            "Restarts of the Kafka clients from the last checkpoint after a Kafka failure.",
-        )
+        family = counter_family(KAFKA_RECONNECTS)
         family.add_metric([], float(self._count))
         yield family

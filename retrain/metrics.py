@@ -1,4 +1,5 @@
-"""The retrain worker's Prometheus metrics.
+"""The retrain worker's Prometheus metrics: their catalogue (:data:`METRICS`) and the objects
+that export them.
 
 Run counters live in the worker process; model versions, stages and pending approvals are read
 from the registry at scrape time, so they are right whoever changed them (worker or CLI).
@@ -8,14 +9,73 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import Metric
 
+from driftwarden.core.metric_spec import MetricSpec, counter, gauge, gauge_family, histogram
 from driftwarden.retrain.governance import Governance
 from driftwarden.retrain.requests import REJECTIONS
 from driftwarden.retrain.run import RunOutcome
 
-__all__ = ["RegistryCollector", "WorkerMetrics"]
+__all__ = [
+    "APPROVALS_PENDING",
+    "LAST_RETRAIN_TIMESTAMP_SECONDS",
+    "METRICS",
+    "MODEL_INFO",
+    "RETRAIN_DURATION_SECONDS",
+    "RETRAIN_REQUESTS",
+    "RETRAIN_REQUESTS_REJECTED",
+    "RETRAIN_RUNS",
+    "RegistryCollector",
+    "WorkerMetrics",
+]
+
+RETRAIN_REQUESTS = MetricSpec(
+    "driftwarden_retrain_requests",
+    "counter",
+    "Retrain requests the worker took.",
+    ("model", "reason"),
+)
+RETRAIN_REQUESTS_REJECTED = MetricSpec(
+    "driftwarden_retrain_requests_rejected",
+    "counter",
+    "Messages on the requests topic the worker rejected, by category.",
+    ("reason",),
+)
+RETRAIN_RUNS = MetricSpec(
+    "driftwarden_retrain_runs", "counter", "Finished retrain runs by outcome.", ("model", "outcome")
+)
+RETRAIN_DURATION_SECONDS = MetricSpec(
+    "driftwarden_retrain_duration_seconds", "histogram", "Wall time of retrain runs.", ("model",)
+)
+LAST_RETRAIN_TIMESTAMP_SECONDS = MetricSpec(
+    "driftwarden_last_retrain_timestamp_seconds",
+    "gauge",
+    "Unix time of the last finished retrain run.",
+    ("model",),
+)
+MODEL_INFO = MetricSpec(
+    "driftwarden_model_info",
+    "gauge",
+    "Registered model versions (1).",
+    ("model", "version", "stage"),
+)
+APPROVALS_PENDING = MetricSpec(
+    "driftwarden_approvals_pending",
+    "gauge",
+    "Versions waiting for a manual approval.",
+    ("model",),
+)
+
+METRICS: tuple[MetricSpec, ...] = (
+    RETRAIN_REQUESTS,
+    RETRAIN_REQUESTS_REJECTED,
+    RETRAIN_RUNS,
+    RETRAIN_DURATION_SECONDS,
+    LAST_RETRAIN_TIMESTAMP_SECONDS,
+    MODEL_INFO,
+    APPROVALS_PENDING,
+)
 
 _DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200)
 
@@ -25,37 +85,11 @@ OUTCOMES = ("promoted", "rejected", "awaiting_approval", "failed")
 
 class WorkerMetrics:
     def __init__(self, registry: CollectorRegistry, models: Sequence[str] = ()) -> None:
-        self.requests = Counter(
-            "driftwarden_retrain_requests",
-            "Retrain requests the worker took.",
-            ["model", "reason"],
-            registry=registry,
-        )
-        self.rejected = Counter(
-            "driftwarden_retrain_requests_rejected",
-            "Messages on the requests topic the worker rejected, by category.",
-            ["reason"],
-            registry=registry,
-        )
-        self.runs = Counter(
-            "driftwarden_retrain_runs",
-            "Finished retrain runs by outcome.",
-            ["model", "outcome"],
-            registry=registry,
-        )
-        self.duration = Histogram(
-            "driftwarden_retrain_duration_seconds",
-            "Wall time of retrain runs.",
-            ["model"],
-            buckets=_DURATION_BUCKETS,
-            registry=registry,
-        )
-        self.last = Gauge(
-            "driftwarden_last_retrain_timestamp_seconds",
-            "Unix time of the last finished retrain run.",
-            ["model"],
-            registry=registry,
-        )
+        self.requests = counter(RETRAIN_REQUESTS, registry)
+        self.rejected = counter(RETRAIN_REQUESTS_REJECTED, registry)
+        self.runs = counter(RETRAIN_RUNS, registry)
+        self.duration = histogram(RETRAIN_DURATION_SECONDS, registry, _DURATION_BUCKETS)
+        self.last = gauge(LAST_RETRAIN_TIMESTAMP_SECONDS, registry)
         # Series start at zero, so rate() and increase() see a fresh worker's first run.
         for category in REJECTIONS:
             self.rejected.labels(category)
@@ -78,21 +112,13 @@ class RegistryCollector:
         self._models = models
 
     def collect(self) -> Iterator[Metric]:
-        info = GaugeMetricFamily(
-            "driftwarden_model_info",
-            "Registered model versions (1).",
-            labels=["model", "version", "stage"],
-        )
+        info = gauge_family(MODEL_INFO)
         registry = self._governance.registry
         for model in sorted({*self._models, *registry.models()}):
             for version in registry.versions(model):
                 info.add_metric([model, version.version, version.stage.value], 1)
         yield info
-        pending = GaugeMetricFamily(
-            "driftwarden_approvals_pending",
-            "Versions waiting for a manual approval.",
-            labels=["model"],
-        )
+        pending = gauge_family(APPROVALS_PENDING)
         waiting = self._governance.pending_approvals()
         for model in sorted({*self._models, *waiting}):
             pending.add_metric([model], waiting.get(model, 0))

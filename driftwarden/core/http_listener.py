@@ -22,8 +22,11 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
+
+from driftwarden.core.metric_spec import counter_family, gauge_family
+from driftwarden.core.metrics import HTTP_CONNECTIONS_DROPPED, HTTP_CONNECTIONS_OPEN
 
 __all__ = ["DROP_REASONS", "BoundedListener"]
 
@@ -275,17 +278,10 @@ class _ConnectionMetrics(Collector):
         self._listener = listener
 
     def collect(self) -> Iterator[Metric]:
-        dropped = CounterMetricFamily(
-            "driftwarden_http_connections_dropped",
-            "HTTP connections closed unanswered: over http.max_connections (over_limit) or "
-            "without a whole request within http.request_timeout (deadline)",
-            labels=["reason"],
-        )
+        dropped = counter_family(HTTP_CONNECTIONS_DROPPED)
         for reason in DROP_REASONS:
             dropped.add_metric([reason], self._listener.dropped[reason])
         yield dropped
-        yield GaugeMetricFamily(
-            "driftwarden_http_connections_open",
-            "HTTP connections open now (at most http.max_connections)",
-            value=self._listener.open_connections,
-        )
+        connections = gauge_family(HTTP_CONNECTIONS_OPEN)
+        connections.add_metric([], self._listener.open_connections)
+        yield connections

@@ -22,10 +22,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
 from driftwarden.core.errors import NotificationFailed
+from driftwarden.core.metric_spec import counter
+from driftwarden.core.metrics import NOTIFICATIONS
 from driftwarden.core.notification_payloads import (
     Event,
     pagerduty_alarm,
@@ -252,12 +254,8 @@ class NotificationDispatcher:
             )
             for c in configs
         ]
-        self.outcomes = Counter(
-            "driftwarden_notifications",
-            "Events per direct notifier, by outcome (sent, failed, dropped, filtered).",
-            ["notifier", "outcome"],
-            registry=registry if self._routes else None,  # no notifiers, no metric family
-        )
+        # no notifiers, no metric family
+        self.outcomes = counter(NOTIFICATIONS, registry if self._routes else None)
         for route in self._routes:
             for outcome in OUTCOMES:
                 self.outcomes.labels(route.name, outcome)

@@ -1,0 +1,195 @@
+"""The catalogue of the monitor's metrics: every ``driftwarden_*`` family it exports besides the
+core's (:mod:`driftwarden.core.metrics`).
+
+The stream counters carry the ``partition`` of the input partition they were counted on (see
+:mod:`driftwarden.monitor.state`), so a series moves between instances with its partition.
+"""
+
+from __future__ import annotations
+
+from driftwarden.core.metric_spec import MetricSpec
+
+__all__ = [
+    "CHANGELOG_RECORDS_REJECTED",
+    "CONSUMER_LAG",
+    "CORRECT",
+    "DATA_QUALITY_RATIO",
+    "DRIFT_ACTIVE",
+    "DRIFT_ALARMS",
+    "DRIFT_SCORE",
+    "DRIFT_THRESHOLD",
+    "INVALID_EVENTS",
+    "JOINED",
+    "KAFKA_RECONNECTS",
+    "LABELS",
+    "LABEL_DELAY_SECONDS",
+    "LAST_CHECKPOINT_TIMESTAMP_SECONDS",
+    "METRICS",
+    "MISROUTED_RECORDS",
+    "PENDING",
+    "PERFORMANCE",
+    "PREDICTIONS",
+    "REFERENCE_MISSING",
+    "RETRAIN_REQUESTS",
+    "UNDECLARED_FEATURES_DROPPED",
+    "UNMATCHED",
+    "VERSIONS_EVICTED",
+]
+
+PREDICTIONS = MetricSpec(
+    "driftwarden_predictions",
+    "counter",
+    "Prediction events applied.",
+    ("model", "version", "partition"),
+)
+LABELS = MetricSpec(
+    "driftwarden_labels", "counter", "Label events applied.", ("model", "partition")
+)
+JOINED = MetricSpec(
+    "driftwarden_joined",
+    "counter",
+    "Labels joined to their prediction.",
+    ("model", "version", "partition"),
+)
+CORRECT = MetricSpec(
+    "driftwarden_correct",
+    "counter",
+    "Joined classifications that were correct.",
+    ("model", "version", "partition"),
+)
+UNMATCHED = MetricSpec(
+    "driftwarden_unmatched",
+    "counter",
+    "Predictions or labels dropped unjoined.",
+    ("model", "kind", "reason", "partition"),
+)
+RETRAIN_REQUESTS = MetricSpec(
+    "driftwarden_retrain_requests",
+    "counter",
+    "Retrain requests the monitor published.",
+    ("model", "reason", "partition"),
+)
+INVALID_EVENTS = MetricSpec(
+    "driftwarden_invalid_events",
+    "counter",
+    "Messages sent to the dead-letter topic.",
+    ("topic", "reason", "partition"),
+)
+MISROUTED_RECORDS = MetricSpec(
+    "driftwarden_misrouted_records",
+    "counter",
+    "Keyed input records not on the partition murmur2 of their key gives (still applied).",
+    ("topic", "partition"),
+)
+UNDECLARED_FEATURES_DROPPED = MetricSpec(
+    "driftwarden_undeclared_features_dropped",
+    "counter",
+    "Feature values dropped because the model's features do not declare them.",
+    ("model", "partition"),
+)
+PENDING = MetricSpec(
+    "driftwarden_pending", "gauge", "Items waiting for their partner.", ("model", "kind")
+)
+VERSIONS_EVICTED = MetricSpec(
+    "driftwarden_versions_evicted",
+    "counter",
+    "Model versions whose state was evicted to stay within max_versions.",
+    ("model",),
+)
+LABEL_DELAY_SECONDS = MetricSpec(
+    "driftwarden_label_delay_seconds",
+    "histogram",
+    "Event-time delay from prediction to label.",
+    ("model", "partition"),
+)
+PERFORMANCE = MetricSpec(
+    "driftwarden_performance",
+    "gauge",
+    "Online model performance.",
+    ("model", "version", "metric", "window"),
+)
+CONSUMER_LAG = MetricSpec(
+    "driftwarden_consumer_lag",
+    "gauge",
+    "Messages behind the high watermark.",
+    ("topic", "partition"),
+)
+DRIFT_SCORE = MetricSpec(
+    "driftwarden_drift_score",
+    "gauge",
+    "Latest drift score against the reference.",
+    ("model", "version", "feature", "statistic"),
+)
+DRIFT_THRESHOLD = MetricSpec(
+    "driftwarden_drift_threshold",
+    "gauge",
+    "Alarm threshold of the drift score.",
+    ("model", "version", "feature", "statistic"),
+)
+DRIFT_ACTIVE = MetricSpec(
+    "driftwarden_drift_active",
+    "gauge",
+    "1 while a drift alarm is active.",
+    ("model", "version", "kind", "feature"),
+)
+DRIFT_ALARMS = MetricSpec(
+    "driftwarden_drift_alarms",
+    "counter",
+    "Drift alarms entered.",
+    ("model", "version", "kind", "feature"),
+)
+DATA_QUALITY_RATIO = MetricSpec(
+    "driftwarden_data_quality_ratio",
+    "gauge",
+    "Share of the drift window failing a check.",
+    ("model", "version", "feature", "check"),
+)
+REFERENCE_MISSING = MetricSpec(
+    "driftwarden_reference_missing",
+    "gauge",
+    "1 when a version has no reference profile.",
+    ("model", "version"),
+)
+LAST_CHECKPOINT_TIMESTAMP_SECONDS = MetricSpec(
+    "driftwarden_last_checkpoint_timestamp_seconds",
+    "gauge",
+    "Unix time of the last completed checkpoint.",
+)
+KAFKA_RECONNECTS = MetricSpec(
+    "driftwarden_kafka_reconnects",
+    "counter",
+    "Restarts of the Kafka clients from the last checkpoint after a Kafka failure.",
+)
+CHANGELOG_RECORDS_REJECTED = MetricSpec(
+    "driftwarden_changelog_records_rejected",
+    "counter",
+    "Changelog records or snapshots skipped by a reader: malformed, too large, failing "
+    "their checksum or HMAC, or undecodable.",
+    ("reason",),
+)
+
+METRICS: tuple[MetricSpec, ...] = (
+    PREDICTIONS,
+    LABELS,
+    JOINED,
+    CORRECT,
+    UNMATCHED,
+    RETRAIN_REQUESTS,
+    INVALID_EVENTS,
+    MISROUTED_RECORDS,
+    UNDECLARED_FEATURES_DROPPED,
+    PENDING,
+    VERSIONS_EVICTED,
+    LABEL_DELAY_SECONDS,
+    PERFORMANCE,
+    CONSUMER_LAG,
+    DRIFT_SCORE,
+    DRIFT_THRESHOLD,
+    DRIFT_ACTIVE,
+    DRIFT_ALARMS,
+    DATA_QUALITY_RATIO,
+    REFERENCE_MISSING,
+    LAST_CHECKPOINT_TIMESTAMP_SECONDS,
+    KAFKA_RECONNECTS,
+    CHANGELOG_RECORDS_REJECTED,
+)
