@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 from prometheus_client.core import CounterMetricFamily, Metric
 
+from driftwarden.contracts.records import record_size
 from driftwarden.monitor.codec import (
     Doc,
     StateDecodeError,
@@ -42,7 +43,7 @@ from driftwarden.monitor.codec import (
     need_list,
     need_str,
 )
-from driftwarden.monitor.dead_letters import DEFAULT_MAX_REQUEST_SIZE, record_size
+from driftwarden.monitor.record_limits import DEFAULT_MAX_REQUEST_SIZE
 from driftwarden.monitor.state import PartitionState
 
 __all__ = [

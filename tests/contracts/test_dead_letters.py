@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from driftwarden.monitor.dead_letters import dead_letter
+from driftwarden.contracts.dead_letters import dead_letter
 
 
 def test_dead_letter_copies_the_message_and_adds_its_headers() -> None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from driftwarden.contracts.drift import drift_events
 from driftwarden.monitor.drift.alarms import Transition
 from driftwarden.monitor.drift.checks import Evaluation
-from driftwarden.monitor.drift.events import drift_events
 
 WINDOW = {"size": 2000.0, "first_timestamp": 1795662000.0, "last_timestamp": 1795662060.25}
 

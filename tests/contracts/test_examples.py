@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from driftwarden.monitor.events import Label, Prediction
-from driftwarden.monitor.join import Joined
-from driftwarden.monitor.processor import _example
-from driftwarden.retrain.dataset import MalformedExample, parse_example
+from driftwarden.contracts.errors import MalformedExample
+from driftwarden.contracts.examples import example_record, parse_example
+from driftwarden.contracts.inputs import Label, Prediction
 
 PREDICTION = Prediction(
     prediction_id="p-1",
@@ -28,7 +27,7 @@ VALUE = (
 
 
 def test_joined_example_record_bytes_and_headers() -> None:
-    record = _example(Joined(PREDICTION, LABEL, 41, 7), "predictions", 2)
+    record = example_record(PREDICTION, LABEL, ("predictions", 2, 41), 7)
     assert record.key == b"churn"
     assert record.value == VALUE
     assert record.headers == [

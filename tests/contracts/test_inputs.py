@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from driftwarden.monitor.events import (
-    InvalidEvent,
+from driftwarden.contracts.errors import InvalidEvent
+from driftwarden.contracts.inputs import (
     Label,
     Prediction,
     check_ahead,
-    format_timestamp,
     parse_label,
     parse_prediction,
 )
+from driftwarden.core.timestamps import format_timestamp
 
 PREDICTION = (
     b'{"prediction_id":"p-1","model":"churn","model_version":3,'
