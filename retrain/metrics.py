@@ -11,8 +11,8 @@ from collections.abc import Iterator, Sequence
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from driftwarden.contracts.requests import REJECTIONS
 from driftwarden.retrain.governance import Governance
-from driftwarden.retrain.requests import REJECTIONS
 from driftwarden.retrain.run import RunOutcome
 
 __all__ = ["RegistryCollector", "WorkerMetrics"]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from driftwarden.retrain.requests import InvalidRequest, RetrainRequest
+from driftwarden.contracts.errors import InvalidRequest
+from driftwarden.contracts.requests import RetrainRequest
 
 DRIFT = (
     b'{"schema":1,"type":"retrain_requested","request_id":"r-1","model":"churn","version":"3",'

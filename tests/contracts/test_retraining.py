@@ -8,15 +8,17 @@ from typing import Any
 import orjson
 import pytest
 
+from driftwarden.contracts.retraining import AuditHead, promotion_event
 from driftwarden.retrain.audit import AuditEntry
-from driftwarden.retrain.audit_head import AuditHead
-from driftwarden.retrain.run import RetrainJob, RunOutcome, promotion_event
+from driftwarden.retrain.audit_head import head_of
+from driftwarden.retrain.run import RetrainJob, RunOutcome
 
 NOW = 1795662000.5
 AT = b'"timestamp":"2026-11-26T03:00:00.500000Z"'
 
 
 def announced(outcome: RunOutcome) -> list[bytes]:
+    """What a job publishes when it announces ``outcome`` (the job's clock fixed at NOW)."""
     events: list[dict[str, Any]] = []
     job = SimpleNamespace(_publish=events.append, _clock=lambda: NOW)
     RetrainJob._announce(job, outcome)  # type: ignore[arg-type]  # noqa: SLF001
@@ -69,7 +71,7 @@ def test_audit_head_event() -> None:
         seq=7, timestamp="2026-11-26T03:00:00.000Z", action="approved", model="churn",
         version="2", actor="alice", hash="ab" * 32,
     )  # fmt: skip
-    event = AuditHead.of(entry).to_event()
+    event = head_of(entry).to_event()
     assert orjson.dumps(event) == (
         b'{"schema":1,"type":"audit_head","seq":7,"hash":"' + b"ab" * 32 + b'",'
         b'"timestamp":"2026-11-26T03:00:00.000Z"}'
