@@ -40,6 +40,8 @@ __all__ = [
     "check_ahead",
     "parse_label",
     "parse_prediction",
+    "serialize_label",
+    "serialize_prediction",
 ]
 
 Target = int | str | bool | float
@@ -99,6 +101,45 @@ def parse_label(raw: bytes) -> Label:
         model=_string(doc, "model"),
         label=_target(doc, "label"),
         timestamp=_timestamp(doc),
+    )
+
+
+def serialize_prediction(prediction: Prediction) -> bytes:
+    """The prediction event of ``prediction`` (key: its ``prediction_id``), epoch-second time;
+    ``scores`` are left out when there are none.
+
+    >>> serialize_prediction(Prediction("p-1", "churn", "3", 0.0, {"tenure": 1.5}, 1, None))
+    b'{"schema":1,"prediction_id":"p-1","model":"churn","model_version":"3","timestamp":0.0,\
+"features":{"tenure":1.5},"prediction":1}'
+    """
+    doc: dict[str, object] = {
+        "schema": SCHEMA_VERSION,
+        "prediction_id": prediction.prediction_id,
+        "model": prediction.model,
+        "model_version": prediction.version,
+        "timestamp": prediction.timestamp,
+        "features": prediction.features,
+        "prediction": prediction.prediction,
+    }
+    if prediction.scores is not None:
+        doc["scores"] = prediction.scores
+    return orjson.dumps(doc)
+
+
+def serialize_label(label: Label) -> bytes:
+    """The label event of ``label`` (key: its ``prediction_id``), epoch-second time.
+
+    >>> parse_label(serialize_label(Label("p-1", "churn", True, 60.0)))
+    Label(prediction_id='p-1', model='churn', label=True, timestamp=60.0)
+    """
+    return orjson.dumps(
+        {
+            "schema": SCHEMA_VERSION,
+            "prediction_id": label.prediction_id,
+            "model": label.model,
+            "label": label.label,
+            "timestamp": label.timestamp,
+        }
     )
 
 

@@ -11,6 +11,8 @@ from driftwarden.contracts.inputs import (
     check_ahead,
     parse_label,
     parse_prediction,
+    serialize_label,
+    serialize_prediction,
 )
 from driftwarden.core.timestamps import format_timestamp
 
@@ -140,3 +142,28 @@ def test_event_time_far_ahead_of_kafka_time_is_rejected() -> None:
 )
 def test_timestamps_are_iso_utc_with_z(seconds: float, text: str) -> None:
     assert format_timestamp(seconds) == text
+
+
+def test_prediction_serializes_as_the_demo_produced_it_and_parses_back() -> None:
+    prediction = Prediction(
+        "loan-0000001", "loans", "2", 1795600001.0, {"salary": 5e4, "region": "north"}, 1, None
+    )
+    raw = serialize_prediction(prediction)
+    assert raw == (
+        b'{"schema":1,"prediction_id":"loan-0000001","model":"loans","model_version":"2",'
+        b'"timestamp":1795600001.0,"features":{"salary":50000.0,"region":"north"},"prediction":1}'
+    )
+    assert parse_prediction(raw) == prediction
+    scored = prediction._replace(scores={"0": 0.25, "1": 0.75})
+    assert serialize_prediction(scored).endswith(b',"prediction":1,"scores":{"0":0.25,"1":0.75}}')
+    assert parse_prediction(serialize_prediction(scored)) == scored
+
+
+def test_label_serializes_as_the_demo_produced_it_and_parses_back() -> None:
+    label = Label("loan-0000001", "loans", 1, 1795600061.0)
+    raw = serialize_label(label)
+    assert raw == (
+        b'{"schema":1,"prediction_id":"loan-0000001","model":"loans","label":1,'
+        b'"timestamp":1795600061.0}'
+    )
+    assert parse_label(raw) == label
