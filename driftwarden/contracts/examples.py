@@ -11,7 +11,7 @@ uses; any other breach of the schema makes a :class:`MalformedExample`, which th
 >>> record.key, record.headers[-1]
 (b'churn', ('label-offset', b'9'))
 >>> parse_example(record.value)
-JoinedExample(prediction_id='p-1', model_version='3', features={'tenure': 1.5}, label=0, \
+ExampleFields(prediction_id='p-1', model_version='3', features={'tenure': 1.5}, label=0, \
 prediction_timestamp=10.0)
 >>> try:
 ...     parse_example(b'{"schema": 1, "label": 1}')
@@ -32,14 +32,14 @@ from driftwarden.contracts.inputs import Label, Prediction, Target
 from driftwarden.contracts.records import Record, source_headers
 from driftwarden.contracts.schema import SCHEMA_VERSION
 
-__all__ = ["SKIP_REASONS", "JoinedExample", "example_record", "parse_example"]
+__all__ = ["SKIP_REASONS", "ExampleFields", "example_record", "parse_example"]
 
 SKIP_REASONS = ("json", "schema", "field")
 """Why an examples record was skipped: not JSON; not a schema-1 object; a field missing or of
 the wrong type."""
 
 
-class JoinedExample(NamedTuple):
+class ExampleFields(NamedTuple):
     """The fields of a joined example that training reads."""
 
     prediction_id: str
@@ -73,7 +73,7 @@ def example_record(
     return Record(prediction.model.encode(), value, headers)
 
 
-def parse_example(value: bytes) -> JoinedExample:
+def parse_example(value: bytes) -> ExampleFields:
     """The joined example in ``value``; raise :class:`MalformedExample` naming what is wrong."""
     try:
         doc = orjson.loads(value)
@@ -90,7 +90,7 @@ def parse_example(value: bytes) -> JoinedExample:
     if not math.isfinite(timestamp):
         raise MalformedExample("field", "field 'prediction_timestamp' is not finite")
     version = str(_field(doc, "model_version", (str, int)))
-    return JoinedExample(
+    return ExampleFields(
         prediction_id=_field(doc, "prediction_id", str),
         model_version=version,
         features=features,
