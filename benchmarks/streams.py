@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from driftwarden.monitor.events import Target
+from driftwarden.contracts.inputs import Target
 
 __all__ = [
     "FAMILIES",

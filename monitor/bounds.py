@@ -25,7 +25,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from driftwarden.monitor.events import InvalidEvent, Label, Prediction
+from driftwarden.contracts.errors import InvalidEvent
+from driftwarden.contracts.inputs import Label, Prediction
 
 __all__ = ["TOO_MANY_FEATURES", "check_feature_count", "declared_only", "footprint"]
 
@@ -43,7 +44,7 @@ def check_feature_count(features: Mapping[str, object], limit: int) -> None:
     >>> check_feature_count({"a": 1, "b": 2}, 1)
     Traceback (most recent call last):
     ...
-    driftwarden.monitor.events.InvalidEvent: too_many_features: 2 features, more than \
+    driftwarden.contracts.errors.InvalidEvent: too_many_features: 2 features, more than \
 models[].max_features (1)
     """
     if len(features) > limit:

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 from prometheus_client.core import Metric
 
+from driftwarden.contracts.records import record_size
 from driftwarden.core.metric_spec import counter_family
 from driftwarden.monitor.codec import (
     Doc,
@@ -43,8 +44,8 @@ from driftwarden.monitor.codec import (
     need_list,
     need_str,
 )
-from driftwarden.monitor.dead_letters import DEFAULT_MAX_REQUEST_SIZE, record_size
 from driftwarden.monitor.metrics import CHANGELOG_RECORDS_REJECTED
+from driftwarden.monitor.record_limits import DEFAULT_MAX_REQUEST_SIZE
 from driftwarden.monitor.state import PartitionState
 
 __all__ = [

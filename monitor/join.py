@@ -25,7 +25,7 @@ Each side also remembers the ids of its last ``max_pending`` arrivals, whatever 
 id is a duplicate, rejected with :class:`InvalidEvent`, never joined or counted twice. The memory
 depends only on the order of the side's own stream, so a replay rejects the same duplicates.
 
->>> from driftwarden.monitor.events import Label, Prediction
+>>> from driftwarden.contracts.inputs import Label, Prediction
 >>> join = LabelJoin(ttl=60.0, max_pending=10)
 >>> join.add_label(Label("p-1", "churn", 1, timestamp=30.0), offset=0) is None
 True
@@ -44,6 +44,8 @@ from dataclasses import dataclass, field
 from typing import Generic, NamedTuple, TypeVar
 
 from driftwarden.config.model import DEFAULT_MAX_PENDING_BYTES
+from driftwarden.contracts.errors import InvalidEvent
+from driftwarden.contracts.inputs import Label, Prediction
 from driftwarden.monitor.bounds import footprint
 from driftwarden.monitor.codec import (
     Doc,
@@ -56,7 +58,12 @@ from driftwarden.monitor.codec import (
     need_list,
     need_str,
 )
-from driftwarden.monitor.events import InvalidEvent, Label, Prediction
+from driftwarden.monitor.event_state import (
+    label_from_state,
+    label_to_state,
+    prediction_from_state,
+    prediction_to_state,
+)
 
 __all__ = ["ExpiryResult", "Joined", "LabelJoin", "Waiting"]
 
@@ -158,11 +165,10 @@ class _Side(Generic[Item]):
     # -- state encoding (see driftwarden.monitor.codec)
     # --------------------------------------------------
 
-    def to_state(self) -> Doc:
+    def to_state(self, event: Callable[[Item], object]) -> Doc:
         return {
             "items": [
-                [w.event.to_state(), w.offset, encode_float(w.stream_time)]
-                for w in self.items.values()
+                [event(w.event), w.offset, encode_float(w.stream_time)] for w in self.items.values()
             ],
             "stream_time": encode_float(self.stream_time),
             "deadlines": [[encode_float(at), key] for at, key in self.deadlines],
@@ -310,8 +316,8 @@ class LabelJoin:
             "ttl": encode_float(self.ttl),
             "max_pending": self.max_pending,
             "max_pending_bytes": self.max_pending_bytes,
-            "predictions": self._predictions.to_state(),
-            "labels": self._labels.to_state(),
+            "predictions": self._predictions.to_state(prediction_to_state),
+            "labels": self._labels.to_state(label_to_state),
         }
 
     @classmethod
@@ -324,6 +330,6 @@ class LabelJoin:
             ttl,
             need_int(need(doc, "max_pending"), "join.max_pending", 0),
             need_int(need(doc, "max_pending_bytes"), "join.max_pending_bytes", 0),
-            _Side.from_state(need(doc, "predictions"), Prediction.from_state, "join.predictions"),
-            _Side.from_state(need(doc, "labels"), Label.from_state, "join.labels"),
+            _Side.from_state(need(doc, "predictions"), prediction_from_state, "join.predictions"),
+            _Side.from_state(need(doc, "labels"), label_from_state, "join.labels"),
         )

@@ -30,6 +30,7 @@ from typing import Any
 
 from river import metrics, stats
 
+from driftwarden.contracts.inputs import Target
 from driftwarden.core.tasks import METRICS_BY_TASK, class_key
 from driftwarden.monitor import river_state
 from driftwarden.monitor.codec import (
@@ -45,7 +46,6 @@ from driftwarden.monitor.codec import (
     need_list,
     need_str,
 )
-from driftwarden.monitor.events import Target
 
 __all__ = [
     "OTHER_CLASS",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from driftwarden.retrain.requests import RetrainRequest
+from driftwarden.contracts.requests import RetrainRequest
 
 __all__ = ["PolicyMemory", "PolicyRules", "RetrainPolicy", "VersionView"]
 

@@ -38,8 +38,8 @@ from typing import Any
 import orjson
 
 from driftwarden.config import MonitorConfig
+from driftwarden.contracts.inputs import Prediction
 from driftwarden.core.privacy import PSEUDONYM_PREFIX, PiiPolicy, scrub_features
-from driftwarden.monitor.events import Prediction
 
 __all__ = ["REDACTED", "PrivacyGuard"]
 

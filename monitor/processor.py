@@ -14,26 +14,21 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import orjson
-
 from driftwarden.config import ModelConfig, MonitorConfig
+from driftwarden.contracts.dead_letters import dead_letter
+from driftwarden.contracts.drift import drift_events
+from driftwarden.contracts.errors import InvalidEvent
+from driftwarden.contracts.examples import example_record
+from driftwarden.contracts.inputs import check_ahead, parse_label, parse_prediction
+from driftwarden.contracts.records import header, record_size, source_headers
 from driftwarden.core.profile import ReferenceProfile
 from driftwarden.monitor.bounds import check_feature_count, declared_only
-from driftwarden.monitor.dead_letters import (
-    dead_letter,
-    header,
-    input_limit,
-    output_limit,
-    record_size,
-    source_headers,
-)
 from driftwarden.monitor.drift.checks import DriftSettings, VersionDrift
-from driftwarden.monitor.drift.events import drift_events
-from driftwarden.monitor.events import InvalidEvent, check_ahead, parse_label, parse_prediction
 from driftwarden.monitor.join import ExpiryResult, Joined, LabelJoin
 from driftwarden.monitor.performance import VersionPerformance
 from driftwarden.monitor.policy import PolicyRules, RetrainPolicy, VersionView
 from driftwarden.monitor.privacy import PrivacyGuard
+from driftwarden.monitor.record_limits import input_limit, output_limit
 from driftwarden.monitor.routing import RoutingCheck
 from driftwarden.monitor.state import DriftFactory, MonitorState, PartitionState, TopicPartition
 from driftwarden.monitor.versions import touch_version
@@ -505,21 +500,6 @@ def _check_target_type(config: ModelConfig, value: object, field: str) -> None:
 
 
 def _example(joined: Joined, topic: str, partition: int) -> OutputRecord:
-    pred, label = joined.prediction, joined.label
-    value = orjson.dumps(
-        {
-            "schema": 1,
-            "prediction_id": pred.prediction_id,
-            "model": pred.model,
-            "model_version": pred.version,
-            "features": pred.features,
-            "prediction": pred.prediction,
-            "scores": pred.scores,
-            "label": label.label,
-            "prediction_timestamp": pred.timestamp,
-            "label_timestamp": label.timestamp,
-        }
-    )
-    headers = source_headers(topic, partition, joined.prediction_offset)
-    headers.append(("label-offset", str(joined.label_offset).encode()))
-    return OutputRecord(pred.model.encode(), value, headers)
+    source = (topic, partition, joined.prediction_offset)
+    record = example_record(joined.prediction, joined.label, source, joined.label_offset)
+    return OutputRecord(*record)

@@ -39,11 +39,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any
 
+from driftwarden.core.timestamps import format_timestamp
 from driftwarden.retrain.errors import AuditLogBroken
 
 __all__ = ["GENESIS", "AuditAction", "AuditEntry", "AuditLog", "utc_timestamp"]
@@ -95,13 +95,12 @@ class AuditEntry:
 
 
 def utc_timestamp(seconds: float) -> str:
-    """ISO-8601 UTC with milliseconds and a ``Z``.
+    """ISO-8601 UTC with milliseconds and a ``Z``: the audit log's and the registry's format.
 
     >>> utc_timestamp(1_700_000_000.25)
     '2023-11-14T22:13:20.250Z'
     """
-    moment = datetime.fromtimestamp(seconds, UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return format_timestamp(seconds, "milliseconds")
 
 
 class AuditLog:

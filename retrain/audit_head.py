@@ -1,9 +1,9 @@
 """The audit log's head, published outside the file, so that cutting the log's end is caught.
 
 The hash chain of :mod:`driftwarden.retrain.audit` catches an edited, removed or reordered line,
-but removing
-the *last* lines leaves a valid chain. So each append also publishes the new head on the events
-topic (key ``driftwarden-audit``)::
+but removing the *last* lines leaves a valid chain. So each append also publishes the new head on
+the events topic (key ``driftwarden-audit``; the record is
+:class:`driftwarden.contracts.retraining.AuditHead`)::
 
     {"schema": 1, "type": "audit_head", "seq": 7, "hash": "<the entry's hash>",
      "timestamp": "2026-11-26T03:00:00.000Z"}
@@ -14,70 +14,31 @@ holds the entry of the highest published ``seq``, with that ``hash``.
 >>> from driftwarden.retrain.audit import AuditEntry
 >>> entry = AuditEntry(seq=7, timestamp="2026-11-26T03:00:00.000Z", action="approved",
 ...                    model="churn", version="2", actor="alice", hash="ab" * 32)
->>> event = AuditHead.of(entry).to_event()
->>> event["type"], event["seq"], AuditHead.from_event(event) == AuditHead.of(entry)
-('audit_head', 7, True)
->>> AuditHead.from_event({"type": "model_promoted", "model": "churn"}) is None
-True
+>>> head_of(entry).to_event()["seq"], head_of(entry).hash == entry.hash
+(7, True)
 """
 
 from __future__ import annotations
 
 import logging
-import re
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from kafka import KafkaConsumer, KafkaProducer
 
+from driftwarden.contracts.retraining import AUDIT_HEAD_KEY, AuditHead
 from driftwarden.retrain.audit import AuditEntry, AuditLog
 from driftwarden.retrain.errors import AuditLogBroken
 from driftwarden.retrain.topic_scan import assign, scan
 
-__all__ = ["AUDIT_HEAD", "AuditHead", "HeadPublisher", "check_head", "latest_head"]
+__all__ = ["HeadPublisher", "check_head", "head_of", "latest_head"]
 
 log = logging.getLogger(__name__)
 
-AUDIT_HEAD = "audit_head"
-"""The ``type`` of the head events on the events topic."""
 
-_KEY = b"driftwarden-audit"
-_SHA256 = re.compile(r"[0-9a-f]{64}")
-
-
-@dataclass(frozen=True)
-class AuditHead:
-    """The last entry of the log when it was published: its ``seq`` and ``hash``."""
-
-    seq: int
-    hash: str
-    timestamp: str
-
-    @classmethod
-    def of(cls, entry: AuditEntry) -> AuditHead:
-        return cls(entry.seq, entry.hash, entry.timestamp)
-
-    def to_event(self) -> dict[str, Any]:
-        return {
-            "schema": 1,
-            "type": AUDIT_HEAD,
-            "seq": self.seq,
-            "hash": self.hash,
-            "timestamp": self.timestamp,
-        }
-
-    @classmethod
-    def from_event(cls, doc: object) -> AuditHead | None:
-        """The head an event carries; None for any other event (or a malformed head)."""
-        if not isinstance(doc, dict) or doc.get("type") != AUDIT_HEAD:
-            return None
-        seq, digest, timestamp = doc.get("seq"), doc.get("hash"), doc.get("timestamp")
-        if type(seq) is not int or seq < 1 or not isinstance(digest, str):
-            return None
-        if not _SHA256.fullmatch(digest) or not isinstance(timestamp, str):
-            return None
-        return cls(seq, digest, timestamp[:64])
+def head_of(entry: AuditEntry) -> AuditHead:
+    """The head that names ``entry`` as the log's last."""
+    return AuditHead(entry.seq, entry.hash, entry.timestamp)
 
 
 class HeadPublisher:
@@ -95,11 +56,11 @@ class HeadPublisher:
         self._timeout = timeout
 
     def __call__(self, entry: AuditEntry) -> None:
-        value = orjson.dumps(AuditHead.of(entry).to_event())
+        value = orjson.dumps(head_of(entry).to_event())
         try:
             producer = KafkaProducer(**self._options)
             try:
-                producer.send(self._topic, key=_KEY, value=value).get(self._timeout)
+                producer.send(self._topic, key=AUDIT_HEAD_KEY, value=value).get(self._timeout)
             finally:
                 producer.close(timeout=self._timeout)
         except Exception as exc:  # noqa: BLE001 - the entry is written; only the anchor is late
@@ -124,7 +85,7 @@ def latest_head(
             return None
         latest: AuditHead | None = None
         for record in scan(consumer, bounds, timeout):
-            if record.key != _KEY or record.value is None:
+            if record.key != AUDIT_HEAD_KEY or record.value is None:
                 continue
             try:
                 head = AuditHead.from_event(orjson.loads(record.value))

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from driftwarden.contracts.examples import parse_example as parse_record
 from driftwarden.core.errors import ProfileError
 from driftwarden.core.privacy import PiiPolicy, scrub_columns, scrub_features
 from driftwarden.core.profile_build import read_table
@@ -42,9 +43,7 @@ from driftwarden.retrain.features import Features
 
 __all__ = [
     "BASE_VERSION",
-    "SKIP_REASONS",
     "Example",
-    "MalformedExample",
     "Target",
     "TrainingSet",
     "build_training_set",
@@ -59,11 +58,6 @@ Target = int | float | str | bool
 BASE_VERSION = "base"
 """``model_version`` of the examples read from a base table."""
 
-SKIP_REASONS = ("json", "schema", "field")
-"""Why an examples record was skipped: not JSON; not a schema-1 object; a field missing or of
-the wrong type."""
-
-_SCHEMA_VERSION = 1
 _TIME_COLUMN = "timestamp"
 
 
@@ -86,47 +80,20 @@ class TrainingSet:
     lineage: Mapping[str, Any]
 
 
-class MalformedExample(TrainingError, ValueError):
-    """An examples record that is not a joined example; ``reason`` is one of
-    :data:`SKIP_REASONS`."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-
-
 def parse_example(value: bytes, pii: PiiPolicy | None = None) -> Example:
-    """Parse a joined-example record (JSON, schema 1) as published by the monitor.
+    """The example of a joined-example record (:mod:`driftwarden.contracts.examples`).
 
     The monitor publishes PII features scrubbed; records from before ``pii`` was configured are
-    scrubbed here by ``pii`` (dropped or hashed; pseudonyms are kept as they are).
-
-    >>> try:
-    ...     parse_example(b'{"schema": 1, "label": 1}')
-    ... except MalformedExample as exc:
-    ...     print(exc.reason, "-", exc)
-    field - missing field 'features'
+    scrubbed here by ``pii`` (dropped or hashed; pseudonyms are kept as they are). A record that
+    breaks the contract raises :class:`~driftwarden.contracts.errors.MalformedExample`.
     """
-    try:
-        doc = orjson.loads(value)
-    except orjson.JSONDecodeError as exc:
-        raise MalformedExample("json", f"not JSON: {exc}") from exc
-    if not isinstance(doc, dict):
-        raise MalformedExample("schema", f"expected a JSON object, got {type(doc).__name__}")
-    schema = doc.get("schema")
-    if schema != _SCHEMA_VERSION or isinstance(schema, bool):
-        raise MalformedExample("schema", f"unsupported schema {schema!r}, expected 1")
-    features = scrub_features(_field(doc, "features", dict), pii)
-    label = _field(doc, "label", (bool, int, float, str))
-    timestamp = float(_field(doc, "prediction_timestamp", (int, float)))
-    if not math.isfinite(timestamp):
-        raise MalformedExample("field", "field 'prediction_timestamp' is not finite")
+    record = parse_record(value)
     return Example(
-        features=features,
-        label=label,
-        prediction_timestamp=timestamp,
-        model_version=str(_field(doc, "model_version", (str, int))),
-        prediction_id=_field(doc, "prediction_id", str),
+        features=scrub_features(record.features, pii),
+        label=record.label,
+        prediction_timestamp=record.prediction_timestamp,
+        model_version=record.model_version,
+        prediction_id=record.prediction_id,
     )
 
 
@@ -222,17 +189,6 @@ def time_split(
         raise TrainingError(f"need at least 2 examples to train and evaluate, got {len(examples)}")
     size = min(math.ceil(len(examples) * holdout), len(examples) - 1)
     return examples[:-size], examples[-size:]
-
-
-def _field(doc: dict[str, Any], name: str, kinds: type | tuple[type, ...]) -> Any:
-    value = doc.get(name)
-    if value is None:
-        raise MalformedExample("field", f"missing field {name!r}")
-    allowed = kinds if isinstance(kinds, tuple) else (kinds,)
-    if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
-        message = f"field {name!r} has unexpected type {type(value).__name__}"
-        raise MalformedExample("field", message)
-    return value
 
 
 def _python_values(column: Any) -> list[Any]:

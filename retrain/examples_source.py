@@ -6,8 +6,8 @@ the offset range it used. Re-reading those ranges and keeping the newest ``limit
 gives exactly the same data: the lineage a version records for reproduction.
 
 Anyone with produce rights on the topic can write to it: a record that is not a joined example
-is skipped and counted by reason (:data:`driftwarden.retrain.dataset.SKIP_REASONS`), never failing
-the read.
+is skipped and counted by reason (:data:`driftwarden.contracts.examples.SKIP_REASONS`), never
+failing the read.
 """
 
 from __future__ import annotations
@@ -21,9 +21,11 @@ from typing import Any
 
 from kafka import KafkaConsumer
 
+from driftwarden.contracts.errors import MalformedExample
+from driftwarden.contracts.examples import SKIP_REASONS
 from driftwarden.core import kafka_compat
 from driftwarden.core.privacy import PiiPolicy
-from driftwarden.retrain.dataset import SKIP_REASONS, Example, MalformedExample, parse_example
+from driftwarden.retrain.dataset import Example, parse_example
 from driftwarden.retrain.errors import TrainingError
 from driftwarden.retrain.topic_scan import Bounds, assign, scan
 

@@ -12,9 +12,9 @@ from collections.abc import Iterator, Sequence
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
 
+from driftwarden.contracts.requests import REJECTIONS
 from driftwarden.core.metric_spec import MetricSpec, counter, gauge, gauge_family, histogram
 from driftwarden.retrain.governance import Governance
-from driftwarden.retrain.requests import REJECTIONS
 from driftwarden.retrain.run import RunOutcome
 
 __all__ = [

@@ -11,9 +11,15 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
+from driftwarden.contracts.requests import RetrainRequest
+from driftwarden.contracts.retraining import (
+    FOLLOW_UPS,
+    follow_up,
+    promotion_event,
+    retrain_completed,
+)
 from driftwarden.core.profile import build_profile
 from driftwarden.retrain.audit import AuditEntry, AuditLog
 from driftwarden.retrain.dataset import (
@@ -28,11 +34,10 @@ from driftwarden.retrain.gates import evaluate_gates
 from driftwarden.retrain.governance import Governance
 from driftwarden.retrain.model_card import render_model_card
 from driftwarden.retrain.registry import ModelRegistry
-from driftwarden.retrain.requests import RetrainRequest
 from driftwarden.retrain.settings import ModelTraining, RetrainSettings
 from driftwarden.retrain.trainer import TrainedModel, evaluate, train
 
-__all__ = ["RunOutcome", "RetrainJob", "audit_log", "load_training_set", "promotion_event"]
+__all__ = ["RunOutcome", "RetrainJob", "audit_log", "load_training_set"]
 
 log = logging.getLogger(__name__)
 
@@ -178,29 +183,13 @@ class RetrainJob:
         )
 
     def _announce(self, outcome: RunOutcome) -> None:
-        base = {
-            "schema": 1,
-            "model": outcome.model,
-            "version": outcome.version,
-            "request_id": outcome.request_id,
-            "timestamp": _iso(self._clock()),
-        }
+        run = (outcome.model, outcome.version, outcome.request_id, self._clock())
         self._publish(
-            {
-                **base,
-                "type": "retrain_completed",
-                "outcome": outcome.outcome,
-                "duration_seconds": round(outcome.duration, 3),
-                "error": outcome.error,
-                "metrics": outcome.metrics,
-            }
+            retrain_completed(
+                *run, outcome.outcome, outcome.duration, outcome.error, outcome.metrics
+            )
         )
-        follow_up = {
-            "promoted": "model_promoted",
-            "awaiting_approval": "approval_required",
-            "rejected": "model_rejected",
-        }.get(outcome.outcome)
-        if follow_up == "model_promoted" and outcome.version is not None:
+        if outcome.outcome == "promoted" and outcome.version is not None:
             self._publish(
                 promotion_event(
                     outcome.model,
@@ -211,23 +200,8 @@ class RetrainJob:
                     self._clock(),
                 )
             )
-        elif follow_up is not None:
-            self._publish({**base, "type": follow_up})
-
-
-def promotion_event(
-    model: str, version: str, previous: str | None, by: str, request_id: str | None, now: float
-) -> dict[str, Any]:
-    return {
-        "schema": 1,
-        "type": "model_promoted",
-        "model": model,
-        "version": version,
-        "previous_version": previous,
-        "by": by,
-        "request_id": request_id,
-        "timestamp": _iso(now),
-    }
+        elif outcome.outcome in FOLLOW_UPS:
+            self._publish(follow_up(*run, outcome.outcome))
 
 
 def load_training_set(
@@ -313,7 +287,3 @@ def _profile(
         model.name, columns, feature_types, label=LABEL, prediction=PREDICTION, task=model.task
     )
     return profile.to_dict()
-
-
-def _iso(epoch_seconds: float) -> str:
-    return datetime.fromtimestamp(epoch_seconds, UTC).isoformat().replace("+00:00", "Z")

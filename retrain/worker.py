@@ -32,6 +32,8 @@ from apscheduler.triggers.cron import CronTrigger
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer
 from prometheus_client import CollectorRegistry
 
+from driftwarden.contracts.errors import InvalidRequest
+from driftwarden.contracts.requests import RetrainRequest
 from driftwarden.core import kafka_compat
 from driftwarden.core.http import HealthServer
 from driftwarden.core.notify import NotificationDispatcher
@@ -39,7 +41,6 @@ from driftwarden.retrain.audit_head import HeadPublisher
 from driftwarden.retrain.governance import Governance
 from driftwarden.retrain.metrics import RegistryCollector, WorkerMetrics
 from driftwarden.retrain.registry import ModelRegistry
-from driftwarden.retrain.requests import InvalidRequest, RetrainRequest
 from driftwarden.retrain.run import RetrainJob, RunOutcome, audit_log
 from driftwarden.retrain.settings import RetrainSettings
 

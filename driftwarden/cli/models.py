@@ -167,7 +167,7 @@ def _announce_promotion(
     from kafka import KafkaProducer
     from kafka.errors import KafkaError
 
-    from driftwarden.retrain.run import promotion_event
+    from driftwarden.contracts.retraining import promotion_event
 
     event = promotion_event(model, version, before.version if before else None, by, None, now())
     try:

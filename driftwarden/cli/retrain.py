@@ -9,9 +9,9 @@ import orjson
 
 from driftwarden.cli.base import RAW, Commands, now, stop_on_signals
 from driftwarden.config import load_config
+from driftwarden.contracts.requests import REASONS
 from driftwarden.core.config import secret_values
 from driftwarden.core.logs import configure_logging
-from driftwarden.retrain.requests import REASONS
 from driftwarden.retrain.settings import RetrainSettings
 
 __all__ = ["add_command"]
@@ -68,7 +68,7 @@ def run_retrain(args: argparse.Namespace) -> int:
         worker.run()
         return 0
     if args.retrain_command == "run":
-        from driftwarden.retrain.requests import RetrainRequest
+        from driftwarden.contracts.requests import RetrainRequest
         from driftwarden.retrain.worker import run_request
 
         settings.model(args.model)  # a clear error before any work

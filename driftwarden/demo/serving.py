@@ -8,9 +8,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 from kafka import KafkaProducer
 
+from driftwarden.contracts.inputs import Label, Prediction, serialize_label, serialize_prediction
 from driftwarden.demo.world import Applicant
 from driftwarden.retrain.registry import ModelRegistry
 
@@ -35,7 +35,7 @@ class ModelServer:
 
     def serve(self, start: int, applicants: list[Applicant]) -> None:
         """Score a chunk with the current production version and publish it."""
-        self._refresh()
+        version = self._refresh()
         rows = [a.features for a in applicants]
         for offset, (applicant, predicted) in enumerate(
             zip(applicants, self._pipeline.predict(rows), strict=True)
@@ -45,32 +45,26 @@ class ModelServer:
             self.producer.send(
                 self.predictions_topic,
                 key=pid.encode(),
-                value=orjson.dumps(
-                    {
-                        "schema": 1,
-                        "prediction_id": pid,
-                        "model": self.model,
-                        "model_version": self.version,
-                        "timestamp": START + index,
-                        "features": applicant.features,
-                        "prediction": int(predicted),
-                    }
+                value=serialize_prediction(
+                    Prediction(
+                        prediction_id=pid,
+                        model=self.model,
+                        version=version,
+                        timestamp=START + index,
+                        features=dict(applicant.features),
+                        prediction=int(predicted),
+                        scores=None,
+                    )
                 ),
             )
             self.correct.append(int(predicted) == applicant.approved)
-            self.served_by.append(str(self.version))
+            self.served_by.append(version)
             self._labels.append(
                 (
                     index + self.label_delay,
                     pid.encode(),
-                    orjson.dumps(
-                        {
-                            "schema": 1,
-                            "prediction_id": pid,
-                            "model": self.model,
-                            "label": applicant.approved,
-                            "timestamp": START + index + self.label_delay,
-                        }
+                    serialize_label(
+                        Label(pid, self.model, applicant.approved, START + index + self.label_delay)
                     ),
                 )
             )
@@ -85,13 +79,15 @@ class ModelServer:
             _, key, value = self._labels.popleft()
             self.producer.send(self.labels_topic, key=key, value=value)
 
-    def _refresh(self) -> None:
+    def _refresh(self) -> str:
+        """The production version, its pipeline loaded."""
         production = self.registry.production(self.model)
         if production is None:
             raise RuntimeError(f"no production version of {self.model} to serve")
         if production.version != self.version:
             self._pipeline = self.registry.load_artifact(self.model, production.version)
             self.version = production.version
+        return production.version
 
 
 def pace(started: float, done: int, rate: float) -> None:

@@ -39,8 +39,8 @@ import pytest
 
 from driftwarden.cli import main
 from driftwarden.config import parse_config
+from driftwarden.contracts.requests import RetrainRequest
 from driftwarden.retrain.registry import ModelRegistry
-from driftwarden.retrain.requests import RetrainRequest
 from driftwarden.retrain.settings import RetrainSettings
 from driftwarden.testing.broker import TansuBroker, create_topics
 from tests.deploy import ALERTMANAGER_CONFIG, PROMETHEUS_CONFIG, RULES, require_binary

@@ -8,6 +8,7 @@ import os
 import zlib
 from pathlib import Path
 
+from driftwarden.contracts.inputs import Prediction
 from driftwarden.demo import generate_stream
 from driftwarden.demo.streams import demo_config
 from driftwarden.monitor.changelog import (
@@ -16,7 +17,6 @@ from driftwarden.monitor.changelog import (
     SnapshotAssembler,
     encode_snapshot,
 )
-from driftwarden.monitor.events import Prediction
 from driftwarden.monitor.handover import choose_resume
 from driftwarden.monitor.join import LabelJoin
 from driftwarden.monitor.processor import StreamProcessor

@@ -11,6 +11,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from driftwarden.config import masked_dict, parse_config
+from driftwarden.contracts.inputs import Label, Prediction
 from driftwarden.core.errors import ConfigError
 from driftwarden.demo.streams import demo_config
 from driftwarden.monitor.changelog import (
@@ -21,7 +22,6 @@ from driftwarden.monitor.changelog import (
     chunk_bytes,
     encode_snapshot,
 )
-from driftwarden.monitor.events import Label, Prediction
 from driftwarden.monitor.join import LabelJoin
 from driftwarden.monitor.processor import StreamProcessor, pending_share
 from driftwarden.monitor.state import MonitorState, PartitionState, StreamCounters

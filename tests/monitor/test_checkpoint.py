@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from driftwarden.contracts.inputs import Prediction
 from driftwarden.monitor.checkpoint import CheckpointCorrupt, CheckpointStore
-from driftwarden.monitor.events import Prediction
 from driftwarden.monitor.join import LabelJoin
 from driftwarden.monitor.performance import VersionPerformance
 from driftwarden.monitor.state import MonitorState, PartitionState

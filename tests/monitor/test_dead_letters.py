@@ -1,13 +1,9 @@
 from __future__ import annotations
 
 from driftwarden.config import parse_config
-from driftwarden.monitor.dead_letters import (
-    dead_letter,
-    header,
-    input_limit,
-    output_limit,
-    record_size,
-)
+from driftwarden.contracts.dead_letters import dead_letter
+from driftwarden.contracts.records import header, record_size
+from driftwarden.monitor.record_limits import input_limit, output_limit
 
 SOURCE = ("predictions", 3, 42)
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from driftwarden.monitor.events import InvalidEvent, check_ahead, parse_label, parse_prediction
+from driftwarden.contracts.errors import InvalidEvent
+from driftwarden.contracts.inputs import check_ahead, parse_label, parse_prediction
 
 PREDICTION = {
     "schema": 1,

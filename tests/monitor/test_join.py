@@ -5,7 +5,8 @@ import random
 
 import pytest
 
-from driftwarden.monitor.events import InvalidEvent, Label, Prediction
+from driftwarden.contracts.errors import InvalidEvent
+from driftwarden.contracts.inputs import Label, Prediction
 from driftwarden.monitor.join import ExpiryResult, Joined, LabelJoin
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from driftwarden.contracts.errors import InvalidEvent
+from driftwarden.contracts.inputs import Label, Prediction
 from driftwarden.monitor.bounds import footprint
-from driftwarden.monitor.events import InvalidEvent, Label, Prediction
 from driftwarden.monitor.join import LabelJoin
 
 TTL = 50.0

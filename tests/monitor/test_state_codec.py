@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from driftwarden.contracts.inputs import Label, Prediction
 from driftwarden.core.detectors import detector_names, make_detector
 from driftwarden.core.profile import ReferenceProfile
 from driftwarden.demo import generate_stream, stream_profile
@@ -27,7 +28,6 @@ from driftwarden.monitor.changelog import PartitionSnapshot, SnapshotAssembler
 from driftwarden.monitor.checkpoint import CheckpointCorrupt, CheckpointStore
 from driftwarden.monitor.codec import StateDecodeError, decoding, dump_document, load_document
 from driftwarden.monitor.drift.checks import DriftSettings, VersionDrift
-from driftwarden.monitor.events import Label, Prediction
 from driftwarden.monitor.exporter import MetricsSnapshot
 from driftwarden.monitor.join import LabelJoin
 from driftwarden.monitor.performance import VersionPerformance

@@ -10,10 +10,10 @@ import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.parquet as pa_parquet  # type: ignore[import-untyped]
 import pytest
 
+from driftwarden.contracts.errors import MalformedExample
 from driftwarden.retrain.dataset import (
     BASE_VERSION,
     Example,
-    MalformedExample,
     TrainingSet,
     build_training_set,
     canonical_sha256,

@@ -214,7 +214,7 @@ def test_models_register_imports_a_fitted_pipeline(
 def test_requests_for_a_model_with_a_run_in_flight_are_coalesced(
     broker: TansuBroker, topic_names: TopicNames, tmp_path: Path
 ) -> None:
-    from driftwarden.retrain.requests import RetrainRequest
+    from driftwarden.contracts.requests import RetrainRequest
 
     config, _ = configure(broker, topic_names, tmp_path)
     worker = RetrainWorker(RetrainSettings.from_config(parse_config(config)))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from driftwarden.retrain.requests import RetrainRequest
+from driftwarden.contracts.requests import RetrainRequest
 from driftwarden.testing.broker import TansuBroker
 from tests.conftest import TopicNames
 from tests.monitor.harness import produce, scrape, total, write_config

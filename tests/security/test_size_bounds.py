@@ -16,9 +16,9 @@ import orjson
 import pytest
 
 from driftwarden.config.training import TrainingConfig
+from driftwarden.contracts.inputs import parse_prediction
 from driftwarden.monitor.bounds import footprint
 from driftwarden.monitor.checkpoint import CheckpointStore
-from driftwarden.monitor.events import parse_prediction
 from driftwarden.retrain.dataset import build_training_set, parse_example
 from driftwarden.retrain.trainer import train
 from driftwarden.testing.broker import TansuBroker, create_topics

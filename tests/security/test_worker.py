@@ -18,8 +18,8 @@ import orjson
 import pytest
 from kafka import KafkaProducer
 
+from driftwarden.contracts.requests import REJECTIONS, RetrainRequest
 from driftwarden.retrain.audit import AuditLog
-from driftwarden.retrain.requests import REJECTIONS, RetrainRequest
 from driftwarden.testing.broker import TansuBroker
 from tests.conftest import TopicNames
 from tests.monitor.badinput import RawKey

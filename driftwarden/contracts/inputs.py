@@ -1,4 +1,4 @@
-"""Wire contract, schema 1: parse prediction and label events, serialize joined examples.
+"""Prediction and label events, the monitor's input (schema 1): the records and their parsers.
 
 Parsing is hand-written rather than model-based because it runs once per consumed message;
 every rejection raises :class:`InvalidEvent` with a short machine-readable ``reason`` that ends
@@ -14,45 +14,35 @@ up in the ``error`` header of the dead-letter record and in ``driftwarden_invali
 >>> parse_label(b'{"prediction_id": "p-1", "model": "churn", "timestamp": 0}')
 Traceback (most recent call last):
 ...
-driftwarden.monitor.events.InvalidEvent: schema_violation: missing field 'label'
+driftwarden.contracts.errors.InvalidEvent: schema_violation: missing field 'label'
 """
 
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, NamedTuple
 
 import orjson
 
-from driftwarden.monitor.codec import (
-    StateDecodeError,
-    decode_scalar,
-    encode_float,
-    encode_scalar,
-    need_dict,
-    need_float,
-    need_list,
-    need_str,
-)
-from driftwarden.monitor.errors import MonitorError
+from driftwarden.contracts.errors import InvalidEvent
+from driftwarden.contracts.schema import EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, SCHEMA_VERSION
+from driftwarden.core.timestamps import format_timestamp
 
 __all__ = [
     "ID_TOO_LONG",
     "MAX_ID_BYTES",
-    "SCHEMA_VERSION",
     "TIMESTAMP_OUT_OF_RANGE",
-    "InvalidEvent",
-    "check_ahead",
+    "FeatureValue",
     "Label",
     "Prediction",
     "Target",
+    "check_ahead",
     "parse_label",
     "parse_prediction",
-    "format_timestamp",
+    "serialize_label",
+    "serialize_prediction",
 ]
-
-SCHEMA_VERSION = 1
 
 Target = int | str | bool | float
 FeatureValue = float | int | str | bool | None
@@ -67,21 +57,10 @@ ID_TOO_LONG = "id_too_long"
 # every waiting item, and become label values: each is at most this many bytes of UTF-8.
 MAX_ID_BYTES = 256
 
-# Event time must fit what the outputs can write (ISO-8601, years 1970-5138): no earlier than
-# the Unix epoch, no later than 1e11 epoch seconds, the bound that also rejects milliseconds.
-_EARLIEST, _LATEST = 0.0, 1e11
-
-
-class InvalidEvent(MonitorError, ValueError):
-    """A message that cannot be applied; ``reason`` is its dead-letter category."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
-
 
 class Prediction(NamedTuple):
+    """A prediction event as the monitor holds it (``model_version`` read as ``version``)."""
+
     prediction_id: str
     model: str
     version: str
@@ -90,77 +69,18 @@ class Prediction(NamedTuple):
     prediction: Target
     scores: dict[str, float] | None
 
-    # -- state encoding (see driftwarden.monitor.codec)
-    # --------------------------------------------------
-
-    def to_state(self) -> list[object]:
-        features = {name: encode_scalar(value) for name, value in self.features.items()}
-        scores = (
-            None if self.scores is None else {c: encode_float(v) for c, v in self.scores.items()}
-        )
-        return [
-            self.prediction_id,
-            self.model,
-            self.version,
-            encode_float(self.timestamp),
-            features,
-            encode_scalar(self.prediction),
-            scores,
-        ]
-
-    @classmethod
-    def from_state(cls, doc: object) -> Prediction:
-        pid, model, version, timestamp, features, prediction, scores = need_list(
-            doc, "prediction", 7
-        )
-        return cls(
-            need_str(pid, "prediction id"),
-            need_str(model, "prediction model"),
-            need_str(version, "prediction version"),
-            need_float(timestamp, "prediction timestamp"),
-            {
-                need_str(name, "feature name"): decode_scalar(value, "feature value")
-                for name, value in need_dict(features, "features").items()
-            },
-            _decoded_target(prediction, "prediction"),
-            None
-            if scores is None
-            else {c: need_float(v, "score") for c, v in need_dict(scores, "scores").items()},
-        )
-
 
 class Label(NamedTuple):
+    """A label event: the true target of the prediction ``prediction_id``."""
+
     prediction_id: str
     model: str
     label: Target
     timestamp: float
 
-    # -- state encoding (see driftwarden.monitor.codec)
-    # --------------------------------------------------
-
-    def to_state(self) -> list[object]:
-        label = encode_scalar(self.label)
-        return [self.prediction_id, self.model, label, encode_float(self.timestamp)]
-
-    @classmethod
-    def from_state(cls, doc: object) -> Label:
-        pid, model, label, timestamp = need_list(doc, "label", 4)
-        return cls(
-            need_str(pid, "label prediction id"),
-            need_str(model, "label model"),
-            _decoded_target(label, "label"),
-            need_float(timestamp, "label timestamp"),
-        )
-
-
-def _decoded_target(value: object, what: str) -> Target:
-    target = decode_scalar(value, what)
-    if target is None:
-        raise StateDecodeError(f"{what} must be a class or a number")
-    return target
-
 
 def parse_prediction(raw: bytes) -> Prediction:
+    """The prediction event in ``raw``; raise :class:`InvalidEvent` naming what is wrong."""
     doc = _load(raw)
     return Prediction(
         prediction_id=_string(doc, "prediction_id"),
@@ -174,12 +94,52 @@ def parse_prediction(raw: bytes) -> Prediction:
 
 
 def parse_label(raw: bytes) -> Label:
+    """The label event in ``raw``; raise :class:`InvalidEvent` naming what is wrong."""
     doc = _load(raw)
     return Label(
         prediction_id=_string(doc, "prediction_id"),
         model=_string(doc, "model"),
         label=_target(doc, "label"),
         timestamp=_timestamp(doc),
+    )
+
+
+def serialize_prediction(prediction: Prediction) -> bytes:
+    """The prediction event of ``prediction`` (key: its ``prediction_id``), epoch-second time;
+    ``scores`` are left out when there are none.
+
+    >>> serialize_prediction(Prediction("p-1", "churn", "3", 0.0, {"tenure": 1.5}, 1, None))
+    b'{"schema":1,"prediction_id":"p-1","model":"churn","model_version":"3","timestamp":0.0,\
+"features":{"tenure":1.5},"prediction":1}'
+    """
+    doc: dict[str, object] = {
+        "schema": SCHEMA_VERSION,
+        "prediction_id": prediction.prediction_id,
+        "model": prediction.model,
+        "model_version": prediction.version,
+        "timestamp": prediction.timestamp,
+        "features": prediction.features,
+        "prediction": prediction.prediction,
+    }
+    if prediction.scores is not None:
+        doc["scores"] = prediction.scores
+    return orjson.dumps(doc)
+
+
+def serialize_label(label: Label) -> bytes:
+    """The label event of ``label`` (key: its ``prediction_id``), epoch-second time.
+
+    >>> parse_label(serialize_label(Label("p-1", "churn", True, 60.0)))
+    Label(prediction_id='p-1', model='churn', label=True, timestamp=60.0)
+    """
+    return orjson.dumps(
+        {
+            "schema": SCHEMA_VERSION,
+            "prediction_id": label.prediction_id,
+            "model": label.model,
+            "label": label.label,
+            "timestamp": label.timestamp,
+        }
     )
 
 
@@ -192,7 +152,7 @@ def check_ahead(timestamp: float, kafka_ms: int, tolerance: float | None) -> Non
     >>> check_ahead(1000.0, 900_000, 60.0)
     Traceback (most recent call last):
     ...
-    driftwarden.monitor.events.InvalidEvent: timestamp_out_of_range: field 'timestamp' \
+    driftwarden.contracts.errors.InvalidEvent: timestamp_out_of_range: field 'timestamp' \
 1970-01-01T00:16:40Z is more than models[].future_tolerance (60s) after the message's Kafka \
 timestamp 1970-01-01T00:15:00Z: check the producer's clock and time zone
     """
@@ -204,15 +164,6 @@ timestamp 1970-01-01T00:15:00Z: check the producer's clock and time zone
         f" models[].future_tolerance ({tolerance:g}s) after the message's Kafka timestamp"
         f" {format_timestamp(kafka_ms / 1000)}: check the producer's clock and time zone",
     )
-
-
-def format_timestamp(epoch_seconds: float) -> str:
-    """ISO-8601 UTC with a ``Z`` suffix.
-
-    >>> format_timestamp(1795662000.5)
-    '2026-11-26T03:00:00.500000Z'
-    """
-    return datetime.fromtimestamp(epoch_seconds, UTC).isoformat().replace("+00:00", "Z")
 
 
 def _load(raw: bytes) -> dict[str, Any]:
@@ -269,7 +220,7 @@ def _timestamp(doc: dict[str, Any]) -> float:
     if isinstance(value, bool):
         raise InvalidEvent(_SCHEMA, "field 'timestamp' must be ISO-8601 or epoch seconds")
     if isinstance(value, int | float):
-        if not math.isfinite(value) or abs(value) > _LATEST:
+        if not math.isfinite(value) or abs(value) > LATEST_TIMESTAMP:
             raise InvalidEvent(_SCHEMA, f"field 'timestamp' out of range: {value!r}")
         return _in_range(float(value), value)
     if isinstance(value, str):
@@ -284,11 +235,11 @@ def _timestamp(doc: dict[str, Any]) -> float:
 
 
 def _in_range(seconds: float, value: object) -> float:
-    if not _EARLIEST <= seconds <= _LATEST:
+    if not EARLIEST_TIMESTAMP <= seconds <= LATEST_TIMESTAMP:
         raise InvalidEvent(
             TIMESTAMP_OUT_OF_RANGE,
             f"field 'timestamp' {value!r} is before 1970-01-01T00:00:00Z or after"
-            f" {format_timestamp(_LATEST)}",
+            f" {format_timestamp(LATEST_TIMESTAMP)}",
         )
     return seconds
 

@@ -2,8 +2,8 @@
 
 Anyone with produce rights on the topic can write one, so :meth:`RetrainRequest.from_json`
 checks every field and bounds every size before a request reaches the worker: a rejected
-message raises :class:`InvalidRequest`, whose ``category`` is one of :data:`REJECTIONS` (a
-fixed set, safe as a metric label), never a string from the message.
+message raises :class:`~driftwarden.contracts.errors.InvalidRequest`, whose ``category`` is one
+of :data:`REJECTIONS` (a fixed set, safe as a metric label), never a string from the message.
 
 >>> request = RetrainRequest.new("churn", "3", "performance_below", {"accuracy": 0.71},
 ...                              timestamp=1795662000.0, request_id="r-1")
@@ -24,19 +24,21 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
 
-from driftwarden.retrain.errors import RetrainError
+from driftwarden.contracts.errors import InvalidRequest
+from driftwarden.contracts.schema import EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, SCHEMA_VERSION
+from driftwarden.core.timestamps import format_timestamp
 
 __all__ = [
     "MAX_EVIDENCE_BYTES",
     "MAX_REQUEST_BYTES",
     "REASONS",
     "REJECTIONS",
-    "InvalidRequest",
+    "RETRAIN_REQUESTED",
     "RetrainRequest",
 ]
 
@@ -59,15 +61,9 @@ MAX_EVIDENCE_BYTES = 16 * 1024
 MAX_NAME_CHARS = 256  # model and version names
 MAX_REQUEST_ID_CHARS = 128
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]+")
-_EARLIEST, _LATEST = 0.0, 1e11  # the monitor's bounds on event time
 
-
-class InvalidRequest(RetrainError, ValueError):
-    """A message on the requests topic that is not a valid schema-1 retrain request."""
-
-    def __init__(self, category: str, message: str) -> None:
-        super().__init__(message)
-        self.category = category
+RETRAIN_REQUESTED = "retrain_requested"
+_LATEST_DAY = format_timestamp(LATEST_TIMESTAMP)[:10]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,8 +74,8 @@ class RetrainRequest:
     reason: str
     evidence: dict[str, Any] = field(default_factory=dict)
     timestamp: float
-    schema: int = 1
-    type: str = "retrain_requested"
+    schema: int = SCHEMA_VERSION
+    type: str = RETRAIN_REQUESTED
 
     @classmethod
     def new(
@@ -109,6 +105,7 @@ class RetrainRequest:
         )
 
     def to_json(self) -> bytes:
+        """The message to publish, key = ``model``."""
         return orjson.dumps(
             {
                 "schema": self.schema,
@@ -118,7 +115,7 @@ class RetrainRequest:
                 "version": self.version,
                 "reason": self.reason,
                 "evidence": self.evidence,
-                "timestamp": _iso(self.timestamp),
+                "timestamp": format_timestamp(self.timestamp),
             }
         )
 
@@ -131,9 +128,9 @@ class RetrainRequest:
             doc = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             raise InvalidRequest("malformed", f"not JSON: {exc}") from exc
-        if not isinstance(doc, dict) or doc.get("schema", 1) != 1:
+        if not isinstance(doc, dict) or doc.get("schema", SCHEMA_VERSION) != SCHEMA_VERSION:
             raise InvalidRequest("malformed", "expected a schema-1 JSON object")
-        if doc.get("type", "retrain_requested") != "retrain_requested":
+        if doc.get("type", RETRAIN_REQUESTED) != RETRAIN_REQUESTED:
             raise InvalidRequest("malformed", "field 'type' must be 'retrain_requested'")
         version = doc.get("version")
         if version is not None and not isinstance(version, str | int):
@@ -203,10 +200,10 @@ def _timestamp(value: str) -> float:
         seconds = parsed.timestamp()
     except (OverflowError, ValueError) as exc:
         raise InvalidRequest("timestamp", f"field 'timestamp' out of range: {exc}") from exc
-    if not _EARLIEST <= seconds <= _LATEST:
+    if not EARLIEST_TIMESTAMP <= seconds <= LATEST_TIMESTAMP:
         raise InvalidRequest(
             "timestamp",
-            f"field 'timestamp' {value[:64]!r} is before 1970-01-01 or after {_iso(_LATEST)[:10]}",
+            f"field 'timestamp' {value[:64]!r} is before 1970-01-01 or after {_LATEST_DAY}",
         )
     return seconds
 
@@ -226,7 +223,3 @@ def _fit(evidence: dict[str, Any]) -> dict[str, Any]:
             k: n - len(fitted[k]) for k, n in original.items() if n > len(fitted[k])
         }
     return fitted
-
-
-def _iso(epoch_seconds: float) -> str:
-    return datetime.fromtimestamp(epoch_seconds, UTC).isoformat().replace("+00:00", "Z")

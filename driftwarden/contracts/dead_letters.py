@@ -8,6 +8,7 @@ headers are dropped (``headers-dropped``: how many), then the key is truncated
 (``key-truncated``: the original size). Original headers with the name of one of these headers
 are dropped, so that each of them appears exactly once.
 
+>>> from driftwarden.contracts.records import header, record_size
 >>> letter = dead_letter(b"k", b"x" * 2000, [("trace", b"1")], "message_too_large", "big",
 ...                      ("predictions", 0, 7), limit=1500)
 >>> len(letter.value) < 1500, header(letter.headers, "value-truncated"), letter.key
@@ -21,26 +22,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from driftwarden.config import MonitorConfig
+from driftwarden.contracts.records import (
+    HEADER_OVERHEAD,
+    Headers,
+    headers_size,
+    record_size,
+    source_headers,
+)
 
-__all__ = [
-    "DEFAULT_MAX_REQUEST_SIZE",
-    "DeadLetter",
-    "dead_letter",
-    "header",
-    "input_limit",
-    "output_limit",
-    "record_size",
-    "source_headers",
-]
+__all__ = ["DEAD_LETTER_HEADERS", "DeadLetter", "dead_letter"]
 
-Headers = list[tuple[str, bytes]]
-
-DEFAULT_MAX_REQUEST_SIZE = 1_048_576  # kafka-python's producer default
-_BATCH_OVERHEAD = 512  # record batch header (61 bytes) and record varints, with room to spare
-_HEADER_OVERHEAD = 10  # two varints per header
-_INPUT_HEADROOM = 4096  # room left in an output record for the headers the monitor adds
-_RESERVED = frozenset(
+DEAD_LETTER_HEADERS = frozenset(
     {
         "error",
         "error-detail",
@@ -52,6 +44,7 @@ _RESERVED = frozenset(
         "key-truncated",
     }
 )
+"""The headers a dead letter adds; original headers of these names are dropped."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,42 +52,6 @@ class DeadLetter:
     key: bytes | None
     value: bytes | None
     headers: Headers
-
-
-def output_limit(config: MonitorConfig) -> int:
-    """Largest output record (key + value + headers) to hand the producer."""
-    size = config.kafka.client_options("producer").get("max_request_size")
-    return int(size or DEFAULT_MAX_REQUEST_SIZE) - _BATCH_OVERHEAD
-
-
-def input_limit(config: MonitorConfig) -> int:
-    """Largest input value the monitor applies; larger ones are dead-lettered."""
-    return output_limit(config) - _INPUT_HEADROOM
-
-
-def source_headers(topic: str, partition: int, offset: int) -> Headers:
-    return [
-        ("source-topic", topic.encode()),
-        ("source-partition", str(partition).encode()),
-        ("source-offset", str(offset).encode()),
-    ]
-
-
-def header(headers: Iterable[tuple[str, bytes | None]], name: str) -> bytes | None:
-    """The value of the last header called ``name``, else None."""
-    found = None
-    for key, value in headers:
-        if key == name:
-            found = value
-    return found
-
-
-def record_size(key: bytes | None, value: bytes | None, headers: Headers) -> int:
-    return len(key or b"") + len(value or b"") + _headers_size(headers)
-
-
-def _headers_size(headers: Headers) -> int:
-    return sum(len(k.encode()) + len(v) + _HEADER_OVERHEAD for k, v in headers)
 
 
 def dead_letter(
@@ -107,11 +64,11 @@ def dead_letter(
     limit: int,
 ) -> DeadLetter:
     """The dead letter of a rejected message, at most ``limit`` bytes (see the module doc)."""
-    theirs: Headers = [(k, v) for k, v in headers if v is not None and k not in _RESERVED]
+    theirs: Headers = [(k, v) for k, v in headers if v is not None and k not in DEAD_LETTER_HEADERS]
     ours: Headers = [("error", reason.encode()), ("error-detail", detail[:1000].encode())]
     ours += source_headers(*source)
     # Room for the key, value and original headers, keeping space for the truncation headers.
-    room = limit - _headers_size(ours) - 3 * (len("headers-dropped") + 20 + _HEADER_OVERHEAD)
+    room = limit - headers_size(ours) - 3 * (len("headers-dropped") + 20 + HEADER_OVERHEAD)
     if record_size(key, value, theirs) > room and value:
         keep = max(room - record_size(key, None, theirs), 0)
         ours.append(("value-truncated", str(len(value)).encode()))
