@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from driftwarden.config import masked_dict, parse_config
 from driftwarden.core.errors import ConfigError
-from driftwarden.demo.streams import demo_config
+from driftwarden.demo import demo_config
 from driftwarden.monitor.changelog import (
     ChangelogRejections,
     PartitionSnapshot,

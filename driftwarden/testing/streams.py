@@ -1,4 +1,4 @@
-"""Seeded streams shared by the drift benchmarks: tables of columns, shifts, micro-batches.
+"""Seeded synthetic streams with known drift: tables of columns, shifts, micro-batches.
 
 A *table* maps a column name to a numpy array, one row per event. :class:`Schema` draws the
 synthetic 25-feature table (20 numeric features cycling through gaussian, lognormal and uniform
@@ -32,18 +32,18 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from driftwarden.monitor.events import Target
-
 __all__ = [
     "FAMILIES",
     "CategoricalFeature",
     "CategoryShift",
     "ClassifierOutput",
     "MeanShift",
+    "START_TIMESTAMP",
     "MicroBatch",
     "NumericFeature",
     "Schema",
     "Table",
+    "Target",
     "binary_outcome",
     "bundled_table",
     "micro_batches",
@@ -54,6 +54,7 @@ __all__ = [
 ]
 
 Table = dict[str, npt.NDArray[Any]]
+Target = int | str | bool | float  # a prediction or a label, as the monitor parses them
 FloatArray = npt.NDArray[np.float64]
 FAMILIES = ("gaussian", "lognormal", "uniform")
 START_TIMESTAMP = 1_795_600_000.0  # 2026-11-25T08:26:40Z, one event per second after it
