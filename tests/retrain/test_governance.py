@@ -12,15 +12,7 @@ from driftwarden.retrain.audit import AuditEntry, AuditLog
 from driftwarden.retrain.errors import GovernanceError
 from driftwarden.retrain.governance import Decision, Governance
 from driftwarden.retrain.registry import ModelRegistry, Stage
-
-
-class TickingClock:
-    def __init__(self, start: float = 1_700_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        self.now += 1.0
-        return self.now
+from tests.helpers import TickingClock
 
 
 @pytest.fixture(scope="module")
