@@ -4,11 +4,8 @@ real broker) export exactly their catalogue, with the same types, help texts and
 from __future__ import annotations
 
 import re
-import threading
-import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +35,7 @@ from driftwarden.retrain.worker import RetrainWorker
 from driftwarden.testing.broker import TansuBroker, create_topics
 from tests.conftest import TopicNames
 from tests.monitor.harness import monitor_config, produce, wait_consumed
+from tests.service_thread import serving
 
 CATALOGUES = {
     "core": core_metrics.METRICS,
@@ -151,31 +149,6 @@ def assert_exports_the_catalogue(
     assert set(specs) <= set(scraped), f"not exported: {sorted(set(specs) - set(scraped))}"
 
 
-@contextmanager
-def running(service: MonitorService | RetrainWorker) -> Iterator[str]:
-    """``service`` on a thread; yields the base URL of its endpoints."""
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            service.run()
-        except BaseException as exc:  # noqa: BLE001 - surfaced below
-            errors.append(exc)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while service.http is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert service.http is not None, errors
-    try:
-        yield f"http://127.0.0.1:{service.http.port}"
-    finally:
-        service.stop()
-        thread.join(30)
-        assert not thread.is_alive() and not errors, errors
-
-
 def services_config(broker: TansuBroker, topic_names: TopicNames, tmp_path: Path) -> MonitorConfig:
     """The monitor and the worker of one model that has training, with one direct notifier."""
     config = monitor_config(broker.bootstrap, topic_names("cat"), tmp_path / "state", training={})
@@ -219,7 +192,7 @@ def test_the_monitor_exports_exactly_its_catalogue(
 ) -> None:
     config = services_config(broker, topic_names, tmp_path)
     service = MonitorService(config, model_registry=ModelRegistry(config.registry))
-    with running(service) as url:
+    with serving(service) as url:
         topics = config.topics
         sent = produce(broker.bootstrap, stream(topics.predictions, topics.labels, 20))
         wait_consumed(f"{url}/metrics", sent, 60, lambda: True)
@@ -243,7 +216,7 @@ def test_the_worker_exports_exactly_its_catalogue(
 ) -> None:
     config = services_config(broker, topic_names, tmp_path)
     worker = RetrainWorker(RetrainSettings.from_config(config))
-    with running(worker) as url:
+    with serving(worker) as url:
         scraped = scrape_families(url)
     assert_exports_the_catalogue(scraped, WORKER)
     with_samples = {name for name, family in scraped.items() if family.samples}

@@ -7,7 +7,6 @@ request one byte at a time (a "slowloris") or nothing at all.
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,6 +22,7 @@ from driftwarden.retrain.worker import RetrainWorker
 from driftwarden.testing.broker import TansuBroker, create_topics
 from tests.conftest import TopicNames
 from tests.monitor.harness import monitor_config, scrape, total
+from tests.service_thread import serving
 
 SLOW_CLIENTS = 300
 DEADLINE_S = 3.0
@@ -49,26 +49,8 @@ def running(
         if kind == "monitor"
         else RetrainWorker(RetrainSettings.from_config(parsed))
     )
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            service.run()
-        except BaseException as exc:  # noqa: BLE001 - surfaced below
-            errors.append(exc)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while service.http is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert service.http is not None, errors
-    try:
-        yield f"http://127.0.0.1:{service.http.port}"
-    finally:
-        service.stop()
-        thread.join(30)
-        assert not thread.is_alive() and not errors, errors
+    with serving(service) as url:
+        yield url
 
 
 def connect(url: str) -> socket.socket:
