@@ -26,7 +26,8 @@ from driftwarden.demo import demo_config, generate_stream, stream_profile
 from driftwarden.monitor.changelog import PartitionSnapshot, SnapshotAssembler, encode_snapshot
 from driftwarden.monitor.codec import dump_document, load_document
 from driftwarden.monitor.drift.checks import VersionDrift
-from driftwarden.monitor.processor import StreamProcessor, drift_factory
+from driftwarden.monitor.drift.factory import drift_factory
+from driftwarden.monitor.processor import StreamProcessor
 from driftwarden.monitor.state import DriftFactory, MonitorState
 from tests.monitor.harness import Record
 

@@ -36,14 +36,16 @@ from driftwarden.monitor.changelog import (
     snapshot_offsets,
 )
 from driftwarden.monitor.checkpoint import CheckpointStore
+from driftwarden.monitor.drift.factory import drift_factory
 from driftwarden.monitor.errors import InstanceFenced, StartupError
 from driftwarden.monitor.exporter import MetricsSnapshot, MonitorCollector
 from driftwarden.monitor.handover import Resume, choose_resume, read_snapshots
-from driftwarden.monitor.processor import BatchOutput, StreamProcessor, drift_factory, pending_share
+from driftwarden.monitor.processor import BatchOutput, StreamProcessor
 from driftwarden.monitor.profiles import ProfileSource
 from driftwarden.monitor.record_limits import DEFAULT_MAX_REQUEST_SIZE
 from driftwarden.monitor.recovery import Backoff, ReconnectCounter, fenced, transient
 from driftwarden.monitor.routing import RoutingCheck
+from driftwarden.monitor.shares import pending_share
 from driftwarden.monitor.sink import OutputSink
 from driftwarden.monitor.state import MonitorState
 from driftwarden.monitor.topics import prepare_topics

@@ -2,8 +2,9 @@
 
 A prediction may carry at most ``models[].max_features`` features
 (:func:`check_feature_count`); when the model declares its ``features``, the others are dropped
-before the prediction is held or published (:func:`declared_only`). The memory a waiting item
-holds is estimated by :func:`footprint`.
+before the prediction is held or published (:func:`declared_only`). A regression target must be
+a number of at most :data:`MAX_REGRESSION_TARGET` in magnitude (:func:`check_target`). The
+memory a waiting item holds is estimated by :func:`footprint`.
 
 The join's byte budget (``models[].max_pending_bytes``) sums these estimates. An estimate is a
 pure function of the item, so a replay or a restored snapshot accounts exactly what the first
@@ -27,10 +28,19 @@ from collections.abc import Mapping
 
 from driftwarden.contracts.errors import InvalidEvent
 from driftwarden.contracts.inputs import Label, Prediction
+from driftwarden.core.tasks import Task
 
-__all__ = ["TOO_MANY_FEATURES", "check_feature_count", "declared_only", "footprint"]
+__all__ = [
+    "MAX_REGRESSION_TARGET",
+    "TOO_MANY_FEATURES",
+    "check_feature_count",
+    "check_target",
+    "declared_only",
+    "footprint",
+]
 
 TOO_MANY_FEATURES = "too_many_features"
+MAX_REGRESSION_TARGET = 1e150  # its squared error still fits a float
 
 _ITEM = 512
 _STR, _WIDE_STR = 49, 80
@@ -51,6 +61,27 @@ models[].max_features (1)
         raise InvalidEvent(
             TOO_MANY_FEATURES,
             f"{len(features)} features, more than models[].max_features ({limit})",
+        )
+
+
+def check_target(task: Task, value: object, field: str) -> None:
+    """Reject a regression ``field`` (prediction or label) that is not a number or is too large.
+
+    >>> check_target(Task.REGRESSION, 1e200, "label")
+    Traceback (most recent call last):
+    ...
+    driftwarden.contracts.errors.InvalidEvent: schema_violation: field 'label' is 1e+200: \
+regression targets must be at most 1e+150 in magnitude
+    """
+    if task is not Task.REGRESSION:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidEvent("schema_violation", f"field {field!r} must be a number for regression")
+    if abs(value) > MAX_REGRESSION_TARGET:
+        raise InvalidEvent(
+            "schema_violation",
+            f"field {field!r} is {value!r}: regression targets must be at most"
+            f" {MAX_REGRESSION_TARGET:g} in magnitude",
         )
 
 

@@ -297,6 +297,10 @@ def _decode(value: object, hint: Any, what: str) -> Any:
             return None
         (inner,) = [a for a in args if a is not type(None)]
         return _decode(value, inner, what)
+    if isinstance(hint, type) and issubclass(hint, tuple) and hasattr(hint, "_fields"):
+        items = need_list(value, what, len(hint._fields))  # a NamedTuple, as a plain tuple
+        named = typing.get_type_hints(hint)
+        return hint(*(_decode(v, named[f], what) for v, f in zip(items, hint._fields, strict=True)))
     if origin is tuple:
         items = need_list(value, what, len(args))
         return tuple(_decode(v, a, what) for v, a in zip(items, args, strict=True))

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Protocol
+from collections.abc import Iterable, Mapping
+
+from kafka.structs import TopicPartition
 
 from driftwarden.config import ModelConfig, MonitorConfig
 from driftwarden.contracts.dead_letters import dead_letter
@@ -21,16 +21,21 @@ from driftwarden.contracts.errors import InvalidEvent
 from driftwarden.contracts.examples import example_record
 from driftwarden.contracts.inputs import check_ahead, parse_label, parse_prediction
 from driftwarden.contracts.records import header, record_size, source_headers
-from driftwarden.core.profile import ReferenceProfile
-from driftwarden.monitor.bounds import check_feature_count, declared_only
-from driftwarden.monitor.drift.checks import DriftSettings, VersionDrift
+from driftwarden.core.keys import ModelVersion
+from driftwarden.monitor.batch import BatchOutput, ConsumedRecord, OutputRecord
+from driftwarden.monitor.bounds import check_feature_count, check_target, declared_only
+from driftwarden.monitor.drift.checks import VersionDrift
+from driftwarden.monitor.drift.factory import ProfileSource, drift_factory
+from driftwarden.monitor.drift.inputs import DriftBatch, JoinedExample, ObservedPrediction, Source
 from driftwarden.monitor.join import ExpiryResult, Joined, LabelJoin
 from driftwarden.monitor.performance import VersionPerformance
-from driftwarden.monitor.policy import PolicyRules, RetrainPolicy, VersionView
+from driftwarden.monitor.policy import RetrainPolicy
+from driftwarden.monitor.policy_inputs import policy_rules, version_view
 from driftwarden.monitor.privacy import PrivacyGuard
 from driftwarden.monitor.record_limits import input_limit, output_limit
 from driftwarden.monitor.routing import RoutingCheck
-from driftwarden.monitor.state import DriftFactory, MonitorState, PartitionState, TopicPartition
+from driftwarden.monitor.shares import pending_share
+from driftwarden.monitor.state import MonitorState, PartitionState
 from driftwarden.monitor.versions import touch_version
 
 __all__ = ["BatchOutput", "ConsumedRecord", "OutputRecord", "StreamProcessor"]
@@ -38,62 +43,6 @@ __all__ = ["BatchOutput", "ConsumedRecord", "OutputRecord", "StreamProcessor"]
 log = logging.getLogger(__name__)
 
 MESSAGE_TOO_LARGE = "message_too_large"
-MAX_REGRESSION_TARGET = 1e150
-
-Headers = list[tuple[str, bytes]]
-
-log = logging.getLogger(__name__)
-
-
-class ConsumedRecord(Protocol):
-    """The fields of a kafka-python ``ConsumerRecord`` that processing reads."""
-
-    @property
-    def topic(self) -> str: ...
-    @property
-    def partition(self) -> int: ...
-    @property
-    def offset(self) -> int: ...
-    @property
-    def key(self) -> bytes | None: ...
-    @property
-    def value(self) -> bytes | None: ...
-    @property
-    def timestamp(self) -> int: ...  # Kafka timestamp in milliseconds, -1 if none
-    @property
-    def headers(self) -> Iterable[tuple[str, bytes | None]]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class OutputRecord:
-    key: bytes | None
-    value: bytes | None
-    headers: Headers
-
-
-@dataclass(slots=True)
-class BatchOutput:
-    examples: list[OutputRecord] = field(default_factory=list)
-    dead_letters: list[OutputRecord] = field(default_factory=list)
-    events: list[OutputRecord] = field(default_factory=list)
-    requests: list[OutputRecord] = field(default_factory=list)
-
-
-Source = tuple[str, int, int]
-
-
-@dataclass(slots=True)
-class _DriftInputs:
-    """One micro-batch's inputs to the drift checks of one model version."""
-
-    rows: list[Mapping[str, object]] = field(default_factory=list)
-    predictions: list[object] = field(default_factory=list)
-    timestamps: list[float] = field(default_factory=list)
-    sources: list[Source] = field(default_factory=list)
-    labels: list[object] = field(default_factory=list)
-    joined_predictions: list[object] = field(default_factory=list)
-    joined_timestamps: list[float] = field(default_factory=list)
-    joined_sources: list[tuple[Source, Source]] = field(default_factory=list)
 
 
 class StreamProcessor:
@@ -105,7 +54,7 @@ class StreamProcessor:
         state: MonitorState,
         partition_count: int = 1,
         delivered: Mapping[TopicPartition, int] | None = None,
-        profiles: Callable[[str, str], ReferenceProfile | None] | None = None,
+        profiles: ProfileSource | None = None,
         routing: RoutingCheck | None = None,
     ) -> None:
         self._models = {m.name: m for m in config.models}
@@ -129,7 +78,7 @@ class StreamProcessor:
         out = BatchOutput()
         touched: set[tuple[int, str]] = set()
         offsets = self.state.offsets
-        self._drift_inputs: dict[tuple[str, str], _DriftInputs] = {}
+        self._drift_inputs: dict[ModelVersion, DriftBatch] = {}
         for record in records:
             partition = self._partition(record.partition)
             # Checked, counted, then applied as usual: a misrouted record is never dropped.
@@ -142,23 +91,23 @@ class StreamProcessor:
                 touched.add((record.partition, model))
             except InvalidEvent as exc:
                 partition.counters.invalid[(record.topic, exc.reason)] += 1
-                if self._publishable(((record.topic, record.partition, record.offset),)):
+                if self._publishable((Source(record.topic, record.partition, record.offset),)):
                     out.dead_letters.append(self._dead_letter(record, exc))
-            offsets[(record.topic, record.partition)] = record.offset + 1
+            offsets[TopicPartition(record.topic, record.partition)] = record.offset + 1
         for partition_id, model in touched:
             self._expire(self.state.partitions[partition_id], model)
-        for key, inputs in self._drift_inputs.items():
-            if key[1] not in self.state.versions.get(key[0], ()):
+        for key, batch in self._drift_inputs.items():
+            if key.version not in self.state.versions.get(key.model, ()):
                 # evicted during the batch (see driftwarden.monitor.versions): no state to update
                 continue
-            self._check_drift(key, inputs, out)
-            self._check_policy(key, inputs, out)
+            self._check_drift(key, batch, out)
+            self._check_policy(key, batch, out)
         return out
 
     def _dead_letter(self, record: ConsumedRecord, exc: InvalidEvent) -> OutputRecord:
         """The dead letter of ``record``: PII redacted first, then cut to the output limit (a
         redacted value can be longer than the original)."""
-        source = (record.topic, record.partition, record.offset)
+        source = Source(record.topic, record.partition, record.offset)
         full = dead_letter(
             record.key,
             record.value,
@@ -240,21 +189,21 @@ class StreamProcessor:
             if undeclared:
                 counters.undeclared_features[pred.model] += undeclared
             pred = self._privacy.prediction(pred)  # no raw PII is kept, checkpointed or sent
-            _check_target_type(config, pred.prediction, "prediction")
+            check_target(config.task, pred.prediction, "prediction")
             join = self._join(partition, record.partition, config)
             result = join.add_prediction(pred, record.offset)
-            counters.predictions[(pred.model, pred.version)] += 1
+            key = ModelVersion(pred.model, pred.version)
+            counters.predictions[key] += 1
             touch_version(self.state, pred.model, pred.version, config.max_versions)
-            inputs = self._inputs(pred.model, pred.version)
-            inputs.rows.append(pred.features)
-            inputs.predictions.append(pred.prediction)
-            inputs.timestamps.append(pred.timestamp)
-            inputs.sources.append((record.topic, record.partition, record.offset))
+            source = Source(record.topic, record.partition, record.offset)
+            self._batch(key).predictions.append(
+                ObservedPrediction(pred.features, pred.prediction, pred.timestamp, source)
+            )
         else:
             label = parse_label(record.value)  # type: ignore[arg-type]
             config = self._model(label.model)
             check_ahead(label.timestamp, record.timestamp, config.future_tolerance)
-            _check_target_type(config, label.label, "label")
+            check_target(config.task, label.label, "label")
             join = self._join(partition, record.partition, config)
             result = join.add_label(label, record.offset)
             counters.labels[label.model] += 1
@@ -293,7 +242,7 @@ class StreamProcessor:
         out: BatchOutput,
     ) -> None:
         pred, label = joined.prediction, joined.label
-        key = (config.name, pred.version)
+        key = ModelVersion(config.name, pred.version)
         touch_version(self.state, config.name, pred.version, config.max_versions)
         counters = partition.counters
         counters.joined[key] += 1
@@ -301,26 +250,20 @@ class StreamProcessor:
         perf = self.state.performance.get(key)
         if perf is None:
             perf = self.state.performance[key] = VersionPerformance.for_task(
-                config.task.value, config.positive_label, config.window, config.max_classes
+                config.task, config.positive_label, config.window, config.max_classes
             )
         window_key = (label.timestamp, partition_id, joined.label_offset)
         if perf.update(label.label, pred.prediction, pred.scores, window_key):
             counters.correct[key] += 1
-        inputs = self._inputs(*key)
-        inputs.labels.append(label.label)
-        inputs.joined_predictions.append(pred.prediction)
-        inputs.joined_timestamps.append(label.timestamp)
-        inputs.joined_sources.append(
-            (
-                (self._predictions_topic, partition_id, joined.prediction_offset),
-                (self._labels_topic, partition_id, joined.label_offset),
-            )
+        observed = JoinedExample(
+            label.label,
+            pred.prediction,
+            label.timestamp,
+            Source(self._predictions_topic, partition_id, joined.prediction_offset),
+            Source(self._labels_topic, partition_id, joined.label_offset),
         )
-        sources = (
-            (self._predictions_topic, partition_id, joined.prediction_offset),
-            (self._labels_topic, partition_id, joined.label_offset),
-        )
-        if self._publishable(sources):
+        self._batch(key).examples.append(observed)
+        if self._publishable((observed.prediction_source, observed.label_source)):
             example = _example(joined, self._predictions_topic, partition_id)
             # 512: its headers, a topic name (at most 249 bytes) and three numbers.
             if len(example.key or b"") + len(example.value or b"") + 512 <= self._output_limit:
@@ -333,67 +276,42 @@ class StreamProcessor:
                     pred.prediction_id,
                 )
 
-    def _inputs(self, model: str, version: str) -> _DriftInputs:
-        inputs = self._drift_inputs.get((model, version))
-        if inputs is None:
-            inputs = self._drift_inputs[(model, version)] = _DriftInputs()
-        return inputs
+    def _batch(self, key: ModelVersion) -> DriftBatch:
+        batch = self._drift_inputs.get(key)
+        if batch is None:
+            batch = self._drift_inputs[key] = DriftBatch()
+        return batch
 
-    def _check_drift(self, key: tuple[str, str], inputs: _DriftInputs, out: BatchOutput) -> None:
+    def _check_drift(self, key: ModelVersion, batch: DriftBatch, out: BatchOutput) -> None:
         drift = self._drift(key)
         if drift is None:
             return
-        # Windows keep the most recent events by (timestamp, partition, offset).
-        origins = [(partition, offset) for _, partition, offset in inputs.sources]
-        evaluations = drift.observe(inputs.rows, inputs.predictions, inputs.timestamps, origins)
-        sources: list[tuple[Source, ...]] = [(inputs.sources[e.index],) for e in evaluations]
-        joined = drift.observe_joined(
-            inputs.labels,
-            inputs.joined_predictions,
-            inputs.joined_timestamps,
-            [(label[1], label[2]) for _, label in inputs.joined_sources],
-        )
-        evaluations += joined
-        sources += [inputs.joined_sources[e.index] for e in joined]
-        for evaluation, triggers in zip(evaluations, sources, strict=True):
+        for evaluation, triggers in batch.observe(drift):
             if not self._publishable(triggers):
                 continue
-            for value in drift_events(key[0], key[1], evaluation):
+            for value in drift_events(key.model, key.version, evaluation):
                 out.events.append(
-                    OutputRecord(key[0].encode(), value, source_headers(*triggers[-1]))
+                    OutputRecord(key.model.encode(), value, source_headers(*triggers[-1]))
                 )
 
-    def _check_policy(self, key: tuple[str, str], inputs: _DriftInputs, out: BatchOutput) -> None:
+    def _check_policy(self, key: ModelVersion, batch: DriftBatch, out: BatchOutput) -> None:
         model, version = key
-        if model not in self._policy.rules or not (inputs.timestamps or inputs.joined_timestamps):
+        if model not in self._policy.rules:
             return
-        perf = self.state.performance.get(key)
-        drift = self.state.drift.get(key)
-        active: dict[str, list[str]] = {}
-        if drift is not None:
-            for (kind, feature), on in drift.alarms.active.items():
-                if on:
-                    active.setdefault(kind, []).append(feature)
-        view = VersionView(
-            version,
-            joined=perf.count if perf is not None else 0,
-            rolling={
-                m: v for (m, w), v in (perf.values() if perf else {}).items() if w == "rolling"
-            },
-            active_alarms={kind: tuple(features) for kind, features in active.items()},
-        )
-        now = max([*inputs.timestamps, *inputs.joined_timestamps])
-        request = self._policy.check(model, view, now)
+        view = version_view(version, self.state.performance.get(key), self.state.drift.get(key))
+        request = self._policy.check(model, view, batch.latest_timestamp())
         if request is None:
             return
-        source = inputs.joined_sources[-1][-1] if inputs.joined_sources else inputs.sources[-1]
-        self.state.partitions[source[1]].counters.retrain_requests[(model, request.reason)] += 1
+        source = batch.last_source()
+        self.state.partitions[source.partition].counters.retrain_requests[
+            (model, request.reason)
+        ] += 1
         if self._publishable((source,)):
             out.requests.append(
                 OutputRecord(model.encode(), request.to_json(), source_headers(*source))
             )
 
-    def _drift(self, key: tuple[str, str]) -> VersionDrift | None:
+    def _drift(self, key: ModelVersion) -> VersionDrift | None:
         if key in self.state.drift:
             return self.state.drift[key]
         drift = self.state.drift[key] = self._new_drift(*key)
@@ -413,90 +331,11 @@ class StreamProcessor:
         if result.labels:
             partition.counters.unmatched[(model, "label", reason)] += result.labels
 
-    def _publishable(self, sources: Iterable[tuple[str, int, int]]) -> bool:
+    def _publishable(self, sources: Iterable[Source]) -> bool:
         """False when every source of an output is below the already-delivered offsets."""
         if not self.delivered:
             return True
-        return any(offset >= self.delivered.get((t, p), 0) for t, p, offset in sources)
-
-
-def pending_share(max_pending: int, partition_id: int, partition_count: int) -> int:
-    """The part of ``max_pending`` that input partition ``partition_id`` may hold: the shares of
-    partitions ``0 .. partition_count - 1`` add up to exactly ``max_pending``.
-
-    >>> [pending_share(10, p, 4) for p in range(4)]
-    [3, 3, 2, 2]
-    """
-    base, extra = divmod(max_pending, partition_count)
-    return base + (partition_id < extra)
-
-
-def drift_factory(
-    config: MonitorConfig, profiles: Callable[[str, str], ReferenceProfile | None] | None
-) -> DriftFactory:
-    """Builds the drift checks of a (model, version) from its reference profile, if it has one
-    (``None`` for a model no longer configured)."""
-    models = {m.name: m for m in config.models}
-    privacy = PrivacyGuard.from_config(config)
-
-    def build(name: str, version: str) -> VersionDrift | None:
-        model = models.get(name)
-        profile = None if model is None or profiles is None else profiles(name, version)
-        if model is None or profile is None:
-            return None
-        features = privacy.drift_features(name, list(model.features), profile.features)
-        return VersionDrift(profile, drift_settings(model), model.task.value, features)
-
-    return build
-
-
-def drift_settings(model: ModelConfig) -> DriftSettings:
-    drift = model.drift
-    return DriftSettings(
-        window=drift.window,
-        every=drift.every,
-        false_alarm_rate=drift.false_alarm_rate,
-        method=drift.features.method,
-        threshold=drift.features.threshold,
-        per_feature={
-            name: (override.method, override.threshold)
-            for name, override in drift.features.overrides.items()
-        },
-        detector=drift.concept.detector,
-        detector_params=drift.concept.params,
-        resolve_ratio=drift.resolve_ratio,
-    )
-
-
-def policy_rules(config: MonitorConfig) -> dict[str, PolicyRules]:
-    rules = {}
-    for model in config.models:
-        if model.retrain is None:
-            continue
-        when = model.retrain.when
-        performance, drift = when.performance_below, when.drift
-        rules[model.name] = PolicyRules(
-            metric=performance.metric if performance else None,
-            value=performance.value if performance else 0.0,
-            min_examples=performance.min_examples if performance else 500,
-            drift_kinds=tuple(drift.kinds) if drift else (),
-            min_features=drift.min_features if drift else 1,
-            cooldown=model.retrain.cooldown,
-        )
-    return rules
-
-
-def _check_target_type(config: ModelConfig, value: object, field: str) -> None:
-    if config.task.value != "regression":
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidEvent("schema_violation", f"field {field!r} must be a number for regression")
-    if abs(value) > MAX_REGRESSION_TARGET:  # its squared error would overflow a float
-        raise InvalidEvent(
-            "schema_violation",
-            f"field {field!r} is {value!r}: regression targets must be at most"
-            f" {MAX_REGRESSION_TARGET:g} in magnitude",
-        )
+        return any(s.offset >= self.delivered.get((s.topic, s.partition), 0) for s in sources)
 
 
 def _example(joined: Joined, topic: str, partition: int) -> OutputRecord:

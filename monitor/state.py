@@ -13,6 +13,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from kafka.structs import TopicPartition
+
+from driftwarden.core.keys import ModelVersion
 from driftwarden.monitor.codec import (
     Doc,
     StateDecodeError,
@@ -48,7 +51,6 @@ DELAY_BUCKETS: tuple[float, ...] = (
     7 * 86400,
 )
 
-TopicPartition = tuple[str, int]
 # Builds a version's drift checks from its reference profile; None: the version has none.
 DriftFactory = Callable[[str, str], VersionDrift | None]
 
@@ -57,10 +59,10 @@ DriftFactory = Callable[[str, str], VersionDrift | None]
 class StreamCounters:
     """Monotonic counts, keyed by the Prometheus label values of each series."""
 
-    predictions: Counter[tuple[str, str]] = field(default_factory=Counter)  # model, version
+    predictions: Counter[ModelVersion] = field(default_factory=Counter)
     labels: Counter[str] = field(default_factory=Counter)  # model
-    joined: Counter[tuple[str, str]] = field(default_factory=Counter)  # model, version
-    correct: Counter[tuple[str, str]] = field(default_factory=Counter)  # model, version
+    joined: Counter[ModelVersion] = field(default_factory=Counter)
+    correct: Counter[ModelVersion] = field(default_factory=Counter)
     unmatched: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # model, kind, reason
     invalid: Counter[tuple[str, str]] = field(default_factory=Counter)  # topic, reason
     delay_buckets: dict[str, list[int]] = field(default_factory=dict)  # model -> bucket counts
@@ -145,9 +147,9 @@ class PartitionState:
 @dataclass
 class MonitorState:
     partitions: dict[int, PartitionState] = field(default_factory=dict)
-    performance: dict[tuple[str, str], VersionPerformance] = field(default_factory=dict)
+    performance: dict[ModelVersion, VersionPerformance] = field(default_factory=dict)
     # None: the version has no reference profile; its events are still counted and joined.
-    drift: dict[tuple[str, str], VersionDrift | None] = field(default_factory=dict)
+    drift: dict[ModelVersion, VersionDrift | None] = field(default_factory=dict)
     policy: dict[str, PolicyMemory] = field(default_factory=dict)  # model -> retrain policy memory
     offsets: dict[TopicPartition, int] = field(default_factory=dict)
     # model -> versions holding state, least recently seen first (see driftwarden.monitor.versions)
@@ -192,10 +194,10 @@ class MonitorState:
         for n, part in _rows(doc, "partitions", 2):
             state.partitions[need_int(n, "partition", 0)] = PartitionState.from_state(part)
         for m, v, perf in _rows(doc, "performance", 3):
-            key = (need_str(m, "model"), need_str(v, "version"))
+            key = ModelVersion(need_str(m, "model"), need_str(v, "version"))
             state.performance[key] = VersionPerformance.from_state(perf)
         for m, v, saved in _rows(doc, "drift", 3):
-            key = (need_str(m, "model"), need_str(v, "version"))
+            key = ModelVersion(need_str(m, "model"), need_str(v, "version"))
             if drift is not None:
                 state.drift[key] = fresh = drift(*key)
                 if fresh is not None and saved is not None:
@@ -203,7 +205,7 @@ class MonitorState:
         for model, memory in _rows(doc, "policy", 2):
             state.policy[need_str(model, "model")] = decode_fields(PolicyMemory, memory, "policy")
         for t, p, offset in _rows(doc, "offsets", 3):
-            tp = (need_str(t, "topic"), need_int(p, "partition", 0))
+            tp = TopicPartition(need_str(t, "topic"), need_int(p, "partition", 0))
             state.offsets[tp] = need_int(offset, "offset", 0)
         for model, seen in _rows(doc, "versions", 2):
             versions = need_list(seen, "versions")

@@ -13,18 +13,19 @@ state.
 >>> from driftwarden.monitor.state import MonitorState, PartitionState
 >>> state = MonitorState(partitions={0: PartitionState()})
 >>> for version in ["1", "2", "1", "3"]:
-...     state.partitions[0].counters.predictions[("churn", version)] += 1
+...     state.partitions[0].counters.predictions[ModelVersion("churn", version)] += 1
 ...     _ = touch_version(state, "churn", version, limit=2)
 >>> list(state.versions["churn"]), state.evicted_versions["churn"]
 (['1', '3'], 1)
->>> dict(state.partitions[0].counters.predictions)
-{('churn', '1'): 2, ('churn', '3'): 1, ('churn', '__evicted__'): 1}
+>>> {key.version: n for key, n in state.partitions[0].counters.predictions.items()}
+{'1': 2, '3': 1, '__evicted__': 1}
 """
 
 from __future__ import annotations
 
 import logging
 
+from driftwarden.core.keys import ModelVersion
 from driftwarden.monitor.state import MonitorState
 
 __all__ = ["EVICTED_VERSION", "touch_version"]
@@ -55,11 +56,11 @@ def touch_version(state: MonitorState, model: str, version: str, limit: int) -> 
 
 
 def _evict(state: MonitorState, model: str, version: str) -> None:
-    key = (model, version)
+    key = ModelVersion(model, version)
     state.performance.pop(key, None)
     state.drift.pop(key, None)
     state.evicted_versions[model] += 1
-    into = (model, EVICTED_VERSION)
+    into = ModelVersion(model, EVICTED_VERSION)
     for partition in state.partitions.values():
         counters = partition.counters
         for counter in (counters.predictions, counters.joined, counters.correct):

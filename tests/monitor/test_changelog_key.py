@@ -23,7 +23,8 @@ from driftwarden.monitor.changelog import (
     encode_snapshot,
 )
 from driftwarden.monitor.join import LabelJoin
-from driftwarden.monitor.processor import StreamProcessor, pending_share
+from driftwarden.monitor.processor import StreamProcessor
+from driftwarden.monitor.shares import pending_share
 from driftwarden.monitor.state import MonitorState, PartitionState, StreamCounters
 from tests.monitor.harness import monitor_config
 

@@ -26,8 +26,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from driftwarden.config import MonitorConfig, parse_config
 from driftwarden.core.profile import ReferenceProfile, build_profile
+from driftwarden.monitor.drift.factory import drift_factory
 from driftwarden.monitor.exporter import MetricsSnapshot, MonitorCollector
-from driftwarden.monitor.processor import OutputRecord, StreamProcessor, drift_factory
+from driftwarden.monitor.processor import OutputRecord, StreamProcessor
 from driftwarden.monitor.state import MonitorState
 from tests.monitor.harness import Record
 

@@ -28,10 +28,11 @@ from driftwarden.monitor.changelog import PartitionSnapshot, SnapshotAssembler
 from driftwarden.monitor.checkpoint import CheckpointCorrupt, CheckpointStore
 from driftwarden.monitor.codec import StateDecodeError, decoding, dump_document, load_document
 from driftwarden.monitor.drift.checks import DriftSettings, VersionDrift
+from driftwarden.monitor.drift.factory import drift_factory
 from driftwarden.monitor.exporter import MetricsSnapshot
 from driftwarden.monitor.join import LabelJoin
 from driftwarden.monitor.performance import VersionPerformance
-from driftwarden.monitor.processor import StreamProcessor, drift_factory
+from driftwarden.monitor.processor import StreamProcessor
 from driftwarden.monitor.state import MonitorState, PartitionState
 from tests.monitor.harness import Record
 
