@@ -61,6 +61,7 @@ from benchmarks.streams import (
     switched,
 )
 from driftwarden.core.profile import build_profile
+from driftwarden.core.tasks import Task
 from driftwarden.monitor.drift.checks import ERROR, LABEL, DriftSettings, VersionDrift
 
 REFERENCE_ROWS = 20_000
@@ -354,7 +355,7 @@ def _monitor_alarms(case: Case) -> list[Alarm]:
         prediction="prediction" if with_model else None,
         task="binary" if with_model else None,
     )
-    checks = VersionDrift(profile, DriftSettings(), "binary")
+    checks = VersionDrift(profile, DriftSettings(), Task.BINARY)
     names = list(case.feature_types)
     alarms: list[Alarm] = []
     for batch in micro_batches(case.stream, names, case.predictions, case.labels, BATCH):

@@ -25,7 +25,7 @@ import orjson
 
 from driftwarden.core.detectors import make_detector
 from driftwarden.core.profile import CategoricalProfile, NumericProfile, ReferenceProfile
-from driftwarden.core.tasks import class_key
+from driftwarden.core.tasks import Task, class_key
 from driftwarden.monitor import river_state
 from driftwarden.monitor.codec import (
     Doc,
@@ -75,11 +75,11 @@ class VersionDrift:
         self,
         profile: ReferenceProfile,
         settings: DriftSettings,
-        task: str,
+        task: Task,
         features: Sequence[str] | None = None,
     ) -> None:
         self.settings = settings
-        self.task = task
+        self.task = Task(task)
         names = [n for n in profile.features if features is None or n in features]
         columns = [_column(n, "data", profile.features[n], settings) for n in names]
         if profile.prediction is not None:
@@ -265,16 +265,16 @@ class VersionDrift:
     def _recovered(self, rate: float) -> bool:
         """Back near the error level from before the alarm (a detector falls silent once the
         error settles at a new, higher level: that alone does not resolve the alarm)."""
-        slack = 0.0 if self.task == "regression" else 0.01
+        slack = 0.0 if self.task is Task.REGRESSION else 0.01
         return rate <= self._error_before * 1.25 + slack
 
     def _error(self, label: object, prediction: object) -> float:
-        if self.task == "regression":
+        if self.task is Task.REGRESSION:
             return abs(float(label) - float(prediction))  # type: ignore[arg-type]
         return float(class_key(label) != class_key(prediction))
 
     def _target_key(self) -> Any:
-        return class_key if self.task != "regression" else None
+        return None if self.task is Task.REGRESSION else class_key
 
     # -- state encoding (see driftwarden.monitor.codec)
     # --------------------------------------------------
@@ -323,13 +323,13 @@ class VersionDrift:
 
 
 def _fingerprint(
-    profile: ReferenceProfile, settings: DriftSettings, task: str, columns: list[str]
+    profile: ReferenceProfile, settings: DriftSettings, task: Task, columns: list[str]
 ) -> str:
     """What the checks are built from: the profile, the settings, the task and the columns."""
     built_from = {
         "profile": profile.to_dict(),
         "settings": dataclasses.asdict(settings),
-        "task": task,
+        "task": task.value,
         "columns": columns,
     }
     options = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS

@@ -21,6 +21,7 @@ import pytest
 
 from driftwarden.config import MonitorConfig, parse_config
 from driftwarden.core.profile import ReferenceProfile, build_profile
+from driftwarden.core.tasks import Task
 from driftwarden.demo import generate_stream
 from driftwarden.monitor.performance import OTHER_CLASS, OTHER_MISMATCH, VersionPerformance
 from driftwarden.monitor.processor import StreamProcessor
@@ -311,7 +312,7 @@ def test_the_version_in_service_survives_a_flood_of_others() -> None:
 def test_a_flood_of_classes_keeps_the_confusion_matrices_bounded() -> None:
     """Multiclass labels and predictions come from the events: classes beyond max_classes
     count as one "other" class in the matrices, and accuracy stays exact."""
-    perf = VersionPerformance.for_task("multiclass", None, window=50, max_classes=5)
+    perf = VersionPerformance.for_task(Task.MULTICLASS, None, window=50, max_classes=5)
     rng = random.Random(9)
     for i in range(3000):
         label_value = rng.choice(["a", "b", "c", "d"]) if i % 2 else f"junk-{i}"

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from driftwarden.contracts.inputs import Prediction
+from driftwarden.core.tasks import Task
 from driftwarden.monitor.checkpoint import CheckpointCorrupt, CheckpointStore
 from driftwarden.monitor.join import LabelJoin
 from driftwarden.monitor.performance import VersionPerformance
@@ -18,7 +19,7 @@ def sample_state() -> MonitorState:
     part.joins["m"].add_prediction(Prediction("p", "m", "1", 1.0, {"x": 1}, 1, None), 4)
     part.counters.predictions[("m", "1")] = 7
     part.counters.observe_delay("m", 42.0)
-    perf = state.performance[("m", "1")] = VersionPerformance.for_task("binary", 1, 10)
+    perf = state.performance[("m", "1")] = VersionPerformance.for_task(Task.BINARY, 1, 10)
     perf.update(1, 1, {"1": 0.9})
     state.offsets[("predictions", 0)] = 5
     return state

@@ -13,6 +13,7 @@ from sklearn import metrics as skm
 
 from driftwarden.config import parse_config
 from driftwarden.core.profile import ReferenceProfile
+from driftwarden.core.tasks import Task
 from driftwarden.demo import generate_stream, stream_profile
 from driftwarden.monitor.drift.window import EncodedWindow
 from driftwarden.monitor.performance import ExampleKey, VersionPerformance
@@ -125,7 +126,7 @@ def test_rolling_window_is_the_most_recent_by_key_in_any_order(seed: int) -> Non
     for shuffle in range(3):
         order = list(rows)
         random.Random(shuffle).shuffle(order)
-        perf = VersionPerformance.for_task("binary", positive_label=1, window=400)
+        perf = VersionPerformance.for_task(Task.BINARY, positive_label=1, window=400)
         for key, y, p, s in order:
             perf.update(y, p, {"0": 1 - s, "1": s}, key)
         assert perf.rolling_keys() == [r[0] for r in newest]
@@ -148,7 +149,7 @@ def test_regression_rolling_window_in_any_order_matches_sklearn() -> None:
     for shuffle in range(3):
         order = list(rows)
         random.Random(shuffle).shuffle(order)
-        perf = VersionPerformance.for_task("regression", None, window=250)
+        perf = VersionPerformance.for_task(Task.REGRESSION, None, window=250)
         for key, y, p in order:
             perf.update(y, p, None, key)
         values = perf.values()
@@ -158,7 +159,7 @@ def test_regression_rolling_window_in_any_order_matches_sklearn() -> None:
 
 
 def test_an_example_older_than_a_full_window_leaves_it_unchanged() -> None:
-    perf = VersionPerformance.for_task("binary", positive_label=1, window=2)
+    perf = VersionPerformance.for_task(Task.BINARY, positive_label=1, window=2)
     perf.update(1, 1, None, (10.0, 0, 0))
     perf.update(0, 0, None, (11.0, 0, 1))
     perf.update(1, 0, None, (5.0, 1, 0))  # late: older than both

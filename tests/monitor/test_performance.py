@@ -5,6 +5,7 @@ import random
 import pytest
 from sklearn import metrics as skm
 
+from driftwarden.core.tasks import Task
 from driftwarden.monitor.performance import VersionPerformance
 
 
@@ -34,7 +35,7 @@ def sklearn_binary(rows: list[tuple[int, int, float]]) -> dict[str, float]:
 
 def test_binary_metrics_match_sklearn_cumulative_and_rolling() -> None:
     rows = binary_stream(3000, seed=1)
-    perf = VersionPerformance.for_task("binary", positive_label=1, window=500)
+    perf = VersionPerformance.for_task(Task.BINARY, positive_label=1, window=500)
     for y, p, s in rows:
         perf.update(y, p, {"0": 1 - s, "1": s})
     values = perf.values()
@@ -48,7 +49,7 @@ def test_binary_metrics_match_sklearn_cumulative_and_rolling() -> None:
 
 
 def test_classes_compare_by_canonical_key() -> None:
-    perf = VersionPerformance.for_task("binary", positive_label=True, window=10)
+    perf = VersionPerformance.for_task(Task.BINARY, positive_label=True, window=10)
     assert perf.update(1, True, None)
     assert perf.update("0", 0.0, None)
     assert not perf.update("1", 0, None)
@@ -60,7 +61,7 @@ def test_multiclass_metrics_match_sklearn() -> None:
     rng = random.Random(3)
     classes = ["a", "b", "c"]
     rows = [(rng.choice(classes), rng.choice(classes)) for _ in range(2000)]
-    perf = VersionPerformance.for_task("multiclass", None, window=300)
+    perf = VersionPerformance.for_task(Task.MULTICLASS, None, window=300)
     for y, p in rows:
         perf.update(y, p, None)
     values = perf.values()
@@ -73,7 +74,7 @@ def test_multiclass_metrics_match_sklearn() -> None:
 def test_regression_metrics_match_sklearn() -> None:
     rng = random.Random(4)
     rows = [(x, x + rng.gauss(0, 1)) for x in (rng.uniform(0, 10) for _ in range(2000))]
-    perf = VersionPerformance.for_task("regression", None, window=250)
+    perf = VersionPerformance.for_task(Task.REGRESSION, None, window=250)
     for y, p in rows:
         assert perf.update(y, p, None) is False
     values = perf.values()

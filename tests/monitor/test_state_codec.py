@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from driftwarden.contracts.inputs import Label, Prediction
 from driftwarden.core.detectors import detector_names, make_detector
 from driftwarden.core.profile import ReferenceProfile
+from driftwarden.core.tasks import Task
 from driftwarden.demo import generate_stream, stream_profile
 from driftwarden.demo.streams import demo_config
 from driftwarden.monitor import river_state
@@ -101,21 +102,21 @@ EXAMPLES = st.lists(
 
 def _feed(perf: VersionPerformance, examples: list[tuple[int, int, float, int]]) -> None:
     for i, (y, p, score, ts) in enumerate(examples):
-        if perf.task == "regression":
+        if perf.task is Task.REGRESSION:
             perf.update(float(y), p + score, None, (float(ts), 0, i))
         else:
             scores = {"1": score, "0": 1 - score} if i % 3 else None
-            perf.update(y if perf.task == "multiclass" else y % 2, p, scores, (float(ts), 1, i))
+            perf.update(y if perf.task is Task.MULTICLASS else y % 2, p, scores, (float(ts), 1, i))
 
 
 @FEW
-@given(st.sampled_from(["binary", "multiclass", "regression"]), EXAMPLES, EXAMPLES)
+@given(st.sampled_from(list(Task)), EXAMPLES, EXAMPLES)
 def test_performance_decoded_from_its_encoding_scores_as_the_original(
-    task: str,
+    task: Task,
     before: list[tuple[int, int, float, int]],
     after: list[tuple[int, int, float, int]],
 ) -> None:
-    perf = VersionPerformance.for_task(task, 1 if task == "binary" else None, 7, max_classes=3)
+    perf = VersionPerformance.for_task(task, 1 if task is Task.BINARY else None, 7, max_classes=3)
     _feed(perf, before)
     restored = VersionPerformance.from_state(_through_bytes(perf.to_state()))
     assert restored.to_state() == perf.to_state()
@@ -176,7 +177,7 @@ def _observe(drift: VersionDrift, events: list[tuple[str, dict[str, Any]]]) -> l
 
 
 def _fresh(profile: ReferenceProfile = PROFILE) -> VersionDrift:
-    return VersionDrift(profile, SETTINGS, "binary")
+    return VersionDrift(profile, SETTINGS, Task.BINARY)
 
 
 @pytest.fixture(scope="module")

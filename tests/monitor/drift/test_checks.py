@@ -7,6 +7,7 @@ import pytest
 
 from driftwarden.core.detectors import detector_names
 from driftwarden.core.profile import build_profile
+from driftwarden.core.tasks import Task
 from driftwarden.monitor.drift.checks import (
     ERROR,
     PREDICTION,
@@ -38,7 +39,7 @@ def make_drift(settings: DriftSettings | None = None, seed: int = 0) -> VersionD
         label="label",
         task="binary",
     )
-    return VersionDrift(profile, settings or DriftSettings(), "binary")
+    return VersionDrift(profile, settings or DriftSettings(), Task.BINARY)
 
 
 def production(
@@ -208,7 +209,7 @@ def test_mostly_missing_feature_raises_no_false_alarm() -> None:
         label="label",
         task="binary",
     )
-    drift = VersionDrift(profile, DriftSettings(), "binary")
+    drift = VersionDrift(profile, DriftSettings(), Task.BINARY)
     rows, preds = production(60_000, seed=11)
     for i, row in enumerate(rows):
         # 75% missing like the reference, with a burst of 95% missing in the middle.
