@@ -89,7 +89,7 @@ class MonitorService:
         # thread) never checkpoints half a batch.
         self._process_lock = threading.RLock()
         # partition -> offsets and monotonic time of its last snapshot on the changelog
-        self._snapshotted: dict[int, tuple[dict[tuple[str, int], int], float]] = {}
+        self._snapshotted: dict[int, tuple[dict[TopicPartition, int], float]] = {}
         self._store = CheckpointStore(config.state.dir)
         self._last_checkpoint: float | None = None
         self._processor: StreamProcessor | None = None
@@ -215,7 +215,7 @@ class MonitorService:
                     raise
                 exc = failed
 
-    def _restore(self, delivered: dict[tuple[str, int], int]) -> StreamProcessor:
+    def _restore(self, delivered: dict[TopicPartition, int]) -> StreamProcessor:
         """A processor over the last checkpoint (or an empty state)."""
         state = self._store.load(drift_factory(self.config, self._profiles)) or MonitorState()
         self._snapshotted.clear()
@@ -316,8 +316,8 @@ class MonitorService:
         self._publish_snapshot()
 
     def _snapshots(
-        self, assigned: set[tuple[str, int]], forced: set[int] | None, now: float
-    ) -> list[tuple[int, dict[tuple[str, int], int], list[SnapshotRecord]]]:
+        self, assigned: set[TopicPartition], forced: set[int] | None, now: float
+    ) -> list[tuple[int, dict[TopicPartition, int], list[SnapshotRecord]]]:
         """Changelog records of the owned partitions whose offsets moved since their last
         snapshot and that are due: never snapshotted here, older than ``state.changelog_every``,
         or ``forced`` (None: all)."""
@@ -475,7 +475,7 @@ class MonitorService:
             self._ready.clear()
             self._lost = True
 
-    def _assigned(self) -> set[tuple[str, int]]:
+    def _assigned(self) -> set[TopicPartition]:
         if self._consumer is None:
             return set()
         return {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
@@ -490,7 +490,7 @@ class MonitorService:
             self._last_checkpoint,
         )
 
-    def _lag(self) -> dict[tuple[str, int], int]:
+    def _lag(self) -> dict[TopicPartition, int]:
         if self._consumer is None or self._processor is None:
             return {}
         offsets = self._processor.state.offsets

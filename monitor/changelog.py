@@ -27,6 +27,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
+from kafka.structs import TopicPartition
 from prometheus_client.core import Metric
 
 from driftwarden.contracts.records import record_size
@@ -76,7 +77,7 @@ class PartitionSnapshot:
     """The state of input partition number ``partition`` after ``offsets`` (next offsets)."""
 
     partition: int
-    offsets: dict[tuple[str, int], int]
+    offsets: dict[TopicPartition, int]
     state: PartitionState
     writer: str  # the transactional id of the instance that wrote it
 
@@ -97,7 +98,7 @@ class PartitionSnapshot:
         offsets = {}
         for row in need_list(need(doc, "offsets"), "offsets"):
             topic, partition, offset = need_list(row, "offsets", 3)
-            tp = (need_str(topic, "topic"), need_int(partition, "partition", 0))
+            tp = TopicPartition(need_str(topic, "topic"), need_int(partition, "partition", 0))
             offsets[tp] = need_int(offset, "offset", 0)
         return cls(
             need_int(need(doc, "partition"), "partition", 0),
@@ -178,13 +179,14 @@ class SnapshotAssembler:
     """Feeds on changelog records in offset order; keeps the last valid snapshot per partition.
 
     >>> from driftwarden.monitor.state import PartitionState
-    >>> snap = PartitionSnapshot(3, {("predictions", 3): 10}, PartitionState(), "monitor-a")
+    >>> offsets = {TopicPartition("predictions", 3): 10}
+    >>> snap = PartitionSnapshot(3, offsets, PartitionState(), "monitor-a")
     >>> assembler = SnapshotAssembler()
     >>> for record in encode_snapshot(snap, "monitor-a:1"):
     ...     assembler.add(record.key, record.value, record.headers)
     >>> assembler.add(b"3/0", b"garbage", [])
-    >>> assembler.latest()[3].offsets, [r.reason for r in assembler.rejected]
-    ({('predictions', 3): 10}, ['malformed'])
+    >>> assembler.latest()[3].offsets == offsets, [r.reason for r in assembler.rejected]
+    (True, ['malformed'])
     """
 
     def __init__(self, key: bytes | None = None, max_bytes: int = MAX_SNAPSHOT_BYTES) -> None:
@@ -305,7 +307,8 @@ def _mac(key: bytes, payload: bytes) -> bytes:
 
 
 def snapshot_offsets(
-    offsets: Mapping[tuple[str, int], int], topics: tuple[str, str], partition: int
-) -> dict[tuple[str, int], int]:
+    offsets: Mapping[TopicPartition, int], topics: tuple[str, str], partition: int
+) -> dict[TopicPartition, int]:
     """The offsets of both input partitions numbered ``partition`` held in ``offsets``."""
-    return {(t, partition): offsets[(t, partition)] for t in topics if (t, partition) in offsets}
+    inputs = [TopicPartition(t, partition) for t in topics]
+    return {tp: offsets[tp] for tp in inputs if tp in offsets}

@@ -14,8 +14,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from kafka.structs import TopicPartition
 from prometheus_client.core import Metric
 
+from driftwarden.core.keys import ModelVersion
 from driftwarden.core.metric_spec import (
     MetricSpec,
     counter_family,
@@ -56,7 +58,7 @@ log = logging.getLogger(__name__)
 class MetricsSnapshot:
     pending: dict[tuple[str, str], int] = field(default_factory=dict)
     performance: dict[tuple[str, str, str, str], float] = field(default_factory=dict)
-    lag: dict[tuple[str, int], int] = field(default_factory=dict)
+    lag: dict[TopicPartition, int] = field(default_factory=dict)
     last_checkpoint: float | None = None
     drift: DriftSnapshot = field(default_factory=lambda: DriftSnapshot())
     # Counters of each owned input partition: exported with a ``partition`` label so a series
@@ -74,7 +76,7 @@ class MetricsSnapshot:
         cls,
         state: MonitorState,
         models: list[str],
-        lag: dict[tuple[str, int], int],
+        lag: dict[TopicPartition, int],
         last_checkpoint: float | None,
     ) -> MetricsSnapshot:
         pending = dict.fromkeys(((m, k) for m in models for k in ("prediction", "label")), 0)
@@ -102,13 +104,13 @@ class DriftSnapshot:
     active: dict[tuple[str, str, str, str], int] = field(default_factory=dict)
     alarms: dict[tuple[str, str, str, str], int] = field(default_factory=dict)
     quality: dict[tuple[str, str, str, str], float] = field(default_factory=dict)
-    reference_missing: dict[tuple[str, str], int] = field(default_factory=dict)
+    reference_missing: dict[ModelVersion, int] = field(default_factory=dict)
 
     @classmethod
     def of(cls, state: MonitorState) -> DriftSnapshot:
         snap = cls()
         for (model, version), drift in state.drift.items():
-            snap.reference_missing[(model, version)] = int(drift is None)
+            snap.reference_missing[ModelVersion(model, version)] = int(drift is None)
             if drift is None:
                 continue
             for feature, statistic, score, threshold in drift.scores():

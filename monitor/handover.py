@@ -43,8 +43,6 @@ __all__ = ["Resume", "choose_resume", "read_snapshots"]
 
 log = logging.getLogger(__name__)
 
-InputPartition = tuple[str, int]
-
 
 @dataclass(frozen=True)
 class Resume:
@@ -53,17 +51,17 @@ class Resume:
     partition: int
     source: str  # "local", "replay", "changelog" or "empty"
     state: PartitionState | None  # None: keep the local state
-    start: dict[InputPartition, int | None]  # per input partition; None: from the beginning
-    delivered: dict[InputPartition, int] = field(default_factory=dict)  # replayed up to these
+    start: dict[TopicPartition, int | None]  # per input partition; None: from the beginning
+    delivered: dict[TopicPartition, int] = field(default_factory=dict)  # replayed up to these
 
 
 def choose_resume(
     partition: int,
-    inputs: tuple[InputPartition, InputPartition],
+    inputs: tuple[TopicPartition, TopicPartition],
     local: PartitionState | None,
-    local_offsets: Mapping[InputPartition, int],
+    local_offsets: Mapping[TopicPartition, int],
     snapshot: PartitionSnapshot | None,
-    committed: Mapping[InputPartition, int | None],
+    committed: Mapping[TopicPartition, int | None],
     me: str,
 ) -> Resume:
     """Apply the module's rules.
@@ -75,7 +73,7 @@ def choose_resume(
     {('p', 0): 5}
     """
 
-    def at(offsets: Mapping[InputPartition, int | None]) -> tuple[int, ...]:
+    def at(offsets: Mapping[TopicPartition, int | None]) -> tuple[int, ...]:
         return tuple(offsets.get(tp) or 0 for tp in inputs)
 
     def resume(

@@ -77,7 +77,7 @@ class OutputSink:
 
     def commit(
         self,
-        offsets: Mapping[tuple[str, int], int],
+        offsets: Mapping[TopicPartition, int],
         snapshots: Sequence[tuple[int, SnapshotRecord]] = (),
     ) -> None:
         """Make every output sent so far durable together with ``offsets`` and the partition
