@@ -5,8 +5,14 @@ import random
 import pytest
 from sklearn import metrics as skm
 
-from driftwarden.core.tasks import Task
-from driftwarden.monitor.performance import VersionPerformance
+from driftwarden.core.tasks import METRICS_BY_TASK, Task
+from driftwarden.monitor.codec import StateDecodeError
+from driftwarden.monitor.performance import (
+    BinaryPerformance,
+    MulticlassPerformance,
+    RegressionPerformance,
+    VersionPerformance,
+)
 
 
 def binary_stream(n: int, seed: int) -> list[tuple[int, int, float]]:
@@ -83,3 +89,47 @@ def test_regression_metrics_match_sklearn() -> None:
         assert values[("mae", window)] == pytest.approx(skm.mean_absolute_error(y, p))
         assert values[("rmse", window)] == pytest.approx(skm.mean_squared_error(y, p) ** 0.5)
         assert values[("r2", window)] == pytest.approx(skm.r2_score(y, p), abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("task", "positive", "kind"),
+    [
+        (Task.BINARY, 1, BinaryPerformance),
+        (Task.MULTICLASS, None, MulticlassPerformance),
+        (Task.REGRESSION, None, RegressionPerformance),
+    ],
+)
+def test_each_task_has_its_class_and_reports_its_metrics(
+    task: Task, positive: int | None, kind: type[VersionPerformance]
+) -> None:
+    perf = VersionPerformance.for_task(task, positive, window=5)
+    assert type(perf) is kind and perf.task is task
+    perf.update(1, 1, {"1": 0.8, "0": 0.2})
+    assert {metric for metric, _ in perf.values()} == set(METRICS_BY_TASK[task])
+    restored = VersionPerformance.from_state(perf.to_state())
+    assert type(restored) is kind and restored.to_state() == perf.to_state()
+
+
+def test_only_the_binary_class_has_a_positive_class() -> None:
+    assert VersionPerformance.for_task(Task.BINARY, True, window=5).to_state()["positive"] == "1"
+    for task in (Task.MULTICLASS, Task.REGRESSION):
+        assert not hasattr(VersionPerformance.for_task(task, None, window=5), "positive")
+        with pytest.raises(ValueError, match="only to task 'binary'"):
+            VersionPerformance.for_task(task, 1, window=5)
+
+
+@pytest.mark.parametrize(
+    ("task", "field", "value"),
+    [
+        (Task.REGRESSION, "positive", "1"),
+        (Task.MULTICLASS, "positive", "1"),
+        (Task.BINARY, "classes", ["a"]),
+        (Task.REGRESSION, "classes", ["a"]),
+    ],
+)
+def test_a_document_with_another_task_s_fields_does_not_decode(
+    task: Task, field: str, value: object
+) -> None:
+    doc = VersionPerformance.for_task(task, 1 if task is Task.BINARY else None, 5).to_state()
+    with pytest.raises(StateDecodeError):
+        VersionPerformance.from_state({**doc, field: value})
