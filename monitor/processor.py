@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 
 from kafka.structs import TopicPartition
 
@@ -71,8 +71,14 @@ class StreamProcessor:
         self._routing = routing or RoutingCheck()
         self._input_limit, self._output_limit = input_limit(config), output_limit(config)
         self.state = state
-        self.delivered = dict(delivered or {})
+        self._delivered = dict(delivered or {})
         self._apply_shares()
+
+    @property
+    def delivered(self) -> Mapping[TopicPartition, int]:
+        """Input offsets up to which outputs were already delivered (a replay publishes nothing
+        below them); change it through :meth:`replay_to` and :meth:`finish_replay`."""
+        return self._delivered
 
     def process(self, records: Iterable[ConsumedRecord]) -> BatchOutput:
         out = BatchOutput()
@@ -138,6 +144,38 @@ class StreamProcessor:
         for name, join in state.joins.items():
             self._count_unmatched(state, name, join.evict_overflow(), "evicted")
             join.forget_beyond_limit()
+
+    def start_at(self, tp: TopicPartition, offset: int | None) -> None:
+        """Input partition ``tp`` resumes at ``offset`` (``None``: from its beginning, nothing
+        applied yet)."""
+        if offset is None:
+            self.state.offsets.pop(tp, None)
+        else:
+            self.state.offsets[tp] = offset
+
+    def replay_to(self, delivered: Mapping[TopicPartition, int]) -> None:
+        """Outputs of the records before ``delivered`` were published already: replaying them
+        rebuilds state only."""
+        self._delivered.update(delivered)
+
+    def finish_replay(self) -> None:
+        """Forget the delivered offsets once every one of them is applied: from then on every
+        output is new. Until then, nothing changes."""
+        offsets = self.state.offsets
+        if all(offsets.get(tp, 0) >= offset for tp, offset in self._delivered.items()):
+            self._delivered.clear()
+
+    def retain(self, owned: Collection[int]) -> list[int]:
+        """Drop the state, offsets and delivered offsets of the input partitions not in
+        ``owned`` (they moved to another instance); return the partitions whose state was
+        dropped."""
+        dropped = [number for number in self.state.partitions if number not in owned]
+        for number in dropped:
+            del self.state.partitions[number]
+        for tp in [tp for tp in self.state.offsets if tp[1] not in owned]:
+            del self.state.offsets[tp]
+            self._delivered.pop(tp, None)
+        return dropped
 
     def _share_pending(self, partitions: Mapping[int, PartitionState]) -> None:
         """Give restored joins the current share of ``max_pending`` (it may have changed)."""
