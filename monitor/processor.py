@@ -172,7 +172,7 @@ class StreamProcessor:
         dropped = [number for number in self.state.partitions if number not in owned]
         for number in dropped:
             del self.state.partitions[number]
-        for tp in [tp for tp in self.state.offsets if tp[1] not in owned]:
+        for tp in [tp for tp in self.state.offsets if tp.partition not in owned]:
             del self.state.offsets[tp]
             self._delivered.pop(tp, None)
         return dropped
