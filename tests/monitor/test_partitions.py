@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kafka.structs import TopicPartition
+
 from driftwarden.config import MonitorConfig, parse_config
 from driftwarden.monitor.changelog import ChangelogRejections
 from driftwarden.monitor.checkpoint import CheckpointStore
@@ -59,13 +61,13 @@ def test_retain_drops_the_state_offsets_and_replay_of_partitions_not_owned(
     processor = StreamProcessor(config, MonitorState(), partition_count=2)
     for number in (0, 1):
         processor.adopt(number, PartitionState())
-        processor.start_at((preds, number), 10)
-        processor.start_at((labels, number), 20)
-    processor.replay_to({(preds, 0): 12, (preds, 1): 15})
+        processor.start_at(TopicPartition(preds, number), 10)
+        processor.start_at(TopicPartition(labels, number), 20)
+    processor.replay_to({TopicPartition(preds, 0): 12, TopicPartition(preds, 1): 15})
     assert processor.retain({0}) == [1]
     assert list(processor.state.partitions) == [0]
-    assert processor.state.offsets == {(preds, 0): 10, (labels, 0): 20}
-    assert processor.delivered == {(preds, 0): 12}
+    assert processor.state.offsets == {TopicPartition(preds, 0): 10, TopicPartition(labels, 0): 20}
+    assert processor.delivered == {TopicPartition(preds, 0): 12}
     assert processor.retain({0}) == []
 
 
@@ -77,15 +79,17 @@ def test_a_partition_snapshot_is_due_once_its_offsets_moved_and_its_time_came(
     owned = _owned(config, CheckpointStore(tmp_path / "state"))
     for number in (0, 1):
         owned.processor.adopt(number, PartitionState())
-        owned.processor.start_at((preds, number), 4)
-    assigned = {(preds, 0), (preds, 1)}
-    first = owned.due_snapshots({(preds, 0)}, set(), now=100.0)
-    assert [(number, at) for number, at, _ in first] == [(0, {(preds, 0): 4})]  # 1: not ours
+        owned.processor.start_at(TopicPartition(preds, number), 4)
+    assigned = {TopicPartition(preds, 0), TopicPartition(preds, 1)}
+    first = owned.due_snapshots({TopicPartition(preds, 0)}, set(), now=100.0)
+    assert [(number, at) for number, at, _ in first] == [
+        (0, {TopicPartition(preds, 0): 4})
+    ]  # 1: not ours
     assert first[0][2]  # its changelog records
     owned.snapshots_sent(first, now=100.0)
     assert [n for n, _, _ in owned.due_snapshots(assigned, set(), now=100.0)] == [1]
     owned.snapshots_sent(owned.due_snapshots(assigned, set(), now=100.0), now=100.0)
-    owned.processor.start_at((preds, 0), 9)
+    owned.processor.start_at(TopicPartition(preds, 0), 9)
     every = config.state.changelog_every
     assert owned.due_snapshots(assigned, set(), now=100.0 + every / 2) == []
     assert [n for n, _, _ in owned.due_snapshots(assigned, {0}, now=101.0)] == [0]  # forced
