@@ -9,7 +9,7 @@ micro-batches of 1000 with each label joined in its prediction's batch. An alarm
 of changed events seen when the first alarm on the changed column enters; every other alarm
 (before the change, or on a column that did not change) is a false alarm.
 
-Feature drift (table 1), on :class:`benchmarks.streams.Schema`'s 25 features and a logistic
+Feature drift (table 1), on :class:`driftwarden.testing.streams.Schema`'s 25 features and a logistic
 classifier of ``num_00``..``num_02`` (its predictions and labels are monitored too): a
 stationary stream of 100k events; abrupt mean shifts of 0.25, 0.5 and 1 sigma in ``num_06``
 (gaussian, not a model input; the 0.5 sigma one over 5 seeds, median delay); the 0.5 sigma shift
@@ -48,7 +48,10 @@ from river import drift
 from river.datasets import synth
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-from benchmarks.streams import (
+from driftwarden.core.profile import build_profile
+from driftwarden.core.tasks import Task
+from driftwarden.monitor.drift.checks import ERROR, LABEL, DriftSettings, VersionDrift
+from driftwarden.testing.streams import (
     CategoryShift,
     MeanShift,
     Schema,
@@ -60,9 +63,6 @@ from benchmarks.streams import (
     river_table,
     switched,
 )
-from driftwarden.core.profile import build_profile
-from driftwarden.core.tasks import Task
-from driftwarden.monitor.drift.checks import ERROR, LABEL, DriftSettings, VersionDrift
 
 REFERENCE_ROWS = 20_000
 CHANGE = 20_000

@@ -1,11 +1,12 @@
 """Drift-check throughput: windowed binned tests against a per-event river detector loop.
 
-Method. A seeded 25-feature stream (20 numeric, 5 categorical; :mod:`benchmarks.streams`) with
-a binary classifier's scores, predictions and labels is cut into parsed micro-batches (feature
-dicts, predictions, labels, score dicts, timestamps) before any clock starts, so parsing and
-generation are not measured. The measured loop is the monitor's per-batch work: ``VersionDrift
-.observe`` on the predictions, ``VersionPerformance.update`` for each joined example, and
-``VersionDrift.observe_joined`` on the labels, with every prediction joined in its own batch.
+Method. A seeded 25-feature stream (20 numeric, 5 categorical;
+:mod:`driftwarden.testing.streams`) with a binary classifier's scores, predictions and labels is
+cut into parsed micro-batches (feature dicts, predictions, labels, score dicts, timestamps)
+before any clock starts, so parsing and generation are not measured. The measured loop is the
+monitor's per-batch work: ``VersionDrift.observe`` on the predictions,
+``VersionPerformance.update`` for each joined example, and ``VersionDrift.observe_joined`` on
+the labels, with every prediction joined in its own batch.
 A profile of 20k reference rows, default ``DriftSettings`` (window 2000, every 500, KS and
 Jensen-Shannon at a 0.001 false-alarm rate, ADWIN on the error) and a 1000-example metrics window.
 Each repetition starts from fresh state (construction and calibration are not timed); the
@@ -32,10 +33,10 @@ from dataclasses import dataclass
 import numpy as np
 from river import drift
 
-from benchmarks.streams import MicroBatch, Schema, binary_outcome, micro_batches
 from driftwarden.core.profile import ReferenceProfile, build_profile
 from driftwarden.monitor.drift.checks import DriftSettings, VersionDrift
 from driftwarden.monitor.performance import VersionPerformance
+from driftwarden.testing.streams import MicroBatch, Schema, binary_outcome, micro_batches
 
 TARGET_RATE = 100_000.0  # events/s of drift checks + metrics on one core
 TARGET_RATIO = 50.0  # times the per-event KSWIN baseline

@@ -27,12 +27,12 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
 from driftwarden.config import MonitorConfig
-from driftwarden.demo import demo_config, generate_stream
+from driftwarden.demo import demo_config
 from driftwarden.monitor.app import MonitorService
 from driftwarden.monitor.exporter import MetricsSnapshot
 from driftwarden.monitor.processor import StreamProcessor
 from driftwarden.monitor.state import MonitorState
-from driftwarden.testing.broker import TansuBroker, create_topics
+from driftwarden.testing import TansuBroker, create_topics, generate_stream
 
 TARGET = 0.70  # monitor rate / raw consume rate
 CHECKPOINT_EVERY_S = 5.0

@@ -1,7 +1,7 @@
 """Memory under a long stream: the monitor's RSS while it consumes a million events.
 
 Method. One embedded Tansu broker; the input topics are filled once with the generated churn
-stream (:func:`driftwarden.demo.generate_stream`: predictions one second apart, labels 30 s
+stream (:func:`driftwarden.testing.generate_stream`: predictions one second apart, labels 30 s
 to 15 min
 later) with a label storm and a prediction flood mixed in evenly: by default 10% of the events are
 labels whose ids match no prediction and predictions that never get a label. The model has a
@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -51,11 +50,18 @@ from kafka import KafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.ingest import CHECKPOINT_EVERY_S
-from benchmarks.streams import START_TIMESTAMP
 from driftwarden.config import parse_config
 from driftwarden.core.profile_json import save_profile
-from driftwarden.demo import StreamEvent, demo_config, generate_stream, stream_profile
-from driftwarden.testing.broker import TansuBroker, create_topics
+from driftwarden.demo import demo_config
+from driftwarden.testing import (
+    StreamEvent,
+    TansuBroker,
+    create_topics,
+    free_port,
+    generate_stream,
+    stream_profile,
+)
+from driftwarden.testing.streams import START_TIMESTAMP
 
 SAMPLE_EVERY_S = 0.25
 COUNTED = ("driftwarden_predictions_total", "driftwarden_labels_total")
@@ -190,7 +196,7 @@ def _produce(bootstrap: str, config: dict[str, Any], args: argparse.Namespace) -
 def run_monitor(config: dict[str, Any], run: int, tmp: Path, total: int) -> Run:
     """``driftwarden monitor`` in a child process with a fresh group and state, sampled until
     it has counted ``total`` events, then stopped with SIGTERM."""
-    port = _free_port()
+    port = free_port()
     data = {**config, "http": {"host": "127.0.0.1", "port": port}}
     data["kafka"] = {**config["kafka"], "group_id": f"{config['kafka']['group_id']}-{run}"}
     data["state"] = {**config["state"], "dir": str(tmp / f"state-{run}")}
@@ -269,12 +275,6 @@ def _proc_status_mib(pid: int, field: str) -> float:
         if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024  # reported in kB
     raise RuntimeError(f"/proc/{pid}/status has no {field}")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _tail(log: Path) -> str:

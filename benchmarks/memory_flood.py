@@ -34,12 +34,12 @@ import orjson
 from kafka import KafkaProducer
 
 from benchmarks.memory import Run, bench_config, run_monitor
-from benchmarks.streams import START_TIMESTAMP
 from driftwarden.config import parse_config
 from driftwarden.contracts.inputs import MAX_ID_BYTES
 from driftwarden.monitor.processor import StreamProcessor
 from driftwarden.monitor.state import MonitorState
-from driftwarden.testing.broker import TansuBroker, create_topics
+from driftwarden.testing import TansuBroker, create_topics
+from driftwarden.testing.streams import START_TIMESTAMP
 from tests.monitor.harness import Record
 
 MIB = 2**20

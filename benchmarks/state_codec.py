@@ -22,13 +22,14 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
-from driftwarden.demo import demo_config, generate_stream, stream_profile
+from driftwarden.demo import demo_config
 from driftwarden.monitor.changelog import PartitionSnapshot, SnapshotAssembler, encode_snapshot
 from driftwarden.monitor.codec import dump_document, load_document
 from driftwarden.monitor.drift.checks import VersionDrift
 from driftwarden.monitor.drift.factory import drift_factory
 from driftwarden.monitor.processor import StreamProcessor
 from driftwarden.monitor.state import DriftFactory, MonitorState
+from driftwarden.testing import generate_stream, stream_profile
 from tests.monitor.harness import Record
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from kafka import KafkaAdminClient
 
-from driftwarden.testing.broker import TansuBroker, resolve_binary
+from driftwarden.testing import TansuBroker, resolve_binary
 from tests.s3_storage import MotoServer, s3_broker
 
 TopicNames = Callable[..., str]

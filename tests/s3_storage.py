@@ -11,7 +11,7 @@ from types import TracebackType
 
 import boto3
 
-from driftwarden.testing.broker import TansuBroker, _free_port, _port_accepts
+from driftwarden.testing import TansuBroker, free_port, port_accepts
 
 _READY_TIMEOUT_S = 30.0
 _CREDENTIALS = {"aws_access_key_id": "driftwarden", "aws_secret_access_key": "driftwarden"}
@@ -22,7 +22,7 @@ class MotoServer:
 
     def __init__(self, log_path: Path) -> None:
         self.log_path = log_path
-        self.port = _free_port()
+        self.port = free_port()
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -38,7 +38,7 @@ class MotoServer:
                 stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + _READY_TIMEOUT_S
-        while not _port_accepts(self.port):
+        while not port_accepts(self.port):
             if self._proc.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError(f"moto_server did not start:\n{self.log_path.read_text()}")

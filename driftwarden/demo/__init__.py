@@ -1,10 +1,6 @@
-"""The demo (``driftwarden demo``) and the generated streams tests and benchmarks replay."""
+"""The demo (``driftwarden demo``) and the monitor config of the churn stream that tests and
+benchmarks replay (the stream itself is :func:`driftwarden.testing.generate_stream`)."""
 
-from driftwarden.demo.streams import (
-    StreamEvent,
-    demo_config,
-    generate_stream,
-    stream_profile,
-)
+from driftwarden.demo.churn import demo_config
 
-__all__ = ["StreamEvent", "demo_config", "generate_stream", "stream_profile"]
+__all__ = ["demo_config"]

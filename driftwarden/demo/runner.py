@@ -44,7 +44,7 @@ from driftwarden.retrain.registry import ModelRegistry
 from driftwarden.retrain.run import audit_log
 from driftwarden.retrain.settings import RetrainSettings
 from driftwarden.retrain.worker import RetrainWorker
-from driftwarden.testing.broker import TansuBroker, create_topics
+from driftwarden.testing import TansuBroker, create_topics
 
 __all__ = ["DemoOptions", "run_demo"]
 

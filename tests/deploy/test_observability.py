@@ -42,7 +42,7 @@ from driftwarden.config import parse_config
 from driftwarden.contracts.requests import RetrainRequest
 from driftwarden.retrain.registry import ModelRegistry
 from driftwarden.retrain.settings import RetrainSettings
-from driftwarden.testing.broker import TansuBroker, create_topics
+from driftwarden.testing import TansuBroker, create_topics
 from tests.deploy import ALERTMANAGER_CONFIG, PROMETHEUS_CONFIG, RULES, require_binary
 from tests.deploy.observability import (
     Alertmanager,

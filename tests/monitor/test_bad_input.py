@@ -22,10 +22,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from driftwarden.config import MonitorConfig, parse_config
-from driftwarden.demo import stream_profile
 from driftwarden.monitor.exporter import MetricsSnapshot, MonitorCollector
 from driftwarden.monitor.processor import BatchOutput, OutputRecord, StreamProcessor
 from driftwarden.monitor.state import MonitorState
+from driftwarden.testing import stream_profile
 from tests.monitor.badinput import (
     BASE_TIME,
     CATEGORIES,

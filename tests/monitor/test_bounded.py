@@ -22,12 +22,12 @@ import pytest
 from driftwarden.config import MonitorConfig, parse_config
 from driftwarden.core.profile import ReferenceProfile, build_profile
 from driftwarden.core.tasks import Task
-from driftwarden.demo import generate_stream
 from driftwarden.monitor.performance import OTHER_CLASS, OTHER_MISMATCH, VersionPerformance
 from driftwarden.monitor.processor import StreamProcessor
 from driftwarden.monitor.shares import pending_share
 from driftwarden.monitor.state import MonitorState
 from driftwarden.monitor.versions import EVICTED_VERSION
+from driftwarden.testing import generate_stream
 from tests.monitor.harness import Record
 
 PREDICTIONS, LABELS = "in.predictions", "in.labels"

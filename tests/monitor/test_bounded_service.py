@@ -8,7 +8,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from driftwarden.testing.broker import TansuBroker, create_topics
+from driftwarden.testing import TansuBroker, create_topics
 from tests.conftest import TopicNames
 from tests.monitor.harness import (
     Samples,

@@ -9,8 +9,7 @@ import zlib
 from pathlib import Path
 
 from driftwarden.contracts.inputs import Prediction
-from driftwarden.demo import generate_stream
-from driftwarden.demo.streams import demo_config
+from driftwarden.demo import demo_config
 from driftwarden.monitor.changelog import (
     CHUNK_BYTES,
     PartitionSnapshot,
@@ -21,6 +20,7 @@ from driftwarden.monitor.handover import choose_resume
 from driftwarden.monitor.join import LabelJoin
 from driftwarden.monitor.processor import StreamProcessor
 from driftwarden.monitor.state import MonitorState, PartitionState
+from driftwarden.testing import generate_stream
 from tests.monitor.harness import Record
 
 INPUTS = (("preds", 2), ("labels", 2))

@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 from driftwarden.config import masked_dict, parse_config
 from driftwarden.contracts.inputs import Label, Prediction
 from driftwarden.core.errors import ConfigError
-from driftwarden.demo.streams import demo_config
+from driftwarden.demo import demo_config
 from driftwarden.monitor.changelog import (
     ChangelogRejections,
     PartitionSnapshot,

@@ -8,8 +8,7 @@ import orjson
 import pytest
 
 from driftwarden.core.profile_json import save_profile
-from driftwarden.demo import generate_stream, stream_profile
-from driftwarden.testing.broker import TansuBroker, create_topics
+from driftwarden.testing import TansuBroker, create_topics, generate_stream, stream_profile
 from tests.conftest import TopicNames
 from tests.monitor.harness import ThreadedMonitor, monitor_config, produce, read_topic, total
 

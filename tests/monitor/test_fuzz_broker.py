@@ -14,7 +14,7 @@ import orjson
 import pytest
 from kafka import KafkaProducer
 
-from driftwarden.testing.broker import TansuBroker, create_topics
+from driftwarden.testing import TansuBroker, create_topics
 from tests.conftest import TopicNames
 from tests.monitor.badinput import (
     BAD,

@@ -14,11 +14,11 @@ from sklearn import metrics as skm
 from driftwarden.config import parse_config
 from driftwarden.core.profile import ReferenceProfile
 from driftwarden.core.tasks import Task
-from driftwarden.demo import generate_stream, stream_profile
 from driftwarden.monitor.drift.window import EncodedWindow
 from driftwarden.monitor.performance import ExampleKey, VersionPerformance
 from driftwarden.monitor.processor import StreamProcessor
 from driftwarden.monitor.state import MonitorState
+from driftwarden.testing import generate_stream, stream_profile
 from tests.monitor.harness import Record, monitor_config
 
 PARTITIONS = 3

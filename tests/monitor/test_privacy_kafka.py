@@ -28,7 +28,7 @@ from driftwarden.retrain.dataset import read_base_table
 from driftwarden.retrain.features import make_pipeline
 from driftwarden.retrain.registry import ModelRegistry
 from driftwarden.retrain.settings import RetrainSettings
-from driftwarden.testing.broker import TansuBroker, create_topics
+from driftwarden.testing import TansuBroker, create_topics
 from tests.conftest import TopicNames
 from tests.monitor.harness import ThreadedMonitor, monitor_config, read_topic, write_config
 

@@ -14,9 +14,8 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from driftwarden.core.profile_json import save_profile
-from driftwarden.demo import generate_stream, stream_profile
 from driftwarden.monitor.checkpoint import CheckpointStore
-from driftwarden.testing.broker import TansuBroker, create_topics
+from driftwarden.testing import TansuBroker, create_topics, generate_stream, stream_profile
 from tests.conftest import TopicNames
 from tests.monitor.harness import (
     MonitorProcess,

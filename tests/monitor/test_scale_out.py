@@ -9,8 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
-from driftwarden.demo import generate_stream
-from driftwarden.testing.broker import TansuBroker, create_topics
+from driftwarden.testing import TansuBroker, create_topics, generate_stream
 from tests.conftest import TopicNames
 from tests.monitor.harness import (
     MonitorProcess,

@@ -11,8 +11,7 @@ import orjson
 import pytest
 from sklearn import metrics as skm
 
-from driftwarden.demo import generate_stream
-from driftwarden.testing.broker import TansuBroker, create_topics
+from driftwarden.testing import TansuBroker, create_topics, generate_stream
 from tests.conftest import TopicNames
 from tests.monitor.harness import (
     ThreadedMonitor,

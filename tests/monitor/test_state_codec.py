@@ -22,8 +22,7 @@ from driftwarden.contracts.inputs import Label, Prediction
 from driftwarden.core.detectors import detector_names, make_detector
 from driftwarden.core.profile import ReferenceProfile
 from driftwarden.core.tasks import Task
-from driftwarden.demo import generate_stream, stream_profile
-from driftwarden.demo.streams import demo_config
+from driftwarden.demo import demo_config
 from driftwarden.monitor import river_state
 from driftwarden.monitor.changelog import PartitionSnapshot, SnapshotAssembler
 from driftwarden.monitor.checkpoint import CheckpointCorrupt, CheckpointStore
@@ -35,6 +34,7 @@ from driftwarden.monitor.join import LabelJoin
 from driftwarden.monitor.performance import VersionPerformance
 from driftwarden.monitor.processor import StreamProcessor
 from driftwarden.monitor.state import MonitorState, PartitionState
+from driftwarden.testing import generate_stream, stream_profile
 from tests.monitor.harness import Record
 
 FEW = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -10,7 +10,7 @@ import pytest
 from driftwarden.cli import main
 from driftwarden.retrain.audit import AuditLog
 from driftwarden.retrain.registry import ModelRegistry
-from driftwarden.testing.broker import TansuBroker
+from driftwarden.testing import TansuBroker
 from tests.conftest import TopicNames
 from tests.monitor.harness import write_config
 from tests.retrain.test_run_governance import configure

@@ -21,9 +21,8 @@ from driftwarden.core.errors import ConfigError
 from driftwarden.core.notifier_config import NotifierConfig
 from driftwarden.core.notify import OUTCOMES, NotificationDispatcher, make_notifier
 from driftwarden.core.profile_json import save_profile
-from driftwarden.demo import generate_stream, stream_profile
 from driftwarden.retrain.settings import RetrainSettings
-from driftwarden.testing.broker import TansuBroker, create_topics
+from driftwarden.testing import TansuBroker, create_topics, generate_stream, stream_profile
 from tests.conftest import TopicNames
 from tests.monitor.harness import ThreadedMonitor, free_port, monitor_config, produce
 

@@ -17,7 +17,7 @@ from driftwarden.config import parse_config
 from driftwarden.retrain.audit import AuditLog
 from driftwarden.retrain.registry import ModelRegistry
 from driftwarden.retrain.settings import RetrainSettings
-from driftwarden.testing.broker import TansuBroker, create_topics
+from driftwarden.testing import TansuBroker, create_topics
 from tests.conftest import TopicNames
 from tests.monitor.harness import (
     ThreadedMonitor,

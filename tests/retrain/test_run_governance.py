@@ -16,7 +16,7 @@ from driftwarden.retrain.audit import AuditLog
 from driftwarden.retrain.registry import ModelRegistry
 from driftwarden.retrain.settings import RetrainSettings
 from driftwarden.retrain.worker import RetrainWorker
-from driftwarden.testing.broker import TansuBroker
+from driftwarden.testing import TansuBroker
 from tests.conftest import TopicNames
 from tests.monitor.harness import read_topic, write_config
 from tests.retrain.test_retrain_loop import loop_config

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from driftwarden.contracts.requests import RetrainRequest
-from driftwarden.testing.broker import TansuBroker
+from driftwarden.testing import TansuBroker
 from tests.conftest import TopicNames
 from tests.monitor.harness import produce, scrape, total, write_config
 from tests.retrain.test_retrain_loop import loop_config

@@ -21,10 +21,9 @@ import orjson
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from driftwarden.demo import generate_stream
 from driftwarden.monitor.changelog import PartitionSnapshot, SnapshotAssembler, encode_snapshot
 from driftwarden.monitor.state import PartitionState, StreamCounters
-from driftwarden.testing.broker import TansuBroker, create_topics
+from driftwarden.testing import TansuBroker, create_topics, generate_stream
 from tests.conftest import TopicNames
 from tests.monitor.harness import (
     MonitorProcess,

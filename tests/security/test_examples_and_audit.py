@@ -12,7 +12,7 @@ from kafka import KafkaProducer
 from driftwarden.cli import main
 from driftwarden.retrain.audit import AuditLog
 from driftwarden.retrain.registry import ModelRegistry
-from driftwarden.testing.broker import TansuBroker
+from driftwarden.testing import TansuBroker
 from tests.conftest import TopicNames
 from tests.monitor.badinput import RawKey
 from tests.monitor.harness import read_topic, write_config

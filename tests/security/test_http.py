@@ -19,7 +19,7 @@ from driftwarden.config import parse_config
 from driftwarden.monitor.app import MonitorService
 from driftwarden.retrain.settings import RetrainSettings
 from driftwarden.retrain.worker import RetrainWorker
-from driftwarden.testing.broker import TansuBroker, create_topics
+from driftwarden.testing import TansuBroker, create_topics
 from tests.conftest import TopicNames
 from tests.monitor.harness import monitor_config, scrape, total
 from tests.service_thread import serving

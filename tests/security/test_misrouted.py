@@ -14,7 +14,7 @@ import pytest
 from kafka import KafkaProducer
 from kafka.partitioner.default import murmur2
 
-from driftwarden.testing.broker import TansuBroker, create_topics
+from driftwarden.testing import TansuBroker, create_topics
 from tests.conftest import TopicNames
 from tests.monitor.harness import ThreadedMonitor, monitor_config, total
 

@@ -27,7 +27,7 @@ from driftwarden.retrain.errors import ArtifactTampered, UntrustedArtifact
 from driftwarden.retrain.registry import ModelRegistry
 from driftwarden.retrain.settings import RetrainSettings
 from driftwarden.retrain.trainer import train
-from driftwarden.testing.broker import TansuBroker
+from driftwarden.testing import TansuBroker
 from tests.conftest import TopicNames
 from tests.monitor.harness import monitor_config, write_config
 from tests.retrain.test_retrain_loop import base_table

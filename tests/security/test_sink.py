@@ -22,7 +22,7 @@ from driftwarden.config import parse_config
 from driftwarden.monitor.processor import BatchOutput, OutputRecord
 from driftwarden.monitor.recovery import transient
 from driftwarden.monitor.sink import OutputSink
-from driftwarden.testing.broker import TansuBroker, create_topics, resolve_binary
+from driftwarden.testing import TansuBroker, create_topics, resolve_binary
 from tests.conftest import TopicNames
 from tests.monitor.harness import monitor_config
 

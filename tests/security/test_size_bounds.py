@@ -21,7 +21,7 @@ from driftwarden.monitor.bounds import footprint
 from driftwarden.monitor.checkpoint import CheckpointStore
 from driftwarden.retrain.dataset import build_training_set, parse_example
 from driftwarden.retrain.trainer import train
-from driftwarden.testing.broker import TansuBroker, create_topics
+from driftwarden.testing import TansuBroker, create_topics
 from tests.conftest import TopicNames
 from tests.monitor.harness import (
     ThreadedMonitor,

@@ -20,7 +20,7 @@ from kafka import KafkaProducer
 
 from driftwarden.contracts.requests import REJECTIONS, RetrainRequest
 from driftwarden.retrain.audit import AuditLog
-from driftwarden.testing.broker import TansuBroker
+from driftwarden.testing import TansuBroker
 from tests.conftest import TopicNames
 from tests.monitor.badinput import RawKey
 from tests.monitor.harness import Samples, scrape, total, write_config

@@ -5,9 +5,9 @@ from __future__ import annotations
 import orjson
 
 from driftwarden.core.tasks import Task
-from driftwarden.demo import generate_stream, stream_profile
 from driftwarden.monitor.drift.checks import DriftSettings, VersionDrift
 from driftwarden.monitor.drift.inputs import DriftBatch, JoinedExample, ObservedPrediction, Source
+from driftwarden.testing import generate_stream, stream_profile
 
 
 def shifted_batch(events: int) -> DriftBatch:

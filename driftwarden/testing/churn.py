@@ -1,4 +1,16 @@
-"""Generated prediction/label streams and a ready-made config, for tests and benchmarks."""
+"""A churn model's generated prediction and label streams, and their reference profile.
+
+:func:`generate_stream` yields the records a binary classifier ``churn`` (features ``tenure``,
+numeric, and ``plan``, categorical) and its delayed labels would put on the predictions and
+labels topics, in the wire format; the same seed gives the same bytes.
+
+>>> events = list(generate_stream(3, seed=1, max_delay=30))
+>>> [(e.topic, e.key) for e in events]  # doctest: +NORMALIZE_WHITESPACE
+[('predictions', b'p-0000000'), ('predictions', b'p-0000001'), ('predictions', b'p-0000002'),
+ ('labels', b'p-0000000'), ('labels', b'p-0000001'), ('labels', b'p-0000002')]
+>>> events == list(generate_stream(3, seed=1, max_delay=30))
+True
+"""
 
 from __future__ import annotations
 
@@ -6,20 +18,19 @@ import heapq
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import orjson
 
-from driftwarden.config import MonitorConfig, parse_config
 from driftwarden.core.profile import ReferenceProfile, build_profile
+from driftwarden.testing.streams import START_TIMESTAMP
 
-__all__ = ["StreamEvent", "demo_config", "generate_stream", "stream_profile"]
-
-_START = 1_795_600_000.0  # 2026-11-25T08:26:40Z
+__all__ = ["StreamEvent", "generate_stream", "stream_profile"]
 
 
 @dataclass(frozen=True, slots=True)
 class StreamEvent:
+    """One record of the stream: ``topic`` names the logical topic, not a Kafka topic."""
+
     topic: str  # "predictions" or "labels"
     key: bytes
     value: bytes
@@ -40,7 +51,7 @@ def generate_stream(
     rng = random.Random(seed)  # noqa: S311 - synthetic data, not security
     due: list[tuple[float, bytes, bytes]] = []
     for i in range(events):
-        ts = _START + i
+        ts = START_TIMESTAMP + i
         while due and due[0][0] <= ts:
             _, key, value = heapq.heappop(due)
             yield StreamEvent("labels", key, value)
@@ -106,44 +117,4 @@ def stream_profile(events: int = 10_000, seed: int = 100) -> ReferenceProfile:
     types = {"tenure": "numeric", "plan": "categorical"}
     return build_profile(
         "churn", columns, types, prediction="prediction", label="label", task="binary"
-    )
-
-
-def demo_config(bootstrap: str, prefix: str, state_dir: Path) -> MonitorConfig:
-    return parse_config(
-        {
-            "kafka": {
-                "bootstrap_servers": bootstrap,
-                "group_id": f"{prefix}monitor",
-                "session_timeout_ms": 6000,
-                "heartbeat_interval_ms": 1500,
-            },
-            "topics": {
-                name: f"{prefix}{name}"
-                for name in (
-                    "predictions",
-                    "labels",
-                    "events",
-                    "examples",
-                    "retrain_requests",
-                    "dead_letter",
-                )
-            },
-            "http": {"host": "127.0.0.1", "port": 0},
-            "state": {"dir": str(state_dir), "checkpoint_every": "1s"},
-            "models": [
-                {
-                    "name": "churn",
-                    "task": "binary",
-                    "positive_label": 1,
-                    "features": {"tenure": "numeric", "plan": "categorical"},
-                    "label_ttl": "1h",
-                    "window": 1000,
-                    # Synthetic event time (one event a second from a fixed start) can run
-                    # ahead of the Kafka timestamps of long streams: no future check.
-                    "future_tolerance": None,
-                }
-            ],
-        },
-        source="demo",
     )

@@ -1,4 +1,4 @@
-"""Seeded streams shared by the drift benchmarks: tables of columns, shifts, micro-batches.
+"""Seeded synthetic streams with known drift: tables of columns, shifts, micro-batches.
 
 A *table* maps a column name to a numpy array, one row per event. :class:`Schema` draws the
 synthetic 25-feature table (20 numeric features cycling through gaussian, lognormal and uniform
@@ -40,10 +40,12 @@ __all__ = [
     "CategoryShift",
     "ClassifierOutput",
     "MeanShift",
+    "START_TIMESTAMP",
     "MicroBatch",
     "NumericFeature",
     "Schema",
     "Table",
+    "Target",
     "binary_outcome",
     "bundled_table",
     "micro_batches",
