@@ -22,6 +22,7 @@ Everything is seeded: the same arguments give the same records. A test of a moni
 
 from driftwarden.testing.broker import (
     BrokerStartError,
+    OutgoingRecord,
     TansuBroker,
     create_topics,
     produce,
@@ -32,6 +33,7 @@ from driftwarden.testing.ports import free_port, port_accepts
 
 __all__ = [
     "BrokerStartError",
+    "OutgoingRecord",
     "StreamEvent",
     "TansuBroker",
     "create_topics",

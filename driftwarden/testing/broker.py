@@ -15,21 +15,36 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
 
 from driftwarden.testing.ports import free_port, port_accepts
 
+Headers = Sequence[tuple[str, bytes | None]]
+# (topic, key, value) or (topic, key, value, headers), as :func:`produce` sends it
+OutgoingRecord = (
+    tuple[str, bytes | None, bytes | None] | tuple[str, bytes | None, bytes | None, Headers]
+)
+
 _START_ATTEMPTS = 5
 _READY_TIMEOUT_S = 10.0
 _STOP_TIMEOUT_S = 10.0
 
 
-__all__ = ["BrokerStartError", "TansuBroker", "create_topics", "produce", "resolve_binary"]
+__all__ = [
+    "BrokerStartError",
+    "Headers",
+    "OutgoingRecord",
+    "TansuBroker",
+    "create_topics",
+    "produce",
+    "resolve_binary",
+]
 
 
 class BrokerStartError(RuntimeError):
@@ -198,14 +213,21 @@ def create_topics(
         admin.close()
 
 
-def produce(bootstrap: str, records: Iterable[tuple[str, bytes | None, bytes | None]]) -> int:
-    """Send ``(topic, key, value)`` records in order, wait until all are acknowledged and
-    return how many were sent."""
-    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, batch_size=262144)
+def produce(bootstrap: str, records: Iterable[OutgoingRecord], **producer_options: Any) -> int:
+    """Send ``(topic, key, value)`` or ``(topic, key, value, headers)`` records in order, wait
+    until all are acknowledged and return how many were sent.
+
+    ``producer_options`` go to kafka-python's ``KafkaProducer`` (e.g. ``max_request_size``), over
+    defaults that batch (``linger_ms=5``, ``batch_size=262144``).
+    """
+    options: dict[str, Any] = {"linger_ms": 5, "batch_size": 262144, **producer_options}
+    producer = KafkaProducer(bootstrap_servers=bootstrap, **options)
     count = 0
     try:
-        for topic, key, value in records:
-            producer.send(topic, key=key, value=value)
+        for topic, key, value, *headers in records:
+            producer.send(
+                topic, key=key, value=value, headers=list(headers[0]) if headers else None
+            )
             count += 1
         producer.flush()
     finally:

@@ -11,11 +11,10 @@ import json
 import math
 import subprocess
 import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -23,7 +22,8 @@ from typing import Any, Self, TypeVar
 
 import yaml
 
-from tests.monitor.harness import free_port
+from driftwarden.testing import free_port
+from tests.helpers import wait_until
 
 __all__ = [
     "Alertmanager",
@@ -32,11 +32,9 @@ __all__ = [
     "WebhookReceiver",
     "alertmanager_config",
     "fetch",
-    "free_port",
     "has_finite_value",
     "prometheus_config",
     "rules_with_short_for",
-    "wait_until",
     "write_yaml",
 ]
 
@@ -64,21 +62,6 @@ RECEIVER_CONFIGS = (
 def write_yaml(path: Path, document: Mapping[str, Any]) -> Path:
     path.write_text(yaml.safe_dump(dict(document), sort_keys=False), encoding="utf-8")
     return path
-
-
-def wait_until(
-    probe: Callable[[], T | None], timeout: float, what: str, interval: float = 0.25
-) -> T:
-    """Calls ``probe`` until it returns something truthy, and returns that; fails after
-    ``timeout`` seconds naming ``what``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = probe()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
 
 
 def fetch(url: str, timeout: float = 5.0) -> bytes:
@@ -227,7 +210,7 @@ class _Server:
                 return False
             return True
 
-        wait_until(ready, timeout, f"{self.name} on {self.url} to be ready")
+        wait_until(ready, f"{self.name} on {self.url} to be ready", timeout)
 
     def get_json(self, path: str, **params: str) -> Any:
         query = f"?{urllib.parse.urlencode(params)}" if params else ""

@@ -28,7 +28,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 import zipfile
@@ -40,9 +39,10 @@ import pytest
 
 from driftwarden.config import WorkerConfig
 from driftwarden.core.http_config import HttpConfig
-from driftwarden.testing import TansuBroker, create_topics
+from driftwarden.testing import TansuBroker, create_topics, free_port
 from tests.conftest import TopicNames
-from tests.monitor.harness import free_port, monitor_config, write_config
+from tests.helpers import wait_until
+from tests.monitor.harness import monitor_config, write_config
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
@@ -296,14 +296,14 @@ def http_get(url: str) -> tuple[int, str]:
 
 
 def wait_healthy(proc: subprocess.Popen[bytes], url: str, log: Path, timeout: float) -> int:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def answer() -> int | None:
         assert proc.poll() is None, f"monitor exited:\n{log.read_text()[-3000:]}"
         try:
             return http_get(url)[0]
         except (urllib.error.URLError, ConnectionError):
-            time.sleep(0.1)
-    raise AssertionError(f"no answer from {url} in {timeout}s:\n{log.read_text()[-3000:]}")
+            return None
+
+    return wait_until(answer, lambda: f"an answer from {url}:\n{log.read_text()[-3000:]}", timeout)
 
 
 @pytest.mark.kafka

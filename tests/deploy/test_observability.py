@@ -42,7 +42,7 @@ from driftwarden.config import parse_config
 from driftwarden.contracts.requests import RetrainRequest
 from driftwarden.retrain.registry import ModelRegistry
 from driftwarden.retrain.settings import RetrainSettings
-from driftwarden.testing import TansuBroker, create_topics
+from driftwarden.testing import TansuBroker, create_topics, free_port, produce
 from tests.deploy import ALERTMANAGER_CONFIG, PROMETHEUS_CONFIG, RULES, require_binary
 from tests.deploy.observability import (
     Alertmanager,
@@ -50,14 +50,13 @@ from tests.deploy.observability import (
     WebhookReceiver,
     alertmanager_config,
     fetch,
-    free_port,
     has_finite_value,
     prometheus_config,
     rules_with_short_for,
-    wait_until,
     write_yaml,
 )
-from tests.monitor.harness import ThreadedMonitor, monitor_config, produce, scrape, total
+from tests.helpers import wait_until
+from tests.monitor.harness import ThreadedMonitor, monitor_config, scrape, total
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.kafka]
 
@@ -259,25 +258,25 @@ def drive(
         lambda: (
             worker.alive() and prometheus.target_health() == {MONITOR_JOB: "up", WORKER_JOB: "up"}
         ),
-        45,
         "Prometheus to scrape the monitor and the worker",
+        45,
     )
     # Before the shift, then (once Prometheus has scraped the counters) after it: rates such as
     # model_version:driftwarden_predictions:rate1h, which DataDriftDetected requires, need an
     # increase between two scrapes.
     before = served(registry, rows(600, seed=2), 0, topics)
     monitor.wait_consumed(produce(broker.bootstrap, before))
-    wait_until(lambda: prometheus.query("driftwarden_predictions_total"), 15, "a first scrape")
+    wait_until(lambda: prometheus.query("driftwarden_predictions_total"), "a first scrape", 15)
     time.sleep(2)
     after = served(registry, rows(900, seed=3, shift=1.5), 600, topics)
     monitor.wait_consumed(len(before) + produce(broker.bootstrap, after))
 
     # The drift alarm's retrain request, then a manual one once Prometheus has the first run.
-    wait_until(lambda: worker.runs() >= 1, 90, "the drift-triggered retrain run")
-    wait_until(lambda: prometheus.query("driftwarden_retrain_runs_total"), 15, "a scrape of it")
+    wait_until(lambda: worker.runs() >= 1, "the drift-triggered retrain run", 90)
+    wait_until(lambda: prometheus.query("driftwarden_retrain_runs_total"), "a scrape of it", 15)
     request = RetrainRequest.new(MODEL, None, "manual", timestamp=time.time())
     produce(broker.bootstrap, [(topics["retrain_requests"], MODEL.encode(), request.to_json())])
-    wait_until(lambda: worker.runs() >= 2, 90, "the manual retrain run")
+    wait_until(lambda: worker.runs() >= 2, "the manual retrain run", 90)
 
 
 @pytest.fixture(scope="module")
@@ -311,7 +310,7 @@ def test_data_drift_alert_fires_and_reaches_its_receivers(scenario: Scenario) ->
             if alert["labels"]["kind"] == "data" and alert["labels"]["feature"] == "x1"
         ]
 
-    [alert] = wait_until(firing, 30, "DataDriftDetected on x1 to fire in Prometheus")
+    [alert] = wait_until(firing, "DataDriftDetected on x1 to fire in Prometheus", 30)
     labels = alert["labels"]
     assert (labels["model"], labels["version"]) == (MODEL, "1")
     assert (labels["severity"], labels["component"]) == ("warning", "model")
@@ -339,7 +338,7 @@ def test_data_drift_alert_fires_and_reaches_its_receivers(scenario: Scenario) ->
         }
         return got if got >= receivers else None
 
-    assert wait_until(delivered, 30, f"DataDriftDetected at the webhooks {sorted(receivers)}")
+    assert wait_until(delivered, f"DataDriftDetected at the webhooks {sorted(receivers)}", 30)
     held = [a for a in scenario.alertmanager.alerts() if a["labels"] == labels]
     assert [a["status"]["state"] for a in held] == ["active"]
     delivery = next(

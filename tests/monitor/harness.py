@@ -4,34 +4,27 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from driftwarden.config import parse_config
 from driftwarden.monitor.app import MonitorService
 from driftwarden.retrain.registry import ModelRegistry
+from tests.helpers import ServiceThread, wait_until
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 CONSUMED_FAMILIES = ("driftwarden_predictions", "driftwarden_labels", "driftwarden_invalid_events")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def monitor_config(
@@ -74,17 +67,6 @@ def monitor_config(
 def write_config(path: Path, config: Mapping[str, Any]) -> Path:
     path.write_text(yaml.safe_dump(dict(config)))
     return path
-
-
-def produce(bootstrap: str, messages: Iterable[tuple[str, bytes | None, bytes]]) -> int:
-    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, batch_size=262144)
-    count = 0
-    for topic, key, value in messages:
-        producer.send(topic, key=key, value=value)
-        count += 1
-    producer.flush()
-    producer.close()
-    return count
 
 
 def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 30.0) -> list[Any]:
@@ -178,34 +160,24 @@ class ThreadedMonitor:
     def __init__(self, config: Mapping[str, Any]) -> None:
         parsed = parse_config(dict(config))
         self.service = MonitorService(parsed, model_registry=ModelRegistry(parsed.registry))
-        self.thread = threading.Thread(target=self.service.run, daemon=True)
-        self.error: BaseException | None = None
+        self._running = ServiceThread(self.service)
+
+    @property
+    def error(self) -> BaseException | None:
+        """What the service raised, if it did."""
+        return self._running.error
 
     def __enter__(self) -> ThreadedMonitor:
-        def run() -> None:
-            try:
-                self.service.run()
-            except BaseException as exc:  # surfaced by stop()
-                self.error = exc
-
-        self.thread = threading.Thread(target=run, daemon=True)
-        self.thread.start()
+        self._running.__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.service.stop()
-        self.thread.join(30)
-        assert not self.thread.is_alive(), "monitor did not stop"
-        if self.error is not None:
-            raise self.error
+    def __exit__(self, *exc: Any) -> None:
+        self._running.__exit__(*exc)
 
     @property
     def url(self) -> str:
-        deadline = time.monotonic() + 10
-        while self.service.http is None and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert self.service.http is not None
-        return f"http://127.0.0.1:{self.service.http.port}"
+        http = wait_until(lambda: self.service.http, "the monitor's HTTP server", timeout=10)
+        return f"http://127.0.0.1:{http.port}"
 
     def wait_consumed(self, expected: int, timeout: float = 60.0) -> Samples:
         return wait_consumed(f"{self.url}/metrics", expected, timeout, lambda: self.error is None)
@@ -261,33 +233,29 @@ class MonitorProcess:
             return False
 
     def wait_ready(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def ready() -> bool:
             assert self.alive(), self.log_path.read_text()[-3000:]
-            try:
-                with urllib.request.urlopen(f"{self.url}/readyz", timeout=1):  # noqa: S310
-                    return
-            except OSError:  # refused, reset or timed out (URLError is an OSError)
-                time.sleep(0.05)
-        raise AssertionError(f"monitor not ready in {timeout}s")
+            return self.ready()
+
+        wait_until(ready, "the monitor to be ready", timeout)
 
     def wait_consumed(self, expected: int, timeout: float = 60.0) -> Samples:
         return wait_consumed(f"{self.url}/metrics", expected, timeout, self.alive)
 
 
 def wait_consumed(url: str, expected: int, timeout: float, healthy: Any) -> Samples:
-    deadline = time.monotonic() + timeout
     samples: Samples = {}
-    while time.monotonic() < deadline:
+
+    def all_consumed() -> bool:
+        nonlocal samples
         assert healthy(), "monitor died"
         try:
             samples = scrape(url)
         except OSError:  # refused, reset or timed out (URLError is an OSError)
-            time.sleep(0.1)
-            continue
-        if consumed(samples) >= expected:
-            # One more snapshot so gauges reflect the last batch too.
-            time.sleep(1.2)
-            return scrape(url)
-        time.sleep(0.1)
-    raise AssertionError(f"consumed {consumed(samples)} of {expected} in {timeout}s")
+            return False
+        return consumed(samples) >= expected
+
+    wait_until(all_consumed, lambda: f"{expected} consumed (consumed {consumed(samples)})", timeout)
+    # One more snapshot so gauges reflect the last batch too.
+    time.sleep(1.2)
+    return scrape(url)

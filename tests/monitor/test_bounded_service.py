@@ -8,17 +8,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from driftwarden.testing import TansuBroker, create_topics
+from driftwarden.testing import TansuBroker, create_topics, produce
 from tests.conftest import TopicNames
-from tests.monitor.harness import (
-    Samples,
-    ThreadedMonitor,
-    consumed,
-    monitor_config,
-    produce,
-    scrape,
-    total,
-)
+from tests.monitor.harness import Samples, ThreadedMonitor, consumed, monitor_config, scrape, total
 
 pytestmark = pytest.mark.kafka
 

@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 
 import orjson
 import pytest
 
-from driftwarden.testing import TansuBroker, create_topics, generate_stream
+from driftwarden.testing import TansuBroker, create_topics, free_port, generate_stream, produce
 from tests.conftest import TopicNames
+from tests.helpers import wait_until
 from tests.monitor.harness import (
     MonitorProcess,
     Samples,
     ThreadedMonitor,
     consumed,
-    free_port,
     monitor_config,
-    produce,
     read_topic,
     scrape,
     stream_counters,
@@ -41,13 +38,6 @@ def _status(url: str) -> int:
             return int(response.status)
     except urllib.error.HTTPError as exc:
         return exc.code
-
-
-def _wait_for(predicate: Callable[[], bool], what: str, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def _messages(topics: dict[str, str], events: int, seed: int) -> list[Message]:
@@ -82,13 +72,13 @@ def test_broker_restart_mid_stream_resumes_and_counts_every_event_once(
     )
     produce(broker.bootstrap, stream[:half])
     proc.start().wait_ready()
-    _wait_for(lambda: consumed(scrape(f"{proc.url}/metrics")) >= half // 4, "first events")
+    wait_until(lambda: consumed(scrape(f"{proc.url}/metrics")) >= half // 4, "first events", 90)
 
     broker.halt()
-    _wait_for(lambda: _status(f"{proc.url}/readyz") == 503, "/readyz to report the outage")
+    wait_until(lambda: _status(f"{proc.url}/readyz") == 503, "/readyz to report the outage", 90)
     assert _status(f"{proc.url}/healthz") == 200
     # The commit in flight gives up and the session is dropped; then a reconnect fails too.
-    _wait_for(lambda: total(scrape(f"{proc.url}/metrics"), RECONNECTS) >= 2, "reconnects")
+    wait_until(lambda: total(scrape(f"{proc.url}/metrics"), RECONNECTS) >= 2, "reconnects", 90)
     assert proc.alive(), proc.log_path.read_text()[-3000:]
     assert _status(f"{proc.url}/healthz") == 200
     assert _status(f"{proc.url}/readyz") == 503

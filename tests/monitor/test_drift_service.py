@@ -8,9 +8,9 @@ import orjson
 import pytest
 
 from driftwarden.core.profile_json import save_profile
-from driftwarden.testing import TansuBroker, create_topics, generate_stream, stream_profile
+from driftwarden.testing import TansuBroker, create_topics, generate_stream, produce, stream_profile
 from tests.conftest import TopicNames
-from tests.monitor.harness import ThreadedMonitor, monitor_config, produce, read_topic, total
+from tests.monitor.harness import ThreadedMonitor, monitor_config, read_topic, total
 
 pytestmark = pytest.mark.kafka
 

@@ -18,7 +18,6 @@ import numpy as np
 import orjson
 import pytest
 import skops.io as sio
-from kafka import KafkaProducer
 from sklearn.linear_model import LogisticRegression
 
 from driftwarden.cli import main
@@ -28,7 +27,7 @@ from driftwarden.retrain.dataset import read_base_table
 from driftwarden.retrain.features import make_pipeline
 from driftwarden.retrain.registry import ModelRegistry
 from driftwarden.retrain.settings import RetrainSettings
-from driftwarden.testing import TansuBroker, create_topics
+from driftwarden.testing import TansuBroker, create_topics, produce
 from tests.conftest import TopicNames
 from tests.monitor.harness import ThreadedMonitor, monitor_config, read_topic, write_config
 
@@ -131,15 +130,6 @@ def traffic(topics: dict[str, str]) -> list[Message]:
     no_ts = {"prediction_id": "p-1", "model": "churn", "label": 1, "email": email(3)}
     messages.append((topics["labels"], b"p-1", orjson.dumps(no_ts), header))
     return messages
-
-
-def produce(bootstrap: str, messages: list[Message]) -> int:
-    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
-    for topic, key, value, headers in messages:
-        producer.send(topic, key=key, value=value, headers=headers)
-    producer.flush()
-    producer.close()
-    return len(messages)
 
 
 def record_bytes(record: Any) -> bytes:

@@ -15,16 +15,22 @@ from kafka import KafkaConsumer, TopicPartition
 
 from driftwarden.core.profile_json import save_profile
 from driftwarden.monitor.checkpoint import CheckpointStore
-from driftwarden.testing import TansuBroker, create_topics, generate_stream, stream_profile
+from driftwarden.testing import (
+    TansuBroker,
+    create_topics,
+    free_port,
+    generate_stream,
+    produce,
+    stream_profile,
+)
 from tests.conftest import TopicNames
+from tests.helpers import wait_until
 from tests.monitor.harness import (
     MonitorProcess,
     Samples,
     ThreadedMonitor,
     consumed,
-    free_port,
     monitor_config,
-    produce,
     read_topic,
     scrape,
     stream_counters,
@@ -147,10 +153,12 @@ def test_kill_9_at_random_points_leaves_every_counter_and_window_as_an_uninterru
 
 
 def _wait_until_consumed(proc: MonitorProcess, count: float, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while consumed(scrape(f"{proc.url}/metrics")) < count:
-        assert time.monotonic() < deadline, f"monitor did not reach {count} messages"
-        time.sleep(0.02)
+    wait_until(
+        lambda: consumed(scrape(f"{proc.url}/metrics")) >= count,
+        f"the monitor to reach {count} messages",
+        timeout,
+        0.02,
+    )
 
 
 def test_sigterm_checkpoints_commits_and_exits_0(

@@ -9,16 +9,15 @@ from typing import Any
 import orjson
 import pytest
 
-from driftwarden.testing import TansuBroker, create_topics, generate_stream
+from driftwarden.testing import TansuBroker, create_topics, free_port, generate_stream, produce
 from tests.conftest import TopicNames
+from tests.helpers import wait_until
 from tests.monitor.harness import (
     MonitorProcess,
     Samples,
     ThreadedMonitor,
     consumed,
-    free_port,
     monitor_config,
-    produce,
     read_topic,
     scrape,
     total,
@@ -54,21 +53,21 @@ def _summed(instances: list[Samples]) -> dict[tuple[str, frozenset[tuple[str, st
 
 def _wait_total(procs: list[MonitorProcess], count: int, timeout: float = 90) -> list[Samples]:
     """Scrape every live instance until their consumed counts sum to ``count``."""
-    deadline = time.monotonic() + timeout
     done = 0.0
-    while True:
-        assert time.monotonic() < deadline, f"instances consumed {done} of {count}"
+
+    def all_consumed() -> bool:
+        nonlocal done
         assert all(p.alive() for p in procs), [p.log_path.read_text()[-2000:] for p in procs]
         try:
             samples = [scrape(f"{p.url}/metrics") for p in procs]
         except OSError:  # a busy instance missed the scrape timeout
-            time.sleep(0.1)
-            continue
+            return False
         done = sum(consumed(s) for s in samples)
-        if done == count and all(p.ready() for p in procs):
-            time.sleep(1.2)  # one more snapshot, so gauges reflect the last batch too
-            return [scrape(f"{p.url}/metrics") for p in procs]
-        time.sleep(0.1)
+        return done == count and all(p.ready() for p in procs)
+
+    wait_until(all_consumed, lambda: f"{count} consumed (instances consumed {done})", timeout)
+    time.sleep(1.2)  # one more snapshot, so gauges reflect the last batch too
+    return [scrape(f"{p.url}/metrics") for p in procs]
 
 
 def _group(broker: TansuBroker, prefix: str) -> dict[str, Any]:

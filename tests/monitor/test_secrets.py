@@ -4,8 +4,6 @@ errors, not the logs at DEBUG, not ``repr``. Integration parts run against the r
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,15 +19,10 @@ from driftwarden.core.errors import ConfigError
 from driftwarden.core.logs import MASK, configure_logging
 from driftwarden.retrain.settings import RetrainSettings
 from driftwarden.retrain.worker import RetrainWorker
-from driftwarden.testing import TansuBroker, create_topics
+from driftwarden.testing import TansuBroker, create_topics, free_port, produce
 from tests.conftest import TopicNames
-from tests.monitor.harness import (
-    MonitorProcess,
-    ThreadedMonitor,
-    free_port,
-    monitor_config,
-    produce,
-)
+from tests.helpers import ServiceThread, wait_until
+from tests.monitor.harness import MonitorProcess, ThreadedMonitor, monitor_config
 from tests.tls import TlsFiles, client_context, get, make_tls_files
 
 MINIMAL = {"models": [{"name": "churn", "task": "binary", "positive_label": 1}]}
@@ -206,13 +199,6 @@ def broker_config(
     return with_secrets(config, secret_sources)
 
 
-def wait_until(condition: Any, what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"{what} did not happen in {timeout}s"
-        time.sleep(0.05)
-
-
 @pytest.mark.kafka
 def test_every_client_of_the_monitor_and_the_worker_gets_the_secrets(
     broker_config: dict[str, Any], tmp_path: Path, built_clients: list[tuple[str, dict[str, Any]]]
@@ -221,13 +207,8 @@ def test_every_client_of_the_monitor_and_the_worker_gets_the_secrets(
     with ThreadedMonitor(broker_config) as monitor:
         wait_until(lambda: monitor.service.ready, "monitor ready")
     worker = RetrainWorker(RetrainSettings.from_config(config))
-    thread = threading.Thread(target=worker.run, daemon=True)
-    thread.start()
-    try:
+    with ServiceThread(worker):
         wait_until(lambda: worker.ready, "worker ready")
-    finally:
-        worker.stop()
-        thread.join(30)
     path = tmp_path / "monitor.yaml"
     path.write_text(yaml.safe_dump(broker_config))
     assert main(["retrain", "run", "--config", str(path), "--model", "churn"]) == 1  # no data
@@ -280,13 +261,8 @@ def test_debug_logs_of_the_monitor_never_show_a_secret(
 
         wait_until(consumed, "the events consumed")
     worker = RetrainWorker(RetrainSettings.from_config(config))
-    thread = threading.Thread(target=worker.run, daemon=True)
-    thread.start()
-    try:
+    with ServiceThread(worker):
         wait_until(lambda: worker.ready, "worker ready")
-    finally:
-        worker.stop()
-        thread.join(30)
     err = capsys.readouterr().err
     assert "Starting KafkaAdminClient with configuration" in err  # the config was logged ...
     assert f"'sasl_plain_password': '{MASK}'" in err  # ... and redacted
@@ -342,9 +318,7 @@ def test_the_worker_serves_https_with_basic_auth(
         "basic_auth": {"username": "scraper", "password": HTTP_INLINE},
     }
     worker = RetrainWorker(RetrainSettings.from_config(parse_config(broker_config)))
-    thread = threading.Thread(target=worker.run, daemon=True)
-    thread.start()
-    try:
+    with ServiceThread(worker) as running:
         wait_until(lambda: worker.http is not None, "worker serving")
         assert worker.http is not None
         url, context = f"https://127.0.0.1:{worker.http.port}", client_context(tls_files.ca)
@@ -352,7 +326,4 @@ def test_the_worker_serves_https_with_basic_auth(
         assert get(f"{url}/metrics", context)[0] == 401
         status, _, body = get(f"{url}/metrics", context, ("scraper", HTTP_INLINE))
         assert status == 200 and b"driftwarden_retrain_runs_total" in body
-    finally:
-        worker.stop()
-        thread.join(30)
-    assert not thread.is_alive()
+    assert not running.thread.is_alive()

@@ -11,15 +11,9 @@ import orjson
 import pytest
 from sklearn import metrics as skm
 
-from driftwarden.testing import TansuBroker, create_topics, generate_stream
+from driftwarden.testing import TansuBroker, create_topics, generate_stream, produce
 from tests.conftest import TopicNames
-from tests.monitor.harness import (
-    ThreadedMonitor,
-    monitor_config,
-    produce,
-    read_topic,
-    total,
-)
+from tests.monitor.harness import ThreadedMonitor, monitor_config, read_topic, total
 
 pytestmark = pytest.mark.kafka
 

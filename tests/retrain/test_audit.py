@@ -10,19 +10,9 @@ import pytest
 
 from driftwarden.retrain.audit import GENESIS, AuditAction, AuditLog
 from driftwarden.retrain.errors import AuditLogBroken
+from tests.helpers import TickingClock
 
 Lines = list[bytes]
-
-
-class TickingClock:
-    """Epoch seconds advancing by one per call."""
-
-    def __init__(self, start: float = 1_700_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        self.now += 1.0
-        return self.now
 
 
 @pytest.fixture

@@ -13,15 +13,7 @@ from driftwarden.retrain.errors import GovernanceError
 from driftwarden.retrain.governance import Decision, Governance
 from driftwarden.retrain.registry import ModelRegistry
 from driftwarden.retrain.versions import Stage
-
-
-class TickingClock:
-    def __init__(self, start: float = 1_700_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        self.now += 1.0
-        return self.now
+from tests.helpers import TickingClock
 
 
 @pytest.fixture(scope="module")

@@ -22,9 +22,16 @@ from driftwarden.core.notifier_config import NotifierConfig
 from driftwarden.core.notify import OUTCOMES, NotificationDispatcher, make_notifier
 from driftwarden.core.profile_json import save_profile
 from driftwarden.retrain.settings import RetrainSettings
-from driftwarden.testing import TansuBroker, create_topics, generate_stream, stream_profile
+from driftwarden.testing import (
+    TansuBroker,
+    create_topics,
+    free_port,
+    generate_stream,
+    produce,
+    stream_profile,
+)
 from tests.conftest import TopicNames
-from tests.monitor.harness import ThreadedMonitor, free_port, monitor_config, produce
+from tests.monitor.harness import ThreadedMonitor, monitor_config
 
 DETECTED: dict[str, Any] = {
     "schema": 1,

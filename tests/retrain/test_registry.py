@@ -26,6 +26,7 @@ from driftwarden.retrain.errors import (
 from driftwarden.retrain.features import make_pipeline as feature_pipeline
 from driftwarden.retrain.registry import ModelRegistry
 from driftwarden.retrain.versions import Stage
+from tests.helpers import TickingClock
 
 LINEAGE = {
     "parent_version": None,
@@ -36,15 +37,6 @@ LINEAGE = {
     "seed": 0,
     "data": {"examples_topic": "driftwarden.examples", "rows": 60},
 }
-
-
-class TickingClock:
-    def __init__(self, start: float = 1_700_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        self.now += 1.0
-        return self.now
 
 
 class ConstantClassifier(ClassifierMixin, BaseEstimator):

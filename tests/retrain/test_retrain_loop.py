@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +16,12 @@ from driftwarden.config import parse_config
 from driftwarden.retrain.audit import AuditLog
 from driftwarden.retrain.registry import ModelRegistry
 from driftwarden.retrain.settings import RetrainSettings
-from driftwarden.testing import TansuBroker, create_topics
+from driftwarden.testing import TansuBroker, create_topics, free_port, produce
 from tests.conftest import TopicNames
+from tests.helpers import wait_until
 from tests.monitor.harness import (
     ThreadedMonitor,
-    free_port,
     monitor_config,
-    produce,
     read_topic,
     scrape,
     total,
@@ -218,11 +216,14 @@ def _wait_for_version(
     log: Path,
     timeout: float = 120,
 ) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def promoted() -> Any:
         assert worker.poll() is None, log.read_text()[-3000:]
         production = registry.production("churn")
-        if production is not None and production.version == version:
-            return production
-        time.sleep(0.2)
-    raise AssertionError(f"version {version} not promoted: {log.read_text()[-3000:]}")
+        return production if production is not None and production.version == version else None
+
+    return wait_until(
+        promoted,
+        lambda: f"version {version} to be promoted: {log.read_text()[-3000:]}",
+        timeout,
+        0.2,
+    )

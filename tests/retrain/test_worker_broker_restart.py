@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from driftwarden.contracts.requests import RetrainRequest
-from driftwarden.testing import TansuBroker
+from driftwarden.testing import TansuBroker, produce
 from tests.conftest import TopicNames
-from tests.monitor.harness import produce, scrape, total, write_config
+from tests.helpers import wait_until
+from tests.monitor.harness import scrape, total, write_config
 from tests.retrain.test_retrain_loop import loop_config
 
 pytestmark = pytest.mark.kafka
@@ -30,12 +31,11 @@ def _requests_taken(url: str) -> float:
 
 
 def _wait(proc: subprocess.Popen[bytes], url: str, count: int, log: Path) -> None:
-    deadline = time.monotonic() + 120
-    while _requests_taken(url) < count:
-        tail = log.read_text()[-3000:]
-        assert proc.poll() is None, f"worker died:\n{tail}"
-        assert time.monotonic() < deadline, f"{count} requests not taken:\n{tail}"
-        time.sleep(0.2)
+    def taken() -> bool:
+        assert proc.poll() is None, f"worker died:\n{log.read_text()[-3000:]}"
+        return _requests_taken(url) >= count
+
+    wait_until(taken, lambda: f"{count} requests taken:\n{log.read_text()[-3000:]}", 120, 0.2)
 
 
 def test_worker_takes_requests_after_a_broker_restart(

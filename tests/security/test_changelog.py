@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
-import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,15 +22,14 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from driftwarden.monitor.changelog import PartitionSnapshot, SnapshotAssembler, encode_snapshot
 from driftwarden.monitor.state import PartitionState, StreamCounters
-from driftwarden.testing import TansuBroker, create_topics, generate_stream
+from driftwarden.testing import TansuBroker, create_topics, free_port, generate_stream, produce
 from tests.conftest import TopicNames
+from tests.helpers import wait_until
 from tests.monitor.harness import (
     MonitorProcess,
     Samples,
     ThreadedMonitor,
-    free_port,
     monitor_config,
-    produce,
     read_topic,
     total,
     write_config,
@@ -117,11 +115,14 @@ def _committed(bootstrap: str, group: str, topic: str) -> int | None:
 
 
 def _wait_committed(bootstrap: str, group: str, topic: str, expected: int) -> None:
-    deadline, committed = time.monotonic() + 30, None
-    while committed != expected:
-        assert time.monotonic() < deadline, f"committed {committed}, not {expected}"
-        time.sleep(0.2)
+    committed = None
+
+    def reached() -> bool:
+        nonlocal committed
         committed = _committed(bootstrap, group, topic)
+        return committed == expected
+
+    wait_until(reached, lambda: f"commit {expected} (committed {committed})", 30, 0.2)
 
 
 @pytest.fixture

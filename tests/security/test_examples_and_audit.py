@@ -7,12 +7,11 @@ from typing import Any
 
 import orjson
 import pytest
-from kafka import KafkaProducer
 
 from driftwarden.cli import main
 from driftwarden.retrain.audit import AuditLog
 from driftwarden.retrain.registry import ModelRegistry
-from driftwarden.testing import TansuBroker
+from driftwarden.testing import TansuBroker, produce
 from tests.conftest import TopicNames
 from tests.monitor.badinput import RawKey
 from tests.monitor.harness import read_topic, write_config
@@ -42,14 +41,16 @@ def test_malformed_examples_are_skipped_and_counted_in_the_lineage(
 ) -> None:
     config = loop_config(broker, topic_names, tmp_path)
     path = write_config(tmp_path / "driftwarden.yaml", config)
-    producer = KafkaProducer(bootstrap_servers=broker.bootstrap)
     topic = config["topics"]["examples"]
-    for value in (b"{not json", b"[1]", example("p-2", features=None), example("p-3", label=[])):
-        producer.send(topic, key=b"churn", value=value)
-    # A header key that is not UTF-8 stopped the reader (the run then timed out).
-    producer.send(topic, key=b"churn", value=example("p-1"), headers=[(RawKey("k"), b"v")])
-    producer.flush()
-    producer.close()
+    malformed = (b"{not json", b"[1]", example("p-2", features=None), example("p-3", label=[]))
+    produce(
+        broker.bootstrap,
+        [
+            *((topic, b"churn", value) for value in malformed),
+            # A header key that is not UTF-8 stopped the reader (the run then timed out).
+            (topic, b"churn", example("p-1"), [(RawKey("k"), b"v")]),
+        ],
+    )
 
     # The previous code failed the run on the first malformed record, and every later run too.
     assert main(["retrain", "run", "--config", str(path), "--model", "churn"]) == 0

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -21,8 +21,8 @@ from driftwarden.retrain.settings import RetrainSettings
 from driftwarden.retrain.worker import RetrainWorker
 from driftwarden.testing import TansuBroker, create_topics
 from tests.conftest import TopicNames
+from tests.helpers import serving, wait_until
 from tests.monitor.harness import monitor_config, scrape, total
-from tests.service_thread import serving
 
 SLOW_CLIENTS = 300
 DEADLINE_S = 3.0
@@ -69,15 +69,6 @@ def closed_by_server(sock: socket.socket) -> bool:
         return True
 
 
-def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
-
-
 def timed_scrape(url: str) -> tuple[float, dict[Any, float]]:
     started = time.monotonic()
     samples = scrape(f"{url}/metrics")
@@ -106,7 +97,11 @@ def test_scrapes_are_answered_while_slow_clients_drip_and_the_slow_ones_are_drop
                 time.sleep(0.25)
             assert max(scrapes) < 1.0, scrapes
             # Past the deadline every slow client is disconnected, though it never went quiet.
-            assert wait_for(lambda: all(closed_by_server(s) for s in slow), DEADLINE_S + 5)
+            assert wait_until(
+                lambda: all(closed_by_server(s) for s in slow),
+                "slow clients dropped",
+                DEADLINE_S + 5,
+            )
         finally:
             for sock in slow:
                 sock.close()
@@ -128,7 +123,11 @@ def test_connections_over_the_cap_are_closed_at_once(
         idle = [connect(url) for _ in range(cap + extra)]
         try:
             # The surplus is closed long before the 60 s deadline; the first `cap` stay open.
-            assert wait_for(lambda: sum(closed_by_server(s) for s in idle) == extra, 5)
+            assert wait_until(
+                lambda: sum(closed_by_server(s) for s in idle) == extra,
+                "the surplus to be closed",
+                5,
+            )
             assert not any(closed_by_server(s) for s in idle[:cap])
         finally:
             for sock in idle:
@@ -143,5 +142,5 @@ def test_connections_over_the_cap_are_closed_at_once(
                 return False
             return True
 
-        assert wait_for(scraped, 5)
+        assert wait_until(scraped, "a scrape", 5)
         assert total(samples, DROPPED, reason="over_limit") == extra

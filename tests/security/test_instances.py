@@ -13,15 +13,9 @@ from typing import Any
 
 import pytest
 
-from driftwarden.testing import TansuBroker, create_topics
+from driftwarden.testing import TansuBroker, create_topics, free_port, produce
 from tests.conftest import TopicNames
-from tests.monitor.harness import (
-    MonitorProcess,
-    free_port,
-    monitor_config,
-    produce,
-    write_config,
-)
+from tests.monitor.harness import MonitorProcess, monitor_config, write_config
 
 CLASH = "another monitor instance uses transactional id"
 

@@ -21,15 +21,9 @@ from driftwarden.monitor.bounds import footprint
 from driftwarden.monitor.checkpoint import CheckpointStore
 from driftwarden.retrain.dataset import build_training_set, parse_example
 from driftwarden.retrain.trainer import train
-from driftwarden.testing import TansuBroker, create_topics
+from driftwarden.testing import TansuBroker, create_topics, produce
 from tests.conftest import TopicNames
-from tests.monitor.harness import (
-    ThreadedMonitor,
-    monitor_config,
-    produce,
-    read_topic,
-    total,
-)
+from tests.monitor.harness import ThreadedMonitor, monitor_config, read_topic, total
 
 PARTITIONS = 4
 BASE_TIME = 1_795_600_000.0

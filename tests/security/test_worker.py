@@ -16,12 +16,12 @@ from typing import Any
 
 import orjson
 import pytest
-from kafka import KafkaProducer
 
 from driftwarden.contracts.requests import REJECTIONS, RetrainRequest
 from driftwarden.retrain.audit import AuditLog
-from driftwarden.testing import TansuBroker
+from driftwarden.testing import TansuBroker, produce
 from tests.conftest import TopicNames
+from tests.helpers import wait_until
 from tests.monitor.badinput import RawKey
 from tests.monitor.harness import Samples, scrape, total, write_config
 from tests.retrain.test_retrain_loop import loop_config
@@ -55,17 +55,17 @@ class Worker:
             )
 
     def wait_until(self, done: Any, what: str, timeout: float = 90.0) -> Samples:
-        deadline = time.monotonic() + timeout
-        while True:
+        def finished() -> Samples | None:
             assert self.proc.poll() is None, f"worker died:\n{self.log.read_text()[-3000:]}"
             try:
                 samples = scrape(self.url)
             except OSError:
-                samples = {}
-            if samples and done(samples):
-                return samples
-            assert time.monotonic() < deadline, f"{what}:\n{self.log.read_text()[-3000:]}"
-            time.sleep(0.2)
+                return None
+            return samples if samples and done(samples) else None
+
+        return wait_until(
+            finished, lambda: f"{what}:\n{self.log.read_text()[-3000:]}", timeout, 0.2
+        )
 
     def release(self) -> None:
         self.flag.touch()
@@ -87,11 +87,7 @@ def worker(broker: TansuBroker, topic_names: TopicNames, tmp_path: Path) -> Iter
 
 
 def send(bootstrap: str, topic: str, values: list[bytes], headers: Any = None) -> None:
-    producer = KafkaProducer(bootstrap_servers=bootstrap)
-    for value in values:
-        producer.send(topic, key=b"churn", value=value, headers=headers or [])
-    producer.flush()
-    producer.close()
+    produce(bootstrap, [(topic, b"churn", value, headers or []) for value in values])
 
 
 def request(**fields: Any) -> bytes:
