@@ -15,6 +15,29 @@ from driftwarden.testing import TansuBroker, resolve_binary
 from tests.s3_storage import MotoServer, s3_broker
 
 TopicNames = Callable[..., str]
+BROKER_FIXTURES = frozenset({"broker", "restartable_broker", "kafka_admin"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Fail the run if a test on a broker fixture is in a module without
+    ``pytestmark = pytest.mark.kafka``, so ``-m kafka`` / ``-m "not kafka"`` select by module."""
+    unmarked = sorted(
+        {
+            item.nodeid.split("::")[0]
+            for item in items
+            if BROKER_FIXTURES & set(getattr(item, "fixturenames", ()))
+            and not _module_marked(item, "kafka")
+        }
+    )
+    if unmarked:
+        raise pytest.UsageError(
+            f"add pytestmark = pytest.mark.kafka to these modules: {', '.join(unmarked)}"
+        )
+
+
+def _module_marked(item: pytest.Item, name: str) -> bool:
+    module = item.getparent(pytest.Module)
+    return module is not None and any(mark.name == name for mark in module.own_markers)
 
 
 def _in_ci() -> bool:

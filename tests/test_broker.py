@@ -11,10 +11,11 @@ from kafka.structs import OffsetAndMetadata
 from driftwarden.testing import TansuBroker, create_topics
 from tests.conftest import TopicNames
 
+pytestmark = pytest.mark.kafka
+
 N_MESSAGES = 100
 
 
-@pytest.mark.kafka
 def test_produce_and_consume_in_group(broker: TansuBroker, topic_names: TopicNames) -> None:
     topic = topic_names("roundtrip")
     create_topics(broker.bootstrap, [topic], partitions=2)
@@ -54,7 +55,6 @@ def test_produce_and_consume_in_group(broker: TansuBroker, topic_names: TopicNam
     assert partitions == {0, 1}
 
 
-@pytest.mark.kafka
 def test_s3_storage_keeps_records_and_committed_offsets_across_a_restart(
     restartable_broker: TansuBroker, topic_names: TopicNames
 ) -> None:

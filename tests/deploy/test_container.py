@@ -44,6 +44,8 @@ from tests.conftest import TopicNames
 from tests.helpers import wait_until
 from tests.monitor.harness import monitor_config, write_config
 
+pytestmark = pytest.mark.kafka
+
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
@@ -306,7 +308,6 @@ def wait_healthy(proc: subprocess.Popen[bytes], url: str, log: Path, timeout: fl
     return wait_until(answer, lambda: f"an answer from {url}:\n{log.read_text()[-3000:]}", timeout)
 
 
-@pytest.mark.kafka
 def test_replayed_image_runs_the_monitor_and_passes_its_healthcheck(
     dockerfile: list[Instruction],
     installed: tuple[Replay, dict[str, str]],

@@ -25,6 +25,8 @@ from tests.helpers import ServiceThread, wait_until
 from tests.monitor.harness import MonitorProcess, ThreadedMonitor, monitor_config
 from tests.tls import TlsFiles, client_context, get, make_tls_files
 
+pytestmark = pytest.mark.kafka
+
 MINIMAL = {"models": [{"name": "churn", "task": "binary", "positive_label": 1}]}
 SASL_ENV = "sasl-pw-from-env-7f3a"
 SSL_FILE = "ssl-pw-from-file-91c2"
@@ -199,7 +201,6 @@ def broker_config(
     return with_secrets(config, secret_sources)
 
 
-@pytest.mark.kafka
 def test_every_client_of_the_monitor_and_the_worker_gets_the_secrets(
     broker_config: dict[str, Any], tmp_path: Path, built_clients: list[tuple[str, dict[str, Any]]]
 ) -> None:
@@ -235,7 +236,6 @@ def debug_logs(capsys: pytest.CaptureFixture[str]) -> Iterator[None]:
         logging.getLogger("kafka").setLevel(kafka_level)
 
 
-@pytest.mark.kafka
 def test_debug_logs_of_the_monitor_never_show_a_secret(
     broker_config: dict[str, Any], debug_logs: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -270,7 +270,6 @@ def test_debug_logs_of_the_monitor_never_show_a_secret(
     assert_no_secret(err)
 
 
-@pytest.mark.kafka
 def test_the_monitor_serves_https_with_basic_auth_and_logs_no_secret(
     broker_config: dict[str, Any], tls_files: TlsFiles, tmp_path: Path
 ) -> None:
@@ -307,7 +306,6 @@ def test_the_monitor_serves_https_with_basic_auth_and_logs_no_secret(
     assert_no_secret(log)
 
 
-@pytest.mark.kafka
 def test_the_worker_serves_https_with_basic_auth(
     broker_config: dict[str, Any], tls_files: TlsFiles
 ) -> None:

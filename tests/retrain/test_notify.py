@@ -33,6 +33,8 @@ from driftwarden.testing import (
 from tests.conftest import TopicNames
 from tests.monitor.harness import ThreadedMonitor, monitor_config
 
+pytestmark = pytest.mark.kafka
+
 DETECTED: dict[str, Any] = {
     "schema": 1,
     "type": "drift_detected",
@@ -345,7 +347,6 @@ def test_notifier_names_are_unique() -> None:
         parse_config(data)
 
 
-@pytest.mark.kafka
 def test_the_monitor_sends_detected_drift_to_a_webhook(
     broker: TansuBroker, topic_names: TopicNames, tmp_path: Path, receiver: Receiver
 ) -> None:

@@ -24,6 +24,8 @@ from tests.conftest import TopicNames
 from tests.helpers import serving, wait_until
 from tests.monitor.harness import monitor_config, scrape, total
 
+pytestmark = pytest.mark.kafka
+
 SLOW_CLIENTS = 300
 DEADLINE_S = 3.0
 DROPPED = "driftwarden_http_connections_dropped_total"
@@ -75,7 +77,6 @@ def timed_scrape(url: str) -> tuple[float, dict[Any, float]]:
     return time.monotonic() - started, samples
 
 
-@pytest.mark.kafka
 @pytest.mark.parametrize("kind", ["monitor", "worker"])
 def test_scrapes_are_answered_while_slow_clients_drip_and_the_slow_ones_are_dropped(
     kind: str, broker: TansuBroker, topic_names: TopicNames, tmp_path: Path
@@ -111,7 +112,6 @@ def test_scrapes_are_answered_while_slow_clients_drip_and_the_slow_ones_are_drop
         assert total(samples, DROPPED, reason="over_limit") == 0
 
 
-@pytest.mark.kafka
 @pytest.mark.parametrize("kind", ["monitor", "worker"])
 def test_connections_over_the_cap_are_closed_at_once(
     kind: str, broker: TansuBroker, topic_names: TopicNames, tmp_path: Path

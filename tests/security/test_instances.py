@@ -17,6 +17,8 @@ from driftwarden.testing import TansuBroker, create_topics, free_port, produce
 from tests.conftest import TopicNames
 from tests.monitor.harness import MonitorProcess, monitor_config, write_config
 
+pytestmark = pytest.mark.kafka
+
 CLASH = "another monitor instance uses transactional id"
 
 
@@ -40,7 +42,6 @@ def base_config(broker: TansuBroker, topic_names: TopicNames, tmp_path: Path) ->
     return config
 
 
-@pytest.mark.kafka
 def test_two_instances_with_default_ids_on_one_host_both_keep_running(
     broker: TansuBroker, topic_names: TopicNames, tmp_path: Path
 ) -> None:
@@ -61,7 +62,6 @@ def test_two_instances_with_default_ids_on_one_host_both_keep_running(
     assert codes == [0, 0]
 
 
-@pytest.mark.kafka
 def test_a_clash_of_explicit_ids_ends_the_fenced_instance_with_one_clear_line(
     broker: TansuBroker, topic_names: TopicNames, tmp_path: Path
 ) -> None:

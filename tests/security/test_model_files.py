@@ -33,6 +33,8 @@ from tests.monitor.harness import monitor_config, write_config
 from tests.retrain.test_retrain_loop import base_table
 from tests.retrain.test_run_governance import configure
 
+pytestmark = pytest.mark.kafka
+
 ROOT = Path(__file__).resolve().parents[2]
 FEATURES = {"x1": "numeric", "x2": "numeric", "plan": "categorical"}
 KEY = "k" * 32
@@ -202,7 +204,6 @@ def test_a_registry_key_refuses_an_artifact_swapped_without_it(
     assert not marker.exists()
 
 
-@pytest.mark.kafka
 def test_a_tampered_champion_in_the_registry_is_refused_and_the_run_fails(
     broker: TansuBroker, topic_names: TopicNames, tmp_path: Path
 ) -> None:

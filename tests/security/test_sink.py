@@ -26,6 +26,8 @@ from driftwarden.testing import TansuBroker, create_topics, resolve_binary
 from tests.conftest import TopicNames
 from tests.monitor.harness import monitor_config
 
+pytestmark = pytest.mark.kafka
+
 DELIVERY_TIMEOUT_MS = 4000
 
 
@@ -47,7 +49,6 @@ def broker_pid(broker: TansuBroker) -> int:
     raise AssertionError(f"no process runs the broker on port {broker.port}")
 
 
-@pytest.mark.kafka
 def test_without_transactions_offsets_stay_behind_an_undelivered_output(
     own_broker: TansuBroker, topic_names: TopicNames, tmp_path: Path
 ) -> None:

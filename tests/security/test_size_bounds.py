@@ -25,6 +25,8 @@ from driftwarden.testing import TansuBroker, create_topics, produce
 from tests.conftest import TopicNames
 from tests.monitor.harness import ThreadedMonitor, monitor_config, read_topic, total
 
+pytestmark = pytest.mark.kafka
+
 PARTITIONS = 4
 BASE_TIME = 1_795_600_000.0
 
@@ -54,7 +56,6 @@ def setup(broker: TansuBroker, name: str, tmp_path: Path, **model: Any) -> dict[
     return config
 
 
-@pytest.mark.kafka
 def test_too_many_features_and_oversized_ids_are_dead_lettered_with_their_reasons(
     broker: TansuBroker, topic_names: TopicNames, tmp_path: Path
 ) -> None:
@@ -88,7 +89,6 @@ def test_too_many_features_and_oversized_ids_are_dead_lettered_with_their_reason
     assert total(samples, "driftwarden_joined_total") == 1  # 50 features is within the bound
 
 
-@pytest.mark.kafka
 def test_undeclared_features_are_not_published_and_are_counted(
     broker: TansuBroker, topic_names: TopicNames, tmp_path: Path
 ) -> None:
@@ -110,7 +110,6 @@ def test_undeclared_features_are_not_published_and_are_counted(
     assert total(samples, "driftwarden_undeclared_features_dropped_total", model="churn") == 40
 
 
-@pytest.mark.kafka
 def test_a_flood_of_maximal_predictions_stays_within_max_pending_bytes(
     broker: TansuBroker, topic_names: TopicNames, tmp_path: Path
 ) -> None:
