@@ -1,4 +1,5 @@
-"""Smoke test: the Tansu broker round-trips keyed messages through a consumer group."""
+"""The embedded Tansu broker round-trips keyed messages through a consumer group, and
+:func:`driftwarden.testing.produce` sends what it is given, headers and tombstones included."""
 
 from __future__ import annotations
 
@@ -8,12 +9,45 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
-from driftwarden.testing import TansuBroker, create_topics
+from driftwarden.testing import OutgoingRecord, TansuBroker, create_topics, produce
 from tests.conftest import TopicNames
 
 pytestmark = pytest.mark.kafka
 
 N_MESSAGES = 100
+
+
+def test_produce_sends_keys_values_headers_and_tombstones_in_order(
+    broker: TansuBroker, topic_names: TopicNames
+) -> None:
+    topic = topic_names("produced")
+    create_topics(broker.bootstrap, [topic])
+    large = b"x" * 1_500_000  # over kafka-python's default max_request_size of 1 MiB
+    records: list[OutgoingRecord] = [
+        (topic, b"k1", b"v1"),
+        (topic, None, b"v2", [("source", b"test"), ("empty", b"")]),
+        (topic, b"k3", None),
+        (topic, b"k4", large),
+    ]
+    assert produce(broker.bootstrap, records, max_request_size=2_000_000) == 4
+
+    consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap, enable_auto_commit=False)
+    try:
+        consumer.assign([TopicPartition(topic, 0)])
+        consumer.seek_to_beginning()
+        received: list[tuple[bytes | None, bytes | None, list[tuple[str, bytes | None]]]] = []
+        deadline = time.monotonic() + 30
+        while len(received) < len(records) and time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=200).values():
+                received.extend((r.key, r.value, list(r.headers)) for r in batch)
+    finally:
+        consumer.close()
+    assert received == [
+        (b"k1", b"v1", []),
+        (None, b"v2", [("source", b"test"), ("empty", b"")]),
+        (b"k3", None, []),
+        (b"k4", large, []),
+    ]
 
 
 def test_produce_and_consume_in_group(broker: TansuBroker, topic_names: TopicNames) -> None:

@@ -25,7 +25,7 @@ from kafka.admin import NewTopic
 
 from driftwarden.testing.ports import free_port, port_accepts
 
-Headers = Sequence[tuple[str, bytes | None]]
+Headers = Sequence[tuple[str, bytes]]
 # (topic, key, value) or (topic, key, value, headers), as :func:`produce` sends it
 OutgoingRecord = (
     tuple[str, bytes | None, bytes | None] | tuple[str, bytes | None, bytes | None, Headers]
