@@ -59,13 +59,31 @@ def _client_defaults() -> dict[str, frozenset[str]]:
 
 class KafkaConfig(Strict):
     bootstrap_servers: list[str] = Field(default_factory=lambda: ["127.0.0.1:9092"])
+    """Brokers. A list, or one comma-separated string."""
     group_id: str = "driftwarden-monitor"
+    """Consumer group; its committed offsets mark how far outputs were delivered."""
     client: dict[str, Any] = Field(default_factory=dict)
+    """Extra kafka-python options (`security_protocol`, `sasl_*`, `ssl_*`,
+    `max_partition_fetch_bytes`, ...). Each client (admin client, consumer, producer) gets the
+    options it knows; a key that none of them knows is rejected, and so are the keys driftwarden
+    sets itself (`group_id`, `isolation_level`, ...; use this section's own keys).
+    """
     transactional_id: str | None = None
+    """Null: `<group_id>-<hostname>-<hash>`. Producer transactional id; must be unique per instance
+    and stable across its restarts. The default's `<hash>` is 8 hex digits of SHA-256 of the
+    absolute `state.dir`, so instances on one host with their own state directories differ. An
+    instance fenced by another with its id logs one line naming the id and exits 1.
+    """
     transactions: bool = True
+    """Publish outputs and commit input offsets in one Kafka transaction per checkpoint. With
+    `false`: flush outputs, then commit offsets (outputs become at-least-once).
+    """
     max_poll_records: int = Field(default=5000, gt=0)
+    """Most records per poll (one micro-batch)."""
     session_timeout_ms: int = Field(default=10000, gt=0)
+    """Consumer group session timeout."""
     heartbeat_interval_ms: int = Field(default=3000, gt=0)
+    """Consumer group heartbeat interval."""
 
     @field_validator("bootstrap_servers", mode="before")
     @classmethod

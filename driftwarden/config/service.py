@@ -36,13 +36,28 @@ __all__ = [
 
 class TopicsConfig(Strict):
     predictions: str = "predictions"
+    """Input: prediction events. Must exist."""
     labels: str = "labels"
+    """Input: label events. Must exist and differ from `predictions`."""
     events: str = "driftwarden.events"
+    """Output: drift events (`drift_detected`, `drift_resolved`) from the monitor; [retraining
+    events](../wire-contract.md#retraining-events-topic-driftwardenevents) from the retraining
+    side.
+    """
     examples: str = "driftwarden.examples"
+    """Output: joined examples."""
     retrain_requests: str = "driftwarden.retrain-requests"
+    """Output of the monitor's retrain policy, input of the retrain worker: [retrain
+    requests](../retraining.md#retrain-requests).
+    """
     dead_letter: str = "driftwarden.dead-letter"
-    # Per-partition state snapshots; default "<kafka.group_id>.changelog" (one per group).
+    """Output: rejected messages."""
     changelog: str | None = None
+    """Null: `<kafka.group_id>.changelog`. Internal: snapshots of each input partition's join state
+    and counters, so they move with the partition between instances ([Scaling
+    out](../operations.md#scaling-out)). Created compacted, with the inputs' partition count. One
+    per consumer group.
+    """
 
     @model_validator(mode="after")
     def _distinct_inputs(self) -> TopicsConfig:
@@ -73,12 +88,25 @@ SecretKey = Annotated[SecretStr | None, BeforeValidator(resolve_secret), AfterVa
 
 class StateConfig(Strict):
     dir: Path = Path("./state")
+    """Checkpoint directory (file `monitor.ckpt`); the retrain worker keeps its cron schedules in
+    `worker/schedules.db` under it. Put it on a persistent volume.
+    """
     checkpoint_every: Duration = 5.0
-    # How often an owned partition's state goes to the changelog (also on revocation and stop).
+    """Interval of commit + checkpoint."""
     changelog_every: Duration = 60.0
-    # HMAC-SHA256 key of the changelog snapshots ({env: NAME} or {file: PATH}); without it a
-    # snapshot carries a SHA-256 checksum only, which anyone who can produce to the topic forges.
+    """How often each owned partition's join state and counters are also written to the [changelog
+    topic](../operations.md#scaling-out), for another instance to take over; always on revocation
+    and on stop. Shorter: less to replay after a crash of an instance; longer: fewer bytes
+    written (a snapshot holds the partition's whole join buffer).
+    """
     changelog_key: SecretKey = None
+    """HMAC-SHA256 key that authenticates the [changelog](../operations.md#scaling-out) snapshots
+    (at least 16 bytes, as `{env: NAME}` or `{file: PATH}`; masked by `config check`). Every
+    instance of the group needs the same key. Without it a snapshot carries a SHA-256 checksum
+    only, which anyone allowed to produce to the changelog topic can compute. Setting or changing
+    it makes the snapshots written before unreadable: those partitions are rebuilt once by
+    replay.
+    """
 
     def changelog_secret(self) -> bytes | None:
         """The changelog key's bytes, if one is set."""
@@ -89,6 +117,7 @@ class StateConfig(Strict):
 
 class LoggingConfig(Strict):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """Log level (upper case). The `kafka` library logs at `WARNING` or above."""
 
     @field_validator("level", mode="before")
     @classmethod
@@ -96,28 +125,44 @@ class LoggingConfig(Strict):
         return value.upper() if isinstance(value, str) else value
 
     json_format: bool = Field(default=False, alias="json")
+    """Log one JSON object per line (`time`, `level`, `logger`, `message`, `exception`) instead of
+    text. Logs go to stderr.
+    """
 
 
 class PrivacyConfig(Strict):
     """Keys of the PII handling; see ``models[].pii``."""
 
-    hash_key: SecretKey = None  # HMAC key of pii_mode 'hash'
+    hash_key: SecretKey = None
+    """HMAC key of `pii_mode: hash`; required when a model with `pii` uses it. Write it as `{env:
+    NAME}` or `{file: PATH}` as in `kafka.client`; `config check` masks it. At least 16 bytes.
+    """
 
 
 class WorkerHttpConfig(HttpConfig):
     """``worker.http``: as ``http``, on port 9109 by default (also when only other keys are set)."""
 
     port: int = Field(default=9109, ge=0, le=65535)
+    """Listen port; `0` picks a free port (9109 also when only other `http` keys are set)."""
 
 
 class WorkerConfig(Strict):
     """The retrain worker (``driftwarden retrain worker``)."""
 
     group_id: str = "driftwarden-retrain"
+    """Consumer group of the worker on the requests topic (separate from `kafka.group_id`)."""
     executor: Literal["local", "command"] = "local"
-    command: list[str] = Field(default_factory=list)  # for "command": gets the request on stdin
+    """How a run is carried out: `local` trains in the worker's process pool; `command` hands the
+    request to `command`. See [Executors](../retraining.md#executors).
+    """
+    command: list[str] = Field(default_factory=list)
+    """Program and arguments for the `command` executor (no shell); required with it."""
     max_workers: int = Field(default=2, gt=0)
+    """Size of the worker's process pool: runs of different models at the same time."""
     http: WorkerHttpConfig = Field(default_factory=WorkerHttpConfig)
+    """Where the worker serves `/metrics`, `/healthz` and `/readyz`: the keys of
+    [`http`](../configuration.md#http), with port 9109 by default.
+    """
 
     @model_validator(mode="after")
     def _command_for_command_executor(self) -> WorkerConfig:
@@ -128,17 +173,37 @@ class WorkerConfig(Strict):
 
 class MonitorConfig(Strict):
     kafka: KafkaConfig = Field(default_factory=KafkaConfig)
+    """The Kafka cluster and the clients' settings."""
     topics: TopicsConfig = Field(default_factory=TopicsConfig)
+    """The input and output topics."""
     http: HttpConfig = Field(default_factory=HttpConfig)
+    """Where the monitor serves `/metrics`, `/healthz` and `/readyz`, and how they are protected."""
     state: StateConfig = Field(default_factory=StateConfig)
+    """The monitor's checkpoint and the changelog snapshots of its partitions."""
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    """Log level and format of every command."""
     models: list[ModelConfig] = Field(min_length=1)
+    """The monitored models: at least one, with unique names."""
     registry: Path = Path("./registry")
-    # Authenticates each registered artifact's SHA-256 (an HMAC in its metadata); a secret.
+    """Root directory of the [model registry](../retraining.md#the-model-registry) and its audit log
+    (`audit.jsonl`). The monitor reads version profiles from it; the worker and the `retrain` and
+    `models` commands read and write it. Every process using it needs the same directory (a
+    shared volume); relative to the working directory.
+    """
     registry_key: SecretKey = None
+    """Key (at least 16 bytes; `{env: NAME}` or `{file: PATH}`) of the HMAC that authenticates each
+    version's artifact digest (`artifact_hmac` in its metadata); when set, an artifact without a
+    valid HMAC is never loaded. Give it to the worker and to the `retrain` and `models` commands;
+    the monitor does not need it.
+    """
     worker: WorkerConfig = Field(default_factory=WorkerConfig)
+    """Settings of `driftwarden retrain worker`; the monitor ignores them."""
     notifiers: Notifiers = Field(default_factory=list)
+    """[Direct notifiers](../observability.md#direct-notifiers): where the monitor sends its drift
+    events and the retrain worker its runs' events, besides the events topic.
+    """
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
+    """Keys of the PII handling; see [`privacy`](../configuration.md#privacy)."""
 
     @model_validator(mode="after")
     def _hash_key_for_hash_mode(self) -> MonitorConfig:

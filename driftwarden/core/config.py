@@ -38,7 +38,10 @@ Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """A config mapping: unknown keys rejected, frozen. A field's docstring is its description
+    (``use_attribute_docstrings``), which docs/reference/configuration.md shows."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 def resolve_secret(value: object) -> object:

@@ -17,8 +17,13 @@ class TlsConfig(Strict):
     client certificates signed by that CA (mutual TLS)."""
 
     cert_file: Path
+    """PEM certificate (chain) the service presents."""
     key_file: Path
+    """Unencrypted PEM private key of `cert_file`."""
     client_ca_file: Path | None = None
+    """PEM CA certificates; when set, clients must present a certificate signed by one of them
+    (mutual TLS).
+    """
 
     @field_validator("cert_file", "key_file", "client_ca_file")
     @classmethod
@@ -64,7 +69,9 @@ class BasicAuthConfig(Strict):
     """
 
     username: str = Field(min_length=1)
+    """User name; must not contain `:`."""
     password: SecretStr
+    """Password, a secret: `{env: NAME}`, `{file: PATH}` or inline; masked by `config check`."""
 
     @field_validator("username")
     @classmethod
@@ -91,11 +98,30 @@ class HttpConfig(Strict):
     ``/readyz`` are served, and how they are protected."""
 
     host: str = "0.0.0.0"  # noqa: S104 - a service in a container listens on all interfaces
+    """Listen address of `/metrics`, `/healthz`, `/readyz`: an IPv4 or IPv6 address (`127.0.0.1`,
+    `::1`, `::`) or a host name.
+    """
     port: int = Field(default=9108, ge=0, le=65535)
+    """Listen port; `0` picks a free port."""
     tls: TlsConfig | None = None
+    """Serve HTTPS (TLS 1.2 or newer) instead of HTTP. `cert_file`: PEM certificate (chain);
+    `key_file`: its unencrypted PEM private key. With `client_ca_file` (PEM CA certificates),
+    clients must present a certificate signed by one of them (mutual TLS). The files are read
+    when the config is loaded: a missing, unreadable or mismatched file is a config error (exit
+    2). They are not read again: restart the service after renewing the certificate.
+    """
     basic_auth: BasicAuthConfig | None = None
-    # Connections open at once; more are closed as soon as they are accepted.
+    """Require HTTP basic authentication for every path except `/healthz` and `/readyz`. `password`
+    is a secret (`{env: NAME}`, `{file: PATH}` or inline; masked by `config check`); `username`
+    must not contain `:`. Without TLS, the password crosses the network in clear text: use both.
+    """
     max_connections: int = Field(default=512, gt=0)
-    # Seconds from accepting a connection to the last byte of its response (TLS handshake and
-    # request included): a client that is slower is disconnected.
+    """Connections open at once. One more is closed as soon as it is accepted and counted in
+    `driftwarden_http_connections_dropped_total{reason="over_limit"}`. A waiting client costs a
+    socket, not a thread.
+    """
     request_timeout: float = Field(default=10.0, gt=0)
+    """Time from accepting a connection to the last byte of its response, TLS handshake included. A
+    client still sending its request then (a slow or idle client) is disconnected and counted
+    with `reason="deadline"`. One request per connection.
+    """

@@ -38,14 +38,33 @@ class NotifierConfig(Strict):
     """
 
     name: str = Field(min_length=1)
+    """Unique among the notifiers; the `notifier` label of `driftwarden_notifications_total`."""
     type: Literal["webhook", "slack", "pagerduty"]
-    url: SecretStr | None = None  # pagerduty: PAGERDUTY_EVENTS_URL
-    routing_key: SecretStr | None = None  # pagerduty only: the integration key
+    """`webhook`: POST the event as JSON; `slack`: a Slack incoming webhook, one line of text;
+    `pagerduty`: PagerDuty Events API v2.
+    """
+    url: SecretStr | None = None
+    """Where to POST. Redirects are not followed. Required for `webhook` and `slack`; `pagerduty`
+    defaults to `https://events.pagerduty.com/v2/enqueue`.
+    """
+    routing_key: SecretStr | None = None
+    """The PagerDuty integration (routing) key. Required for `pagerduty`, not allowed otherwise; a
+    secret.
+    """
     events: list[EventType] | None = Field(default=None, min_length=1)
+    """Send only these: `drift_detected`, `drift_resolved`, `retrain_completed`, `model_promoted`,
+    `approval_required`, `model_rejected`. Null: every type.
+    """
     models: list[str] | None = Field(default=None, min_length=1)
+    """Send only events of these models. Null: every model."""
     rate_per_minute: float = Field(default=30.0, gt=0)
+    """Most events a minute (token bucket, bursts of up to this many); the rest are dropped."""
     max_retries: int = Field(default=3, ge=0, le=10)
-    timeout: float = Field(default=5.0, gt=0, le=120)  # seconds per HTTP request
+    """Retries after a network error, a timeout, a 5xx or a 429, with exponential backoff (0.5 s,
+    doubling, at most 30 s).
+    """
+    timeout: float = Field(default=5.0, gt=0, le=120)
+    """Seconds. Per HTTP request. A plain number: `5s` is rejected."""
 
     @field_validator("url", "routing_key", mode="before")
     @classmethod
