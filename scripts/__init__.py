@@ -1,0 +1,1 @@
+"""Repository tools run as modules (``python -m scripts.reference``)."""
