@@ -3,9 +3,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_STAMP := $(VENV)/.installed-demo
-SRC := driftwarden monitor retrain tests benchmarks deploy
+SRC := driftwarden monitor retrain tests benchmarks deploy scripts
 
-.PHONY: venv system-deps demo test lint bench bench-ingest bench-drift bench-memory clean
+.PHONY: venv system-deps demo test lint docs reference bench bench-ingest bench-drift bench-memory clean
 
 venv: $(STAMP)
 
@@ -27,13 +27,21 @@ demo: $(DEMO_STAMP)
 system-deps:
 	./scripts/install-system-deps
 
-test: venv system-deps lint
+test: venv system-deps lint docs
 	$(BIN)/python -m pytest
 
 lint: venv
 	$(BIN)/ruff check $(SRC)
 	$(BIN)/ruff format --check $(SRC)
-	$(BIN)/mypy -p driftwarden
+	$(BIN)/mypy -p driftwarden -p scripts
+
+# The documentation site, into site/ (gitignored); --strict fails on a broken link or anchor.
+docs: venv
+	$(BIN)/mkdocs build --strict --site-dir site
+
+# Regenerate docs/reference/ from the code (the docs tests fail while it is stale).
+reference: venv
+	$(BIN)/python -m scripts.reference
 
 bench: bench-ingest bench-drift bench-memory
 
@@ -48,5 +56,5 @@ bench-memory: venv
 	$(BIN)/python -m benchmarks.memory
 
 clean:
-	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) build site *.egg-info .mypy_cache .ruff_cache .pytest_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
