@@ -47,10 +47,13 @@ def exported_name(metric: MetricLike) -> str:
     return f"{metric.name}_total" if metric.kind == "counter" else metric.name
 
 
-def load_catalogues() -> dict[str, Sequence[MetricLike]] | None:
-    """Every catalogue by section title, or ``None`` while any of them does not exist yet."""
+def load_catalogues(
+    modules: dict[str, str] = CATALOGUES,
+) -> dict[str, Sequence[MetricLike]] | None:
+    """Every catalogue by section title (from ``modules``: title -> module), or ``None`` while
+    any of them does not exist yet."""
     found: dict[str, Sequence[MetricLike]] = {}
-    for title, module_name in CATALOGUES.items():
+    for title, module_name in modules.items():
         try:
             module = importlib.import_module(module_name)
         except ImportError:
