@@ -11,7 +11,8 @@ from scripts.reference.pages import REFERENCE_DIR, stale_pages, write_pages
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m scripts.reference", description=__doc__.split(":", 1)[1].strip()
+        prog="python -m scripts.reference",
+        description="Write the reference pages in docs/reference/ from the code, or check them.",
     )
     parser.add_argument(
         "--check",

@@ -14,6 +14,7 @@ from pydantic import Field
 from driftwarden.config import MonitorConfig
 from driftwarden.core.config import Duration, Strict
 from scripts.reference import PAGES, render_pages, stale_pages, write_pages
+from scripts.reference import __main__ as command
 from scripts.reference.cli import render_cli
 from scripts.reference.configuration import UndocumentedField, render_configuration, sections
 from scripts.reference.metrics import load_catalogues, render_metrics
@@ -149,3 +150,15 @@ def test_written_pages_are_current_and_an_edit_makes_one_stale(tmp_path: Path) -
     cli.write_text(cli.read_text() + "hand edit\n")
     (tmp_path / "configuration.md").unlink()
     assert stale_pages(tmp_path) == [tmp_path / "configuration.md", cli]
+
+
+def test_the_command_writes_the_pages_and_check_names_the_stale_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(command, "REFERENCE_DIR", tmp_path)
+    assert command.main(["--check"]) == 1
+    assert f"stale: {tmp_path / 'configuration.md'}" in capsys.readouterr().err
+    assert command.main([]) == 0
+    assert (tmp_path / "cli.md").is_file()
+    assert command.main(["--check"]) == 0
+    assert capsys.readouterr().err == ""
