@@ -55,6 +55,16 @@ def _is_duration(metadata: typing.Iterable[object]) -> bool:
     return any(isinstance(m, BeforeValidator) and m.func is parse_duration for m in metadata)
 
 
+def _holds_duration(field: FieldInfo) -> bool:
+    """Whether the field is a :data:`~driftwarden.core.config.Duration`, optional or not."""
+    if _is_duration(field.metadata):
+        return True
+    return any(
+        get_origin(arg) is Annotated and _is_duration(get_args(arg)[1:])
+        for arg in get_args(field.annotation)
+    )
+
+
 def _model_in(annotation: object) -> type[BaseModel] | None:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
@@ -132,7 +142,7 @@ def _default(field: FieldInfo) -> str:
         return ""
     if value is None:
         return "null"
-    if _is_duration(field.metadata) and isinstance(value, float):
+    if _holds_duration(field) and isinstance(value, float):
         return code(_duration(value))
     if isinstance(value, bool):
         return code(str(value).lower())
@@ -183,9 +193,10 @@ def _rows(model: type[BaseModel], path: str) -> list[list[str]]:
         if nested is not None:
             key = _child_path(path, name, field)
             description += f" Keys: [`{key}`](#{_slug(key)})."
-        rows.append(
-            [code(_key(name, field)), f"{kind} {bounds}".strip(), _default(field), description]
-        )
+        if bounds:
+            optional = kind.endswith(" or null")
+            kind = f"{kind.removesuffix(' or null')} {bounds}" + (" or null" if optional else "")
+        rows.append([code(_key(name, field)), kind, _default(field), description])
     return rows
 
 

@@ -40,6 +40,10 @@ class Listener(Strict):
     """Listen port; `0` picks a free one."""
     timeout: Duration = 3600.0
     """How long to wait."""
+    grace: Duration | None = 90.0
+    """Optional grace period."""
+    limit: float | None = Field(default=None, gt=0)
+    """Optional limit."""
     tls: Tls | None = None
     """Serve HTTPS."""
     tags: list[str] = Field(default_factory=lambda: ["a"])
@@ -59,6 +63,8 @@ def test_configuration_rows_have_type_default_and_docstring() -> None:
     top = _section(page, "Top level")
     assert "| `port` | int >= 0, <= 65535 | `9108` | Listen port; `0` picks a free one. |" in top
     assert "| `timeout` | duration | `1h` | How long to wait. |" in top
+    assert "| `grace` | duration or null | `90s` | Optional grace period. |" in top
+    assert "| `limit` | number > 0 or null | null | Optional limit. |" in top
     assert '| `tags` | list of string | `["a"]` | Tags \\| labels. |' in top
     assert "| `tls` | mapping or null | null | Serve HTTPS. Keys: [`tls`](#tls). |" in top
     assert "| `cert_file` | path | required | PEM certificate. |" in _section(page, "`tls`")
