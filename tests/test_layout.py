@@ -1,4 +1,5 @@
-"""The package layout's rules, read from the source: who may import whom, no import cycles.
+"""The package layout's rules, read from the source: who may import whom, no import cycles,
+no oversized modules, a lean service loop.
 
 ``monitor`` and ``retrain`` never import each other; ``core`` imports neither (nor the CLI, the
 demo or the config package); ``config`` and ``contracts`` build on ``core`` alone. Imports inside
@@ -16,6 +17,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "driftwarden"
+MAX_LINES = 400
+# The monitor's service loop and its wiring; partition ownership and the checkpoint protocol
+# live in driftwarden.monitor.partitions and driftwarden.monitor.checkpointing.
+MAX_SERVICE_LOOP_LINES = 250
 
 # package -> the driftwarden packages it may import (besides itself)
 ALLOWED = {
@@ -94,6 +99,18 @@ def test_no_import_cycles() -> None:
     graph = _graph()
     cycles = [sorted(c) for c in _strongly_connected(graph) if len(c) > 1]
     assert cycles == []
+
+
+def test_no_module_is_oversized() -> None:
+    sizes = {n: len(p.read_text().splitlines()) for n, p in MODULES.items()}
+    assert {n: s for n, s in sizes.items() if s > MAX_LINES} == {}
+
+
+def test_the_service_loop_class_is_lean() -> None:
+    tree = ast.parse(MODULES["driftwarden.monitor.app"].read_text())
+    [service] = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "MonitorService"]
+    assert service.end_lineno is not None
+    assert service.end_lineno - service.lineno + 1 <= MAX_SERVICE_LOOP_LINES
 
 
 def _strongly_connected(graph: dict[str, set[str]]) -> list[set[str]]:
