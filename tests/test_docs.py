@@ -131,3 +131,34 @@ def test_reference_pages_are_current() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
+
+
+def _layout_modules() -> set[str]:
+    """The .py files named in docs/development.md's layout tree, as paths (two spaces of
+    indentation per folder level)."""
+    page = (DOCS / "development.md").read_text(encoding="utf-8")
+    section = page[page.index("## Layout") :]
+    tree = section[section.index("```\n") + 4 :]
+    tree = tree[: tree.index("```")]
+    folders: list[str] = []
+    listed = set()
+    for line in tree.splitlines():
+        name = line.strip().split(" ", 1)[0]
+        depth = (len(line) - len(line.lstrip())) // 2
+        folders = folders[:depth]
+        if name.endswith("/"):
+            folders.append(name)
+        elif name.endswith(".py"):
+            listed.add("".join(folders) + name)
+    return listed
+
+
+def test_the_layout_names_every_module() -> None:
+    actual = {"driftwarden/__init__.py"}
+    for top in ("driftwarden", "monitor", "retrain"):
+        for path in (ROOT / top).rglob("*.py"):  # rglob does not follow the symlinks
+            if path.name != "__init__.py":
+                actual.add(path.relative_to(ROOT).as_posix())
+    listed = _layout_modules()
+    assert listed - actual == set(), "listed in docs/development.md but not in the code"
+    assert actual - listed == set(), "add these to the layout in docs/development.md"
