@@ -284,11 +284,16 @@ def scenario(broker: TansuBroker, tmp_path_factory: pytest.TempPathFactory) -> I
     tools = {name: require_binary(name, package) for name, package in TOOLS.items()}
     tmp = tmp_path_factory.mktemp("observability")
     config = scenario_config(broker, tmp)
-    config_path = write_yaml(tmp / "driftwarden.yaml", config)
-    # Version 1, trained from the base table; its registry entry carries the reference profile.
-    assert main(["retrain", "run", "--config", str(config_path), "--model", MODEL]) == 0
-    registry = ModelRegistry.from_settings(RetrainSettings.from_config(parse_config(config)))
     with ExitStack() as resources:
+        # A direct notifier beside Alertmanager, so the notification panels have data.
+        notified = resources.enter_context(WebhookReceiver())
+        config["notifiers"] = [
+            {"name": "hook", "type": "webhook", "url": f"{notified.url}/driftwarden"}
+        ]
+        config_path = write_yaml(tmp / "driftwarden.yaml", config)
+        # Version 1, trained from the base table; its registry entry carries the reference profile.
+        assert main(["retrain", "run", "--config", str(config_path), "--model", MODEL]) == 0
+        registry = ModelRegistry.from_settings(RetrainSettings.from_config(parse_config(config)))
         running, worker, monitor = start_stack(resources, tools, config, config_path, tmp)
         drive(running, worker, monitor, registry, broker, config["topics"])
         yield running
