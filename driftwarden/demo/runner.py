@@ -199,7 +199,7 @@ def _train_first_version(config: MonitorConfig, world: LoanWorld, out: Path, see
 def _start_services(
     config: MonitorConfig, stack: ExitStack
 ) -> tuple[MonitorService, RetrainWorker]:
-    monitor = MonitorService(config, model_registry=ModelRegistry(config.registry))
+    monitor = MonitorService(config, model_registry=ModelRegistry(config.registry.path))
     worker = RetrainWorker(RetrainSettings.from_config(config))
     for name, service in (("monitor", monitor), ("worker", worker)):
         thread = threading.Thread(target=service.run, name=name, daemon=True)
@@ -264,11 +264,11 @@ def _report(
     print(summary.table())
     audit = [
         orjson.loads(line)
-        for line in (config.registry / "audit.jsonl").read_bytes().splitlines()
+        for line in (config.registry.path / "audit.jsonl").read_bytes().splitlines()
         if line.strip()
     ]
     print_audit(audit)
-    print(f"plot: {plot}\nsummary: {out / 'summary.json'}\nregistry: {config.registry}")
+    print(f"plot: {plot}\nsummary: {out / 'summary.json'}\nregistry: {config.registry.path}")
 
 
 def _serve_until_interrupted(url: str) -> None:
