@@ -39,6 +39,7 @@ MAX_PROFILE_BYTES = 64 << 20
 
 
 def open_run(client: MlflowClient, settings: MlflowSettings, model: str) -> str:
+    """A new run in ``model``'s experiment (created if missing); its id."""
     name = settings.experiment(model)
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
@@ -55,10 +56,18 @@ def open_run(client: MlflowClient, settings: MlflowSettings, model: str) -> str:
     return str(run.info.run_id)
 
 
-def log_model(estimator: object, run: str, trusted: list[str]) -> tuple[str, str]:
+def log_model(
+    settings: MlflowSettings, estimator: object, run: str, trusted: list[str]
+) -> tuple[str, str]:
+    """Log ``estimator`` into run ``run`` (sklearn flavour, skops format, trust list
+    ``trusted``, a signature and a made-up input example); its model id and URI."""
     import mlflow.sklearn
     import pandas as pd
     from mlflow.models import infer_signature
+
+    # MLflow's module-level API logs models: point it at this registry's server each time
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    mlflow.set_registry_uri(settings.registry_uri or settings.tracking_uri)
 
     row = example_row(estimator)
     example = pd.DataFrame([row]) if row is not None else None
@@ -97,6 +106,7 @@ def download_skops(client: MlflowClient, uri: str, model_id: str) -> bytes:
 
 
 def ensure_registered_model(client: MlflowClient, model: str) -> None:
+    """Create registered model ``model`` unless it exists (also if another process races)."""
     try:
         client.get_registered_model(model)
     except Exception as exc:
@@ -110,6 +120,7 @@ def ensure_registered_model(client: MlflowClient, model: str) -> None:
 
 
 def search_versions(client: MlflowClient, filter_string: str) -> Iterator[ModelVersion]:
+    """Every model version matching ``filter_string``, page by page."""
     token = None
     while True:
         page = client.search_model_versions(filter_string, page_token=token)

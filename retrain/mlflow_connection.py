@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from driftwarden.core.mlflow_settings import MlflowSettings, mlflow_client
@@ -26,7 +27,7 @@ from driftwarden.retrain.errors import ModelNotFound, RegistryError, RetrainErro
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
-__all__ = ["HTTP_ENV", "connect", "is_missing", "mlflow_errors"]
+__all__ = ["HTTP_ENV", "connect", "is_missing", "mlflow_errors", "registry_uri"]
 
 # MLflow's request settings: a down server fails in seconds, a slow one after 30 s per request
 HTTP_ENV = {
@@ -41,16 +42,18 @@ _MISSING = "RESOURCE_DOES_NOT_EXIST"
 
 
 def connect(settings: MlflowSettings) -> MlflowClient:
-    """A client of the configured server, with :data:`HTTP_ENV` in place; also points MLflow's
-    module-level API (used to log models) at the same server."""
+    """A client of the configured server, with :data:`HTTP_ENV` in place (no request yet)."""
     for name, value in HTTP_ENV.items():
         os.environ.setdefault(name, value)
-    import mlflow
-
     with mlflow_errors(settings.tracking_uri, "connect to"):
-        mlflow.set_tracking_uri(settings.tracking_uri)
-        mlflow.set_registry_uri(settings.registry_uri or settings.tracking_uri)
-        return mlflow_client(settings)
+        # the registry URI explicitly: MLflow's default is the process-wide one, which another
+        # registry of this process may have set
+        return mlflow_client(replace(settings, registry_uri=registry_uri(settings)))
+
+
+def registry_uri(settings: MlflowSettings) -> str:
+    """The model registry's URI: ``registry_uri``, else the tracking server."""
+    return settings.registry_uri or settings.tracking_uri
 
 
 def is_missing(exc: BaseException) -> bool:

@@ -163,7 +163,7 @@ class MlflowRegistry:
         reason: str,
     ) -> str:
         """Log, register and tag a version in run ``run``; its version number."""
-        model_id, uri = log_model(estimator, run, sorted(self._trusted_types(model)))
+        model_id, uri = log_model(self.settings, estimator, run, sorted(self._trusted_types(model)))
         digest = hashlib.sha256(download_skops(self._client, uri, model_id)).hexdigest()
         ensure_registered_model(self._client, model)
         created = self._client.create_model_version(model, uri, run_id=run, model_id=model_id)
