@@ -18,6 +18,7 @@ from driftwarden.retrain.artifact_types import MAX_ARTIFACT_BYTES, read_artifact
 from driftwarden.retrain.errors import RegistryError
 from driftwarden.retrain.mlflow_connection import is_missing
 from driftwarden.retrain.mlflow_documents import example_row, pip_requirements
+from driftwarden.retrain.serving_pipeline import frame_pipeline, serving_types
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -57,10 +58,12 @@ def open_run(client: MlflowClient, settings: MlflowSettings, model: str) -> str:
 
 
 def log_model(
-    settings: MlflowSettings, estimator: object, run: str, trusted: list[str]
+    settings: MlflowSettings, estimator: object, run: str, trusted: frozenset[str]
 ) -> tuple[str, str]:
-    """Log ``estimator`` into run ``run`` (sklearn flavour, skops format, trust list
-    ``trusted``, a signature and a made-up input example); its model id and URI."""
+    """Log ``estimator`` into run ``run``: rebuilt from scikit-learn parts when it can be
+    (:mod:`driftwarden.retrain.serving_pipeline`), with the sklearn flavour in skops format,
+    its exact trust list (``trusted``, plus the rebuilt pipeline's types), a signature and a
+    made-up input example; its model id and URI."""
     import mlflow.sklearn
     import pandas as pd
     from mlflow.models import infer_signature
@@ -69,22 +72,24 @@ def log_model(
     mlflow.set_tracking_uri(settings.tracking_uri)
     mlflow.set_registry_uri(settings.registry_uri or settings.tracking_uri)
 
+    served = frame_pipeline(estimator)
+    model: Any = served.pipeline if served else estimator
     row = example_row(estimator)
-    example = pd.DataFrame([row]) if row is not None else None
-    signature = (
-        infer_signature(example, estimator.predict([row]))  # type: ignore[attr-defined]
-        if row is not None
-        else None
-    )
+    example = signature = None
+    if row is not None:
+        example = pd.DataFrame([row])
+        if served is not None:
+            example = example.reindex(columns=list(served.features), fill_value=0.0)
+        signature = infer_signature(example, model.predict(example))
     logged = mlflow.sklearn.log_model(
-        estimator,
+        model,
         name=MODEL_ARTIFACT,
         run_id=run,
         serialization_format="skops",
-        skops_trusted_types=trusted,
+        skops_trusted_types=sorted(trusted | serving_types() if served else trusted),
         signature=signature,
         input_example=example,
-        pip_requirements=pip_requirements(),
+        pip_requirements=pip_requirements(with_driftwarden=served is None),
     )
     return str(logged.model_id), str(logged.model_uri)
 

@@ -39,7 +39,7 @@ METADATA_TAG = f"{TAG_PREFIX}metadata"
 # MLflow's limit on a model version tag's value
 MAX_DOCUMENT_CHARS = 100_000
 _DISPLAYED = ("risk_tier", "trigger", "parent_version", "artifact_sha256", "mlflow_run_id")
-_REQUIREMENTS = ("scikit-learn", "skops", "numpy", "scipy", "driftwarden")
+_REQUIREMENTS = ("scikit-learn", "skops", "numpy", "scipy", "pandas")
 
 
 def version_tags(metadata: Mapping[str, Any]) -> dict[str, str]:
@@ -99,6 +99,8 @@ def example_row(estimator: object) -> dict[str, Any] | None:
     return row or None
 
 
-def pip_requirements() -> list[str]:
-    """The libraries a model server needs to load the model, pinned to the versions here."""
-    return [f"{name}=={importlib_metadata.version(name)}" for name in _REQUIREMENTS]
+def pip_requirements(with_driftwarden: bool) -> list[str]:
+    """The libraries a model server needs to load the model, pinned to the versions here
+    (``driftwarden`` too for a pipeline that could not be rebuilt without it)."""
+    names = [*_REQUIREMENTS, "driftwarden"] if with_driftwarden else _REQUIREMENTS
+    return [f"{name}=={importlib_metadata.version(name)}" for name in names]

@@ -65,6 +65,7 @@ from driftwarden.retrain.mlflow_documents import (
     version_tags,
 )
 from driftwarden.retrain.registry import initial_metadata, verify_artifact
+from driftwarden.retrain.serving_pipeline import scoring_feature_dicts, serving_types
 from driftwarden.retrain.settings import RetrainSettings
 from driftwarden.retrain.versions import (
     RESERVED_METADATA,
@@ -163,7 +164,7 @@ class MlflowRegistry:
         reason: str,
     ) -> str:
         """Log, register and tag a version in run ``run``; its version number."""
-        model_id, uri = log_model(self.settings, estimator, run, sorted(self._trusted_types(model)))
+        model_id, uri = log_model(self.settings, estimator, run, self._trusted_types(model))
         digest = hashlib.sha256(download_skops(self._client, uri, model_id)).hexdigest()
         ensure_registered_model(self._client, model)
         created = self._client.create_model_version(model, uri, run_id=run, model_id=model_id)
@@ -192,7 +193,8 @@ class MlflowRegistry:
             blob = download_skops(self._client, source, model_id)
         source = f"models:/{model}/{version}"
         verify_artifact(blob, info, self._key, source)
-        return self.deserialize(model, blob, source)
+        trusted = self._trusted_types(model) | serving_types()
+        return scoring_feature_dicts(load_trusted(blob, trusted, model, source))
 
     def deserialize(self, model: str, blob: bytes, source: str) -> Any:
         """A skops file of ``model``, once its types are all in the model's trust list."""

@@ -11,13 +11,13 @@ import orjson
 import pytest
 import skops.io as sio
 from mlflow import MlflowClient
+from sklearn.linear_model import LogisticRegression
 
 from driftwarden.cli import main
-from driftwarden.config import parse_config
 from driftwarden.core.mlflow_names import CHALLENGER_ALIAS, PRODUCTION_ALIAS
 from driftwarden.retrain.audit import AuditLog
-from driftwarden.retrain.registry_backend import open_registry
-from driftwarden.retrain.settings import RetrainSettings
+from driftwarden.retrain.dataset import read_base_table
+from driftwarden.retrain.features import make_pipeline
 from driftwarden.testing import TansuBroker
 from driftwarden.testing.mlflow_server import MlflowServer
 from tests.conftest import TopicNames
@@ -64,10 +64,13 @@ def test_models_commands_on_mlflow(
     assert shown["version"] == "1" and shown["stage"] == "production"
     assert client.get_model_version(model, "1").run_id == shown["mlflow_run_id"]
 
-    settings = RetrainSettings.from_config(parse_config(config))
-    artifact = tmp_path / "v1.skops"
-    artifact.write_bytes(sio.dumps(open_registry(settings).load_artifact(model, "1")))
     base = config["models"][0]["training"]["data"]["base"]
+    examples, _ = read_base_table(base, "label", None)
+    fitted = make_pipeline(LogisticRegression()).fit(
+        [dict(e.features) for e in examples], [e.label for e in examples]
+    )
+    artifact = tmp_path / "elsewhere.skops"
+    artifact.write_bytes(sio.dumps(fitted))
     register = ("models", "register", "--model", model, "--artifact", str(artifact))
     for _ in range(2):
         run(*register, "--data", base, "--by", "bob")

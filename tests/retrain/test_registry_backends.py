@@ -3,6 +3,9 @@ real MLflow server (the session's ``mlflow_server``)."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -141,7 +144,7 @@ def test_mlflow_aliases_follow_the_stages(mlflow_server: MlflowServer, tmp_path:
     assert card == "# rewritten"
 
 
-def test_a_model_server_loads_the_production_alias(
+def test_a_model_server_loads_the_production_alias_without_driftwarden(
     mlflow_server: MlflowServer, tmp_path: Path
 ) -> None:
     model = f"churn-{uuid.uuid4().hex[:8]}"
@@ -149,13 +152,31 @@ def test_a_model_server_loads_the_production_alias(
     estimator = fitted()
     registry.register(model, estimator, {}, None, "")
     registry.set_stage(model, "1", Stage.PRODUCTION, by="a", reason="r")
-    mlflow.set_tracking_uri(mlflow_server.uri)
-    served = mlflow.sklearn.load_model(f"models:/{model}@{PRODUCTION_ALIAS}")
-    assert served.predict(ROWS).tolist() == estimator.predict(ROWS).tolist()  # type: ignore[attr-defined]
-    frame = mlflow.pyfunc.load_model(f"models:/{model}@{PRODUCTION_ALIAS}")
-    import pandas as pd
-
-    assert frame.predict(pd.DataFrame(ROWS)).tolist() == served.predict(ROWS).tolist()
+    expected = estimator.predict_proba(ROWS).tolist()  # type: ignore[attr-defined]
+    # A model server's process: importing driftwarden fails there
+    server = f"""
+import sys, json
+sys.modules["driftwarden"] = None
+import mlflow.pyfunc, mlflow.sklearn, pandas as pd
+mlflow.set_tracking_uri({mlflow_server.uri!r})
+frame = pd.DataFrame({ROWS!r})
+model = mlflow.sklearn.load_model("models:/{model}@{PRODUCTION_ALIAS}")
+served = mlflow.pyfunc.load_model("models:/{model}@{PRODUCTION_ALIAS}")
+print(json.dumps([model.predict_proba(frame).tolist(), served.predict(frame).tolist()]))
+"""
+    done = subprocess.run(  # noqa: S603 - our interpreter, our script
+        [sys.executable, "-c", server], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    probabilities, predictions = json.loads(done.stdout.strip().splitlines()[-1])
+    assert probabilities == expected
+    assert predictions == estimator.predict(ROWS).tolist()  # type: ignore[attr-defined]
+    client = MlflowClient(mlflow_server.uri)
+    version = client.get_model_version(model, "1")
+    model_id = version.model_id or str(version.source).removeprefix("models:/")
+    location = client.get_logged_model(model_id).artifact_location
+    requirements = mlflow.artifacts.load_text(f"{location}/requirements.txt")
+    assert "scikit-learn==" in requirements and "driftwarden" not in requirements
 
 
 def test_register_into_a_given_run(backend: RegistryBackend, model: str) -> None:
