@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 DEMO_STAMP := $(VENV)/.installed-demo
 SRC := driftwarden monitor retrain tests benchmarks deploy scripts
 
-.PHONY: venv system-deps demo test lint docs reference bench bench-ingest bench-drift bench-memory clean
+.PHONY: venv system-deps demo test lint docs reference bench bench-ingest bench-drift bench-memory bench-registry clean
 
 venv: $(STAMP)
 
@@ -43,7 +43,7 @@ docs: venv
 reference: venv
 	$(BIN)/python -m scripts.reference
 
-bench: bench-ingest bench-drift bench-memory
+bench: bench-ingest bench-drift bench-memory bench-registry
 
 bench-ingest: venv
 	$(BIN)/python -m benchmarks.ingest
@@ -54,6 +54,9 @@ bench-drift: venv
 
 bench-memory: venv
 	$(BIN)/python -m benchmarks.memory
+
+bench-registry: venv
+	$(BIN)/python -m benchmarks.registry
 
 clean:
 	rm -rf $(VENV) build site *.egg-info .mypy_cache .ruff_cache .pytest_cache

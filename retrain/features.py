@@ -120,7 +120,11 @@ class FeatureVectorizer(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X: Sequence[Features]) -> npt.NDArray[np.float64]:
+        """The matrix of ``X``: feature dicts, or a data frame of feature columns (as MLflow's
+        ``pyfunc`` flavour passes them)."""
         check_is_fitted(self)
+        if hasattr(X, "to_dict"):  # a pandas DataFrame: its rows as feature dicts
+            X = X.to_dict("records")
         matrix = np.zeros((len(X), len(self.index_)))
         for i, row in enumerate(X):
             for column, value in _encode(row).items():

@@ -17,6 +17,7 @@ A version whose gates failed is rejected whatever its tier.
 >>> import tempfile
 >>> from pathlib import Path
 >>> from sklearn.dummy import DummyClassifier
+>>> from driftwarden.retrain.registry import ModelRegistry
 >>> root = Path(tempfile.mkdtemp())
 >>> registry = ModelRegistry(root / "registry", clock=lambda: 0.0)
 >>> governance = Governance(registry, AuditLog(root / "audit.jsonl", clock=lambda: 0.0))
@@ -42,7 +43,7 @@ from driftwarden.config.training import RiskTier
 from driftwarden.retrain.audit import AuditAction, AuditLog
 from driftwarden.retrain.errors import GovernanceError
 from driftwarden.retrain.model_card import render_model_card
-from driftwarden.retrain.registry import ModelRegistry
+from driftwarden.retrain.registry_backend import RegistryBackend
 from driftwarden.retrain.versions import Stage, VersionInfo
 
 __all__ = ["Decision", "Governance"]
@@ -59,7 +60,7 @@ class Decision:
 class Governance:
     """The stage changes the rules allow, applied to ``registry`` and recorded in ``audit``."""
 
-    def __init__(self, registry: ModelRegistry, audit: AuditLog) -> None:
+    def __init__(self, registry: RegistryBackend, audit: AuditLog) -> None:
         self.registry = registry
         self.audit = audit
 
@@ -156,6 +157,8 @@ class Governance:
             step.model, step.version, stage, step.by, reason, from_stages=step.allowed
         )
         record = {**(details or {}), "stage": stage.value, "reason": reason}
+        if info.metadata.get("mlflow_run_id"):  # the MLflow run the version came from
+            record["mlflow_run_id"] = info.metadata["mlflow_run_id"]
         replaced = info.stage_history[-1].get("replaces")
         if replaced is not None:
             record["archived_version"] = replaced

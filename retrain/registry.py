@@ -66,7 +66,7 @@ from driftwarden.retrain.versions import (
     library_versions,
 )
 
-__all__ = ["ModelRegistry"]
+__all__ = ["ModelRegistry", "initial_metadata", "verify_artifact"]
 
 ARTIFACT, METADATA, PROFILE, CARD = "model.skops", "metadata.json", "profile.json", "model_card.md"
 _STAGING_PREFIX = ".staging-"
@@ -111,13 +111,15 @@ class ModelRegistry:
         *,
         by: str = "driftwarden",
         reason: str = "registered",
+        run_id: str | None = None,
     ) -> VersionInfo:
         """Store a new ``candidate`` version (max + 1) and return it.
 
         ``metadata`` is the caller's lineage record (parent version, trigger, request id,
         estimator and params, seed, data, metrics, gate results); the registry adds the keys in
         :data:`RESERVED_METADATA` and ``library_versions`` unless given. ``card`` is the model
-        card's Markdown, or a function of the allocated version that renders it.
+        card's Markdown, or a function of the allocated version that renders it. ``run_id``, the
+        MLflow run the version came from, is recorded as ``mlflow_run_id``.
         """
         check_model_name(model)
         if clashes := RESERVED_METADATA & set(metadata):
@@ -128,7 +130,11 @@ class ModelRegistry:
         model_dir = self.root / model
         with self._locked(model):
             version = str(max((int(v) for v in self._version_names(model)), default=0) + 1)
-            record = self._initial_metadata(model, version, metadata, blob, by, reason)
+            digest = hashlib.sha256(blob).hexdigest()
+            now = utc_timestamp(self._clock())
+            record = initial_metadata(model, version, metadata, digest, by, reason, now, self._key)
+            if run_id is not None:
+                record["mlflow_run_id"] = run_id
             text = card(version) if callable(card) else card
             staging = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=model_dir))
             try:
@@ -143,24 +149,9 @@ class ModelRegistry:
     def load_artifact(self, model: str, version: str) -> Any:
         """The estimator, deserialized only once its SHA-256 (and HMAC) match the metadata."""
         info = self.get(model, version)
-        path = info.path / ARTIFACT
+        path = self._directory(model, version) / ARTIFACT
         blob = read_artifact(path)
-        digest = hashlib.sha256(blob).hexdigest()
-        if digest != info.metadata["artifact_sha256"]:
-            raise ArtifactTampered(
-                f"artifact {path}: SHA-256 {digest} does not match metadata; refusing to load "
-                f"it (metadata records {info.metadata['artifact_sha256']}). Restore the file "
-                "from a backup or register the model again"
-            )
-        if self._key is not None and not hmac.compare_digest(
-            str(info.metadata.get("artifact_hmac", "")),
-            _artifact_hmac(self._key, model, version, digest),
-        ):
-            raise ArtifactTampered(
-                f"artifact {path}: its digest is not authenticated by the registry key (metadata "
-                "'artifact_hmac' missing or wrong), so it was not registered by a process holding "
-                "'registry_key'; refusing to load it. Register the model again with the key set"
-            )
+        verify_artifact(blob, info, self._key, str(path))
         return self.deserialize(model, blob, str(path))
 
     def deserialize(self, model: str, blob: bytes, source: str) -> Any:
@@ -194,7 +185,7 @@ class ModelRegistry:
 
     def profile(self, model: str, version: str) -> dict[str, Any] | None:
         """The reference profile document registered with the version, if any."""
-        path = self.get(model, version).path / PROFILE
+        path = self._directory(model, version) / PROFILE
         if not path.exists():
             return None
         document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
@@ -244,7 +235,7 @@ class ModelRegistry:
     def write_card(self, model: str, version: str, card: str) -> None:
         """Replace a version's model card atomically."""
         with self._locked(model):
-            write_atomically(self.get(model, version).path / CARD, card.encode("utf-8"))
+            write_atomically(self._directory(model, version) / CARD, card.encode("utf-8"))
 
     def cleanup(self) -> list[Path]:
         """Remove staging directories left by interrupted registrations; return them.
@@ -255,32 +246,6 @@ class ModelRegistry:
         for path in leftovers:
             shutil.rmtree(path)
         return leftovers
-
-    def _initial_metadata(
-        self,
-        model: str,
-        version: str,
-        metadata: Mapping[str, Any],
-        blob: bytes,
-        by: str,
-        reason: str,
-    ) -> dict[str, Any]:
-        now = utc_timestamp(self._clock())
-        entry = {"stage": Stage.CANDIDATE.value, "timestamp": now, "by": by, "reason": reason}
-        digest = hashlib.sha256(blob).hexdigest()
-        record = {
-            "library_versions": library_versions(),
-            **metadata,
-            "model": model,
-            "version": version,
-            "created_at": now,
-            "artifact_sha256": digest,
-            "stage": Stage.CANDIDATE.value,
-            "stage_history": [entry],
-        }
-        if self._key is not None:
-            record["artifact_hmac"] = _artifact_hmac(self._key, model, version, digest)
-        return record
 
     def _append_stage(
         self, info: VersionInfo, stage: Stage, by: str, reason: str, **extra: str
@@ -293,8 +258,14 @@ class ModelRegistry:
         )
 
     def _rewrite(self, info: VersionInfo, metadata: dict[str, Any]) -> VersionInfo:
-        write_atomically(info.path / METADATA, _json_bytes(metadata))
+        write_atomically(self.root / info.model / info.version / METADATA, _json_bytes(metadata))
         return self._read(info.model, info.version)
+
+    def _directory(self, model: str, version: str) -> Path:
+        """The directory of an existing version (:class:`ModelNotFound` otherwise)."""
+        if version not in self._version_names(model):
+            raise ModelNotFound(self._missing(model, version))
+        return self.root / model / version
 
     def _version_names(self, model: str) -> set[str]:
         model_dir = self.root / model
@@ -345,7 +316,56 @@ def _write_version(
     fsync_directory(directory)
 
 
-def _artifact_hmac(key: bytes, model: str, version: str, digest: str) -> str:
+def initial_metadata(
+    model: str,
+    version: str,
+    metadata: Mapping[str, Any],
+    digest: str,
+    by: str,
+    reason: str,
+    now: str,
+    key: bytes | None,
+) -> dict[str, Any]:
+    """A new ``candidate`` version's metadata: the caller's, and the keys the registry sets."""
+    entry = {"stage": Stage.CANDIDATE.value, "timestamp": now, "by": by, "reason": reason}
+    record = {
+        "library_versions": library_versions(),
+        **metadata,
+        "model": model,
+        "version": version,
+        "created_at": now,
+        "artifact_sha256": digest,
+        "stage": Stage.CANDIDATE.value,
+        "stage_history": [entry],
+    }
+    if key is not None:
+        record["artifact_hmac"] = artifact_hmac(key, model, version, digest)
+    return record
+
+
+def verify_artifact(blob: bytes, info: VersionInfo, key: bytes | None, source: str) -> None:
+    """Refuse ``blob`` (:class:`ArtifactTampered`) unless its SHA-256 is the one ``info``
+    recorded at registration and, with a registry ``key``, that digest's HMAC verifies."""
+    digest = hashlib.sha256(blob).hexdigest()
+    if digest != info.metadata["artifact_sha256"]:
+        raise ArtifactTampered(
+            f"artifact {source}: SHA-256 {digest} does not match metadata; refusing to load "
+            f"it (metadata records {info.metadata['artifact_sha256']}). Restore the file "
+            "from a backup or register the model again"
+        )
+    if key is not None and not hmac.compare_digest(
+        str(info.metadata.get("artifact_hmac", "")),
+        artifact_hmac(key, info.model, info.version, digest),
+    ):
+        raise ArtifactTampered(
+            f"artifact {source}: its digest is not authenticated by the registry key (metadata "
+            "'artifact_hmac' missing or wrong), so it was not registered by a process holding "
+            "'registry_key'; refusing to load it. Register the model again with the key set"
+        )
+
+
+def artifact_hmac(key: bytes, model: str, version: str, digest: str) -> str:
+    """The HMAC that authenticates a version's artifact digest with the registry key."""
     message = f"driftwarden artifact\x00{model}\x00{version}\x00{digest}".encode()
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 
 from driftwarden.config.training import TrainingConfig
 from driftwarden.retrain.dataset import canonical_sha256
-from driftwarden.retrain.registry import ModelRegistry
+from driftwarden.retrain.registry_backend import open_registry
 from driftwarden.retrain.run import load_training_set
 from driftwarden.retrain.settings import RetrainSettings
 from driftwarden.retrain.trainer import evaluate, train
@@ -32,7 +32,7 @@ class ReproduceReport:
 
 
 def reproduce(settings: RetrainSettings, model: str, version: str) -> ReproduceReport:
-    registry = ModelRegistry.from_settings(settings)
+    registry = open_registry(settings)
     info = registry.get(model, version)
     meta = info.metadata
     if "training" not in meta:

@@ -33,7 +33,7 @@ from driftwarden.retrain.examples_source import OffsetRange, read_examples
 from driftwarden.retrain.gates import evaluate_gates
 from driftwarden.retrain.governance import Governance
 from driftwarden.retrain.model_card import render_model_card
-from driftwarden.retrain.registry import ModelRegistry
+from driftwarden.retrain.registry_backend import open_registry
 from driftwarden.retrain.settings import ModelTraining, RetrainSettings
 from driftwarden.retrain.trainer import TrainedModel, evaluate, train
 
@@ -74,7 +74,7 @@ class RetrainJob:
         on_audit: Callable[[AuditEntry], None] | None = None,
     ) -> None:
         self.settings = settings
-        self.registry = ModelRegistry.from_settings(settings)
+        self.registry = open_registry(settings)
         self.governance = Governance(self.registry, audit_log(settings, on_audit))
         self._publish = publish
         self._clock = clock

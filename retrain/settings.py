@@ -14,6 +14,7 @@ from driftwarden.config import MonitorConfig
 from driftwarden.config.model import RetrainPolicyConfig
 from driftwarden.config.training import TrainingConfig
 from driftwarden.core.http_config import BasicAuthConfig, TlsConfig
+from driftwarden.core.mlflow_settings import MlflowSettings
 from driftwarden.core.notifier_config import NotifierConfig
 from driftwarden.core.privacy import PiiPolicy
 
@@ -42,7 +43,7 @@ class ModelTraining:
 
 @dataclass(frozen=True)
 class RetrainSettings:
-    registry: Path
+    registry: Path  # the registry's local directory: audit.jsonl, and the filesystem backend
     state_dir: Path
     # kafka-python options, secrets revealed: kept out of repr() so they never reach a log
     consumer_options: dict[str, Any] = field(repr=False)
@@ -65,6 +66,8 @@ class RetrainSettings:
     # registry_key, revealed: authenticates artifact digests in the registry (see
     # driftwarden.retrain.registry)
     registry_key: bytes | None = field(default=None, repr=False)
+    # registry: {backend: mlflow}: where MLflow is; None for the filesystem backend
+    mlflow: MlflowSettings | None = None
 
     @classmethod
     def from_config(cls, config: MonitorConfig) -> RetrainSettings:
@@ -85,7 +88,7 @@ class RetrainSettings:
             if m.training is not None
         }
         return cls(
-            registry=config.registry,
+            registry=config.registry.path,
             state_dir=config.state.dir,
             consumer_options={
                 **kafka.client_options("consumer"),
@@ -111,6 +114,7 @@ class RetrainSettings:
             registry_key=(
                 config.registry_key.get_secret_value().encode() if config.registry_key else None
             ),
+            mlflow=config.registry.mlflow_settings(),
         )
 
     def model(self, name: str) -> ModelTraining:

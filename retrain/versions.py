@@ -29,7 +29,16 @@ __all__ = [
 ]
 
 RESERVED_METADATA = frozenset(
-    {"model", "version", "created_at", "artifact_sha256", "artifact_hmac", "stage", "stage_history"}
+    {
+        "model",
+        "version",
+        "created_at",
+        "artifact_sha256",
+        "artifact_hmac",
+        "stage",
+        "stage_history",
+        "mlflow_run_id",
+    }
 )
 _LIBRARIES = ("scikit-learn", "numpy", "scipy", "skops")
 
@@ -44,14 +53,17 @@ class Stage(StrEnum):
 
 @dataclass(frozen=True, kw_only=True)
 class VersionInfo:
-    """A read-only view of one registered version (a snapshot of its ``metadata.json``)."""
+    """A read-only view of one registered version (a snapshot of its metadata).
+
+    ``path`` is the version's directory in the filesystem backend, ``None`` in MLflow.
+    """
 
     model: str
     version: str
     stage: Stage
     created_at: str
     metadata: dict[str, Any]
-    path: Path
+    path: Path | None = None
 
     @property
     def stage_history(self) -> list[dict[str, Any]]:

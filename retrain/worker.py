@@ -40,7 +40,7 @@ from driftwarden.core.notify import NotificationDispatcher
 from driftwarden.retrain.audit_head import HeadPublisher
 from driftwarden.retrain.governance import Governance
 from driftwarden.retrain.metrics import RegistryCollector, WorkerMetrics
-from driftwarden.retrain.registry import ModelRegistry
+from driftwarden.retrain.registry_backend import open_registry
 from driftwarden.retrain.run import RetrainJob, RunOutcome, audit_log
 from driftwarden.retrain.settings import RetrainSettings
 
@@ -104,8 +104,8 @@ class RetrainWorker:
         self._clock = clock
         self._quiet_until: dict[str, float] = {}  # model -> end of its audit cooldown
         self._unaudited: dict[str, int] = {}  # model -> requests left out of the audit log
-        self._registry = ModelRegistry(settings.registry)
-        governance = Governance(ModelRegistry(settings.registry), self._audit)
+        self._registry = open_registry(settings)
+        governance = Governance(self._registry, self._audit)
         self.registry.register(RegistryCollector(governance, sorted(settings.models)))
         self._stop = threading.Event()
         self._ready = threading.Event()
@@ -135,7 +135,7 @@ class RetrainWorker:
             max_connections=self.settings.http_max_connections,
             request_timeout=self.settings.http_request_timeout,
         ).start()
-        ModelRegistry(self.settings.registry).cleanup()
+        self._registry.cleanup()
         self.start_scheduler()
         kafka_compat.install()  # a header key that is not UTF-8 must not stop the consumer
         consumer = KafkaConsumer(

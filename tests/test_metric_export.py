@@ -93,7 +93,7 @@ def test_the_monitor_exports_exactly_its_catalogue(
     broker: TansuBroker, topic_names: TopicNames, tmp_path: Path
 ) -> None:
     config = services_config(broker, topic_names, tmp_path)
-    service = MonitorService(config, model_registry=ModelRegistry(config.registry))
+    service = MonitorService(config, model_registry=ModelRegistry(config.registry.path))
     with serving(service) as url:
         topics = config.topics
         sent = produce(broker.bootstrap, stream(topics.predictions, topics.labels, 20))

@@ -81,12 +81,12 @@ def _settings(args: argparse.Namespace) -> RetrainSettings:
 def run_models(args: argparse.Namespace) -> int:
     from driftwarden.retrain.audit_head import HeadPublisher
     from driftwarden.retrain.governance import Governance
-    from driftwarden.retrain.registry import ModelRegistry
+    from driftwarden.retrain.registry_backend import open_registry
     from driftwarden.retrain.run import audit_log
 
     settings = _settings(args)
     heads = HeadPublisher(settings.producer_options, settings.events_topic)
-    governance = Governance(ModelRegistry.from_settings(settings), audit_log(settings, heads))
+    governance = Governance(open_registry(settings), audit_log(settings, heads))
     registry, command = governance.registry, args.models_command
     if command == "list":
         for model in registry.models():

@@ -34,7 +34,7 @@ def run_monitor(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     configure_logging(config.logging.level, config.logging.json_format, secret_values(config))
-    service = MonitorService(config, model_registry=ModelRegistry(config.registry))
+    service = MonitorService(config, model_registry=ModelRegistry(config.registry.path))
     service.install_signal_handlers()
     try:
         service.run()

@@ -17,6 +17,7 @@ from pydantic import (
 
 from driftwarden.config.kafka import KafkaConfig
 from driftwarden.config.model import ModelConfig
+from driftwarden.config.registry import RegistryConfig
 from driftwarden.core.config import Duration, Strict, resolve_secret
 from driftwarden.core.http_config import HttpConfig
 from driftwarden.core.notifier_config import Notifiers
@@ -184,11 +185,12 @@ class MonitorConfig(Strict):
     """Log level and format of every command."""
     models: list[ModelConfig] = Field(min_length=1)
     """The monitored models: at least one, with unique names."""
-    registry: Path = Path("./registry")
-    """Root directory of the [model registry](../retraining.md#the-model-registry) and its audit log
-    (`audit.jsonl`). The monitor reads version profiles from it; the worker and the `retrain` and
-    `models` commands read and write it. Every process using it needs the same directory (a
-    shared volume); relative to the working directory.
+    registry: RegistryConfig = Field(default_factory=RegistryConfig)
+    """The [model registry](../retraining.md#the-model-registry): a path (the filesystem backend,
+    default `./registry`) or a mapping with `backend` (`filesystem` or `mlflow`, see [Using
+    MLflow](../mlflow.md)). Its local `path` holds the audit log (`audit.jsonl`). The monitor
+    reads version profiles from it; the worker and the `retrain` and `models` commands read and
+    write it. Every process using it needs the same registry.
     """
     registry_key: SecretKey = None
     """Key (at least 16 bytes; `{env: NAME}` or `{file: PATH}`) of the HMAC that authenticates each

@@ -41,6 +41,7 @@ from driftwarden.retrain.features import make_pipeline
 from driftwarden.retrain.governance import Governance
 from driftwarden.retrain.importer import import_model
 from driftwarden.retrain.registry import ModelRegistry
+from driftwarden.retrain.registry_backend import open_registry
 from driftwarden.retrain.run import audit_log
 from driftwarden.retrain.settings import RetrainSettings
 from driftwarden.retrain.worker import RetrainWorker
@@ -189,7 +190,7 @@ def _train_first_version(config: MonitorConfig, world: LoanWorld, out: Path, see
     pipeline.fit([a.features for a in applicants], [a.approved for a in applicants])
     sio.dump(pipeline, out / "loan-v1.skops")
     settings = RetrainSettings.from_config(config)
-    governance = Governance(ModelRegistry.from_settings(settings), audit_log(settings))
+    governance = Governance(open_registry(settings), audit_log(settings))
     info, decision = import_model(
         governance, settings.model(MODEL), out / "loan-v1.skops", table, by="demo"
     )
@@ -199,7 +200,7 @@ def _train_first_version(config: MonitorConfig, world: LoanWorld, out: Path, see
 def _start_services(
     config: MonitorConfig, stack: ExitStack
 ) -> tuple[MonitorService, RetrainWorker]:
-    monitor = MonitorService(config, model_registry=ModelRegistry(config.registry))
+    monitor = MonitorService(config, model_registry=ModelRegistry(config.registry.path))
     worker = RetrainWorker(RetrainSettings.from_config(config))
     for name, service in (("monitor", monitor), ("worker", worker)):
         thread = threading.Thread(target=service.run, name=name, daemon=True)
@@ -219,7 +220,7 @@ def _replay(
 ) -> ModelServer:
     producer = KafkaProducer(**config.kafka.client_options("producer"), linger_ms=5)
     server = ModelServer(
-        ModelRegistry.from_settings(RetrainSettings.from_config(config)),
+        open_registry(RetrainSettings.from_config(config)),
         MODEL,
         producer,
         config.topics.predictions,
@@ -264,11 +265,11 @@ def _report(
     print(summary.table())
     audit = [
         orjson.loads(line)
-        for line in (config.registry / "audit.jsonl").read_bytes().splitlines()
+        for line in (config.registry.path / "audit.jsonl").read_bytes().splitlines()
         if line.strip()
     ]
     print_audit(audit)
-    print(f"plot: {plot}\nsummary: {out / 'summary.json'}\nregistry: {config.registry}")
+    print(f"plot: {plot}\nsummary: {out / 'summary.json'}\nregistry: {config.registry.path}")
 
 
 def _serve_until_interrupted(url: str) -> None:

@@ -12,7 +12,7 @@ from kafka import KafkaProducer
 
 from driftwarden.contracts.inputs import Label, Prediction, serialize_label, serialize_prediction
 from driftwarden.demo.world import Applicant
-from driftwarden.retrain.registry import ModelRegistry
+from driftwarden.retrain.registry_backend import RegistryBackend
 
 __all__ = ["ModelServer", "START"]
 
@@ -21,7 +21,7 @@ START = 1_795_600_000.0  # event time of the first application; one application 
 
 @dataclass
 class ModelServer:
-    registry: ModelRegistry
+    registry: RegistryBackend
     model: str
     producer: KafkaProducer
     predictions_topic: str

@@ -162,7 +162,7 @@ def test_services_run_the_image_with_the_config(
         assert bind_mounts(service)[CONFIG_MOUNT] == CONFIG_FILE
         volumes = named_volumes(service)
         assert volumes[str(PurePosixPath(config.state.dir))] == "state"
-        assert volumes[str(PurePosixPath(config.registry))] == "registry"
+        assert volumes[str(PurePosixPath(config.registry.path))] == "registry"
     assert services["monitor"]["image"] == services["worker"]["image"]
 
 

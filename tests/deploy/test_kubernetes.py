@@ -226,7 +226,7 @@ def test_monitor_is_a_stateful_set_with_a_claim_per_pod(
     assert container["args"][0] == "monitor"
     (claim,) = monitor["spec"]["volumeClaimTemplates"]
     assert mounts(container)[str(PurePosixPath(config.state.dir))] == claim["metadata"]["name"]
-    registry = volumes(monitor)[mounts(container)[str(PurePosixPath(config.registry))]]
+    registry = volumes(monitor)[mounts(container)[str(PurePosixPath(config.registry.path))]]
     assert registry["persistentVolumeClaim"]["claimName"] == "driftwarden-registry"
     assert_http(container, config.http.port)
     assert container["startupProbe"]["httpGet"]["path"] == "/healthz"
@@ -253,7 +253,7 @@ def test_worker_is_a_single_recreated_instance(
     assert container["args"][:2] == ["retrain", "worker"]
     assert_http(container, config.worker.http.port)
     state = volumes(worker)[mounts(container)[str(PurePosixPath(config.state.dir))]]
-    registry = volumes(worker)[mounts(container)[str(PurePosixPath(config.registry))]]
+    registry = volumes(worker)[mounts(container)[str(PurePosixPath(config.registry.path))]]
     claims = {
         "driftwarden-worker-state": "ReadWriteOnce",
         "driftwarden-registry": "ReadWriteMany",  # the monitor and the CronJob use it too
@@ -287,7 +287,7 @@ def test_cronjob_runs_retrain_for_a_model_with_training(
     assert model is not None and model.training is not None, "retrain run needs 'training'"
     assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
     assert pod_spec(cronjob)["spec"]["restartPolicy"] == "Never"
-    registry = volumes(cronjob)[mounts(container)[str(PurePosixPath(config.registry))]]
+    registry = volumes(cronjob)[mounts(container)[str(PurePosixPath(config.registry.path))]]
     assert registry["persistentVolumeClaim"]["claimName"] == "driftwarden-registry"
 
 

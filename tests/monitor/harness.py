@@ -159,7 +159,7 @@ class ThreadedMonitor:
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         parsed = parse_config(dict(config))
-        self.service = MonitorService(parsed, model_registry=ModelRegistry(parsed.registry))
+        self.service = MonitorService(parsed, model_registry=ModelRegistry(parsed.registry.path))
         self._running = ServiceThread(self.service)
 
     @property
