@@ -111,17 +111,21 @@ class ModelRegistry:
         *,
         by: str = "driftwarden",
         reason: str = "registered",
+        run_id: str | None = None,
     ) -> VersionInfo:
         """Store a new ``candidate`` version (max + 1) and return it.
 
         ``metadata`` is the caller's lineage record (parent version, trigger, request id,
         estimator and params, seed, data, metrics, gate results); the registry adds the keys in
         :data:`RESERVED_METADATA` and ``library_versions`` unless given. ``card`` is the model
-        card's Markdown, or a function of the allocated version that renders it.
+        card's Markdown, or a function of the allocated version that renders it. ``run_id``, the
+        MLflow run that trained the version, is recorded as ``mlflow_run_id``.
         """
         check_model_name(model)
         if clashes := RESERVED_METADATA & set(metadata):
             raise ValueError(f"metadata keys {sorted(clashes)} are set by the registry")
+        if run_id is not None:
+            metadata = {**metadata, "mlflow_run_id": run_id}
         blob = sio.dumps(artifact_estimator)
         what = f"estimator {type(artifact_estimator).__name__}"
         refuse_untrusted(blob, self._trusted_types(model), model, what)

@@ -14,6 +14,7 @@ from driftwarden.config import MonitorConfig
 from driftwarden.config.model import RetrainPolicyConfig
 from driftwarden.config.training import TrainingConfig
 from driftwarden.core.http_config import BasicAuthConfig, TlsConfig
+from driftwarden.core.mlflow_settings import MlflowSettings
 from driftwarden.core.notifier_config import NotifierConfig
 from driftwarden.core.privacy import PiiPolicy
 
@@ -65,6 +66,8 @@ class RetrainSettings:
     # registry_key, revealed: authenticates artifact digests in the registry (see
     # driftwarden.retrain.registry)
     registry_key: bytes | None = field(default=None, repr=False)
+    # where retrain runs are tracked (and versions registered) in MLflow; None: not tracked
+    mlflow: MlflowSettings | None = None
 
     @classmethod
     def from_config(cls, config: MonitorConfig) -> RetrainSettings:
