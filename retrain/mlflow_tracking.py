@@ -8,8 +8,10 @@ configured, a :class:`~driftwarden.retrain.tracking.NullTracker` otherwise, eith
 
 An outage must cost seconds, not MLflow's default minutes of retries (a 120 s timeout, 7 retries
 with exponential backoff), so the process's MLflow HTTP settings default to
-:data:`HTTP_DEFAULTS`; an operator who sets the variables keeps their values. The ``mlflow``
-package is imported only when MLflow is configured.
+:data:`CLIENT_DEFAULTS`; an operator who sets the variables keeps their values. They also stop
+MLflow from printing each run's URL to standard output (``driftwarden retrain run`` prints its
+outcome there as JSON); the run is logged instead. The ``mlflow`` package is imported only when
+MLflow is configured.
 
 >>> tracker_for(None).run_id is None
 True
@@ -17,6 +19,7 @@ True
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -29,12 +32,15 @@ from driftwarden.retrain.tracking import GuardedTracker, NullTracker
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
-__all__ = ["HTTP_DEFAULTS", "MlflowTracker", "tracker_for"]
+__all__ = ["CLIENT_DEFAULTS", "MlflowTracker", "tracker_for"]
 
-HTTP_DEFAULTS = {
+log = logging.getLogger(__name__)
+
+CLIENT_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",  # seconds per request
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",  # waits of about 1 s, then 2 s
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
 }
 _Item = TypeVar("_Item")
 _BATCH = 100  # MLflow takes at most 100 params or tags per batch (and 1,000 metrics)
@@ -56,6 +62,13 @@ class MlflowTracker:
         client = self._connect()
         experiment = self._experiment_id(client, self._settings.experiment(model))
         self._run_id = client.create_run(experiment, run_name=name, tags=dict(tags)).info.run_id
+        log.info(
+            "retrain of %s tracked as MLflow run %s (experiment %s at %s)",
+            model,
+            self._run_id,
+            experiment,
+            self._settings.tracking_uri,
+        )
 
     def log_params(self, params: Mapping[str, str]) -> None:
         from mlflow.entities import Param
@@ -88,7 +101,7 @@ class MlflowTracker:
 
     def _connect(self) -> MlflowClient:
         if self._client is None:
-            for name, value in HTTP_DEFAULTS.items():
+            for name, value in CLIENT_DEFAULTS.items():
                 os.environ.setdefault(name, value)
             self._client = mlflow_client(self._settings)
         return self._client

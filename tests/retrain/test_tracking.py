@@ -99,9 +99,10 @@ def audited_run_ids(settings: RetrainSettings, outcome: RunOutcome) -> dict[str,
 
 
 def test_a_promoted_run_is_an_mlflow_run_with_its_params_metrics_tags_and_artifacts(
-    settings: RetrainSettings, tmp_path: Path
+    settings: RetrainSettings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     outcome = retrain(settings)
+    assert capsys.readouterr().out == ""  # `retrain run` prints its outcome there as JSON
     assert outcome.outcome == "promoted" and not outcome.tracking_failed
     run = tracked_run(settings, outcome)
     version = ModelRegistry(settings.registry).get("churn", "1")
