@@ -67,6 +67,11 @@ def timed_run(settings: RetrainSettings, registry: Path) -> tuple[float, RunOutc
     return seconds, outcome
 
 
+def spread(seconds: list[float]) -> str:
+    """The fastest and slowest of the runs: how far apart they are says how noisy it was."""
+    return f"{min(seconds):.2f}-{max(seconds):.2f} s"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--examples", type=int, default=2000)
@@ -97,8 +102,8 @@ def main() -> None:
         outage, outcome = timed_run(down, next(registries))
     base, tracked_s = statistics.median(plain), statistics.median(with_mlflow)
     print(f"retrain run, {args.examples} examples + 1500 base rows, median of {args.repeat}:")
-    print(f"  untracked                {base:7.2f} s")
-    print(f"  tracked in MLflow        {tracked_s:7.2f} s")
+    print(f"  untracked                {base:7.2f} s  (runs {spread(plain)})")
+    print(f"  tracked in MLflow        {tracked_s:7.2f} s  (runs {spread(with_mlflow)})")
     print(f"  overhead                 {tracked_s - base:+7.2f} s  (ratio {tracked_s / base:.2f}x)")
     print(
         f"  MLflow down (1 run)      {outage:7.2f} s  (tracking_failed={outcome.tracking_failed})"
