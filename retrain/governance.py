@@ -72,14 +72,18 @@ class Governance:
         gate_passed: bool,
         by: str,
         request_id: str | None = None,
+        mlflow_run_id: str | None = None,
     ) -> Decision:
-        """Apply the risk-tier policy to a freshly registered ``candidate``."""
+        """Apply the risk-tier policy to a freshly registered ``candidate``; the audit entry
+        names the MLflow run that trained it, if any (``mlflow_run_id``)."""
         _require("decide", by=by)
         tier = RiskTier(risk_tier)
         step = _Step(model, version, {Stage.CANDIDATE}, by)
         self._expect(step, "decide on")
         self.registry.update_metadata(model, version, {"risk_tier": tier.value})
         details = {"risk_tier": tier.value, "gate_passed": gate_passed, "request_id": request_id}
+        if mlflow_run_id is not None:
+            details["mlflow_run_id"] = mlflow_run_id
         if not gate_passed:
             self._change(step, Stage.REJECTED, AuditAction.REJECTED, "the gates failed", details)
             return Decision(Stage.REJECTED)

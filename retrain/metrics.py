@@ -27,6 +27,7 @@ __all__ = [
     "RETRAIN_REQUESTS_REJECTED",
     "RETRAIN_RUNS",
     "RegistryCollector",
+    "TRACKING_FAILURES",
     "WorkerMetrics",
 ]
 
@@ -67,6 +68,13 @@ APPROVALS_PENDING = MetricSpec(
     ("model",),
 )
 
+TRACKING_FAILURES = MetricSpec(
+    "driftwarden_tracking_failures",
+    "counter",
+    "Retrain runs whose MLflow tracking failed; they went on untracked (see the worker's log).",
+    ("model",),
+)
+
 METRICS: tuple[MetricSpec, ...] = (
     RETRAIN_REQUESTS,
     RETRAIN_REQUESTS_REJECTED,
@@ -75,6 +83,7 @@ METRICS: tuple[MetricSpec, ...] = (
     LAST_RETRAIN_TIMESTAMP_SECONDS,
     MODEL_INFO,
     APPROVALS_PENDING,
+    TRACKING_FAILURES,
 )
 
 _DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200)
@@ -90,6 +99,7 @@ class WorkerMetrics:
         self.runs = counter(RETRAIN_RUNS, registry)
         self.duration = histogram(RETRAIN_DURATION_SECONDS, registry, _DURATION_BUCKETS)
         self.last = gauge(LAST_RETRAIN_TIMESTAMP_SECONDS, registry)
+        self.tracking_failures = counter(TRACKING_FAILURES, registry)
         # Series start at zero, so rate() and increase() see a fresh worker's first run.
         for category in REJECTIONS:
             self.rejected.labels(category)
@@ -97,11 +107,14 @@ class WorkerMetrics:
             for outcome in OUTCOMES:
                 self.runs.labels(model, outcome)
             self.duration.labels(model)
+            self.tracking_failures.labels(model)
 
     def finished(self, outcome: RunOutcome, now: float) -> None:
         self.runs.labels(outcome.model, outcome.outcome).inc()
         self.duration.labels(outcome.model).observe(outcome.duration)
         self.last.labels(outcome.model).set(now)
+        if outcome.tracking_failed:
+            self.tracking_failures.labels(outcome.model).inc()
 
 
 class RegistryCollector:

@@ -124,6 +124,8 @@ class ModelRegistry:
         check_model_name(model)
         if clashes := RESERVED_METADATA & set(metadata):
             raise ValueError(f"metadata keys {sorted(clashes)} are set by the registry")
+        if run_id is not None:
+            metadata = {**metadata, "mlflow_run_id": run_id}
         blob = sio.dumps(artifact_estimator)
         what = f"estimator {type(artifact_estimator).__name__}"
         refuse_untrusted(blob, self._trusted_types(model), model, what)

@@ -3,14 +3,21 @@
 Every phase is audited; a failure anywhere leaves no registered version (the registry writes a
 version atomically) and ends the run as ``failed``. The same code serves the worker, the
 foreground ``driftwarden retrain run`` and bootstrapping the first version from a base table.
+
+With MLflow configured, every run (promoted, rejected, awaiting approval or failed) is also an
+MLflow run (:mod:`driftwarden.retrain.mlflow_tracking`, what it records:
+:mod:`driftwarden.retrain.run_record`): its id goes into the run's audit entries and the
+registered version's metadata (``mlflow_run_id``). Tracking never stops a run (the policy is in
+:mod:`driftwarden.retrain.tracking`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from driftwarden.contracts.requests import RetrainRequest
@@ -19,6 +26,11 @@ from driftwarden.contracts.retraining import (
     follow_up,
     promotion_event,
     retrain_completed,
+)
+from driftwarden.core.mlflow_names import (
+    GATE_REPORT_ARTIFACT,
+    MODEL_CARD_ARTIFACT,
+    PROFILE_ARTIFACT,
 )
 from driftwarden.core.profile import build_profile
 from driftwarden.retrain.audit import AuditEntry, AuditLog
@@ -30,11 +42,20 @@ from driftwarden.retrain.dataset import (
     read_base_table,
 )
 from driftwarden.retrain.examples_source import OffsetRange, read_examples
-from driftwarden.retrain.gates import evaluate_gates
+from driftwarden.retrain.gates import GateReport, evaluate_gates
 from driftwarden.retrain.governance import Governance
+from driftwarden.retrain.mlflow_tracking import tracker_for
 from driftwarden.retrain.model_card import render_model_card
 from driftwarden.retrain.registry_backend import open_registry
+from driftwarden.retrain.run_record import (
+    config_params,
+    library_tags,
+    lineage_tags,
+    prefixed,
+    run_metrics,
+)
 from driftwarden.retrain.settings import ModelTraining, RetrainSettings
+from driftwarden.retrain.tracking import GuardedTracker
 from driftwarden.retrain.trainer import TrainedModel, evaluate, train
 
 __all__ = ["RunOutcome", "RetrainJob", "audit_log", "load_training_set"]
@@ -57,6 +78,8 @@ class RunOutcome:
     duration: float = 0.0
     error: str | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
+    mlflow_run_id: str | None = None  # the run's MLflow run, if MLflow is configured
+    tracking_failed: bool = False  # MLflow tracking failed; the run went on untracked
 
 
 def audit_log(
@@ -82,6 +105,22 @@ class RetrainJob:
     def run(self, request: RetrainRequest) -> RunOutcome:
         started = self._clock()
         audit = self.governance.audit
+        tracker = tracker_for(self.settings.mlflow)
+        tracker.start(
+            request.model,
+            f"retrain {request.reason} {request.request_id[:8]}",
+            {
+                **prefixed(
+                    {
+                        "model": request.model,
+                        "trigger": request.reason,
+                        "request_id": request.request_id,
+                    }
+                ),
+                **library_tags(),
+            },
+        )
+        run_id = _run_id(tracker)
         audit.append(
             "run_started",
             request.model,
@@ -91,10 +130,11 @@ class RetrainJob:
                 "request_id": request.request_id,
                 "reason": request.reason,
                 "evidence": request.evidence,
+                **run_id,
             },
         )
         try:
-            outcome = self._run(request, self.settings.model(request.model))
+            outcome = self._run(request, self.settings.model(request.model), tracker)
         except Exception as exc:  # noqa: BLE001 - any failure ends the run as failed
             log.exception("retrain of %s failed", request.model)
             audit.append(
@@ -102,17 +142,32 @@ class RetrainJob:
                 request.model,
                 None,
                 ACTOR,
-                {"request_id": request.request_id, "error": str(exc)},
+                {"request_id": request.request_id, "error": str(exc), **run_id},
             )
             outcome = RunOutcome(request.model, request.request_id, "failed", error=str(exc))
-        outcome = RunOutcome(**{**outcome.__dict__, "duration": self._clock() - started})
+            tracker.end("failed", str(exc))
+        outcome = replace(
+            outcome,
+            duration=self._clock() - started,
+            mlflow_run_id=tracker.run_id,
+            tracking_failed=tracker.failed,
+        )
         self._announce(outcome)
         return outcome
 
-    def _run(self, request: RetrainRequest, model: ModelTraining) -> RunOutcome:
-        training_set = load_training_set(self.settings, model)
-        trained = train(model.training, training_set, model.declared_features)
+    def _run(
+        self, request: RetrainRequest, model: ModelTraining, tracker: GuardedTracker
+    ) -> RunOutcome:
+        tracker.log_params(config_params(model.training.model_dump(mode="json")))
         champion_info = self.registry.production(model.name)
+        parent = champion_info.version if champion_info else None
+        tracker.set_tags(
+            prefixed({"risk_tier": model.training.risk_tier.value, "parent_version": parent})
+        )
+        training_set = load_training_set(self.settings, model)
+        digest = canonical_sha256(training_set)
+        tracker.set_tags(lineage_tags(training_set.lineage, digest))
+        trained = train(model.training, training_set, model.declared_features)
         champion = (
             self.registry.load_artifact(model.name, champion_info.version)
             if champion_info
@@ -136,33 +191,31 @@ class RetrainJob:
             task=model.task,
             positive_label=model.positive_label,
         )
+        gates = report.to_dict()
         self.governance.audit.append(
             "gate_evaluated",
             model.name,
             None,
             ACTOR,
-            {"request_id": request.request_id, **report.to_dict()},
+            {"request_id": request.request_id, **gates, **_run_id(tracker)},
         )
         metrics = {"challenger": challenger_metrics, "champion": champion_metrics}
-        metadata = _metadata(
-            request,
-            model,
-            training_set,
-            trained,
-            metrics,
-            report.to_dict(),
-            champion_info.version if champion_info else None,
-        )
+        tracker.log_metrics(run_metrics(metrics, gates))
+        tracker.log_artifact(GATE_REPORT_ARTIFACT, json.dumps(gates, indent=2, sort_keys=True))
+        metadata = _metadata(request, model, training_set, trained, metrics, gates, parent, digest)
+        profile = _profile(model, trained, training_set)
+        tracker.log_artifact(PROFILE_ARTIFACT, json.dumps(profile, sort_keys=True))
         info = self.registry.register(
             model.name,
             trained.pipeline,
             metadata,
-            _profile(model, trained, training_set),
+            profile,
             lambda version: render_model_card(
                 model.name, version, metadata, model.training.risk_tier, []
             ),
             by=ACTOR,
             reason=f"retrain ({request.reason})",
+            run_id=tracker.run_id,
         )
         decision = self.governance.decide(
             model.name,
@@ -171,16 +224,35 @@ class RetrainJob:
             report.passed,
             ACTOR,
             request.request_id,
+            mlflow_run_id=tracker.run_id,
         )
         stage = decision.stage.value
-        return RunOutcome(
+        outcome = RunOutcome(
             model.name,
             request.request_id,
             "promoted" if stage == "production" else stage,
             info.version,
-            champion_info.version if champion_info else None,
+            parent,
             metrics=metrics,
         )
+        self._track_decision(tracker, outcome, report)
+        return outcome
+
+    def _track_decision(
+        self, tracker: GuardedTracker, outcome: RunOutcome, report: GateReport
+    ) -> None:
+        """The version's model card and stage reason (with the failed gates) end the run."""
+        if outcome.version is None:
+            return
+        info = self.registry.get(outcome.model, outcome.version)
+        tier = self.settings.model(outcome.model).training.risk_tier
+        card = render_model_card(info.model, info.version, info.metadata, tier, info.stage_history)
+        tracker.log_artifact(MODEL_CARD_ARTIFACT, card)
+        tracker.set_tags(prefixed({"version": info.version}))
+        reason = str(info.stage_history[-1].get("reason", ""))
+        if report.failed:
+            reason += ": " + "; ".join(f"{c.name}: {c.detail}" for c in report.failed)
+        tracker.end(outcome.outcome, reason)
 
     def _announce(self, outcome: RunOutcome) -> None:
         run = (outcome.model, outcome.version, outcome.request_id, self._clock())
@@ -247,6 +319,7 @@ def _metadata(
     metrics: dict[str, Any],
     gates: dict[str, Any],
     parent: str | None,
+    digest: str,
 ) -> dict[str, Any]:
     return {
         "parent_version": parent,
@@ -264,12 +337,17 @@ def _metadata(
             "holdout_rows": len(trained.holdout),
             "columns": trained.columns,
             "columns_dropped": trained.dropped_columns,
-            "sha256": canonical_sha256(training_set),
+            "sha256": digest,
         },
         "metrics": metrics,
         "gates": gates,
         "risk_tier": model.training.risk_tier.value,
     }
+
+
+def _run_id(tracker: GuardedTracker) -> dict[str, str]:
+    """The audit entry field naming the run's MLflow run, if one was started."""
+    return {"mlflow_run_id": tracker.run_id} if tracker.run_id else {}
 
 
 def _profile(

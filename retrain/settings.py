@@ -66,7 +66,7 @@ class RetrainSettings:
     # registry_key, revealed: authenticates artifact digests in the registry (see
     # driftwarden.retrain.registry)
     registry_key: bytes | None = field(default=None, repr=False)
-    # registry: {backend: mlflow}: where MLflow is; None for the filesystem backend
+    # registry: {backend: mlflow}: where MLflow is (versions and tracked runs); None: filesystem
     mlflow: MlflowSettings | None = None
 
     @classmethod
