@@ -36,7 +36,7 @@ from driftwarden.monitor.errors import InstanceFenced, StartupError
 from driftwarden.monitor.exporter import MetricsSnapshot, MonitorCollector
 from driftwarden.monitor.partitions import OwnedPartitions
 from driftwarden.monitor.processor import BatchOutput
-from driftwarden.monitor.profiles import ProfileSource
+from driftwarden.monitor.profiles import LookupFailures, ProfileSource
 from driftwarden.monitor.recovery import Backoff, ReconnectCounter, fenced, transient
 from driftwarden.monitor.routing import RoutingCheck
 from driftwarden.monitor.sink import OutputSink
@@ -87,6 +87,8 @@ class MonitorService:
         self.registry.register(self._reconnects)
         self._rejections = ChangelogRejections()
         self.registry.register(self._rejections)
+        self._lookup_failures = LookupFailures(m.name for m in config.models)
+        self.registry.register(self._lookup_failures)
 
     @property
     def ready(self) -> bool:
@@ -116,7 +118,10 @@ class MonitorService:
             ).start()
             stack.callback(self.http.stop)
             log.info("serving /metrics on %s:%d", self.config.http.host, self.http.port)
-            self._profiles = ProfileSource.from_config(self.config, self._model_registry)
+            self._profiles = ProfileSource.from_config(
+                self.config, self._model_registry, self._lookup_failures
+            )
+            stack.callback(self._profiles.close)
             partitions: int | None = check_topics(self.config)
             self._notifications = NotificationDispatcher(
                 self.config.notifiers, registry=self.registry
@@ -226,6 +231,8 @@ class MonitorService:
                     output = processor.process(records)
                     sink.publish(output)
                     self._notify(output)
+                if self._profiles is not None:  # the registry answered after a failure
+                    processor.reprofile(self._profiles.retry())
             now = time.monotonic()
             if now - self._last_checkpoint_mono >= every:
                 checkpoint.commit()

@@ -29,6 +29,7 @@ __all__ = [
     "PENDING",
     "PERFORMANCE",
     "PREDICTIONS",
+    "PROFILE_LOOKUP_FAILURES",
     "REFERENCE_MISSING",
     "RETRAIN_REQUESTS",
     "UNDECLARED_FEATURES_DROPPED",
@@ -150,6 +151,13 @@ REFERENCE_MISSING = MetricSpec(
     "1 when a version has no reference profile.",
     ("model", "version"),
 )
+PROFILE_LOOKUP_FAILURES = MetricSpec(
+    "driftwarden_profile_lookup_failures",
+    "counter",
+    "Lookups of a version's reference profile in the model registry that failed or timed out, "
+    "or found an unusable profile.",
+    ("model",),
+)
 LAST_CHECKPOINT_TIMESTAMP_SECONDS = MetricSpec(
     "driftwarden_last_checkpoint_timestamp_seconds",
     "gauge",
@@ -189,6 +197,7 @@ METRICS: tuple[MetricSpec, ...] = (
     DRIFT_ALARMS,
     DATA_QUALITY_RATIO,
     REFERENCE_MISSING,
+    PROFILE_LOOKUP_FAILURES,
     LAST_CHECKPOINT_TIMESTAMP_SECONDS,
     KAFKA_RECONNECTS,
     CHANGELOG_RECORDS_REJECTED,

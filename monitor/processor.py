@@ -177,6 +177,13 @@ class StreamProcessor:
             self._delivered.pop(tp, None)
         return dropped
 
+    def reprofile(self, keys: Iterable[ModelVersion]) -> None:
+        """The reference profile of these versions changed (the registry answered after a
+        failure): their drift checks start afresh from it; versions without state stay so."""
+        for key in keys:
+            if key in self.state.drift:
+                self.state.drift[key] = self._new_drift(*key)
+
     def _share_pending(self, partitions: Mapping[int, PartitionState]) -> None:
         """Give restored joins the current share of ``max_pending`` (it may have changed)."""
         for partition_id, partition in partitions.items():

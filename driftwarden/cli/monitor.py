@@ -6,6 +6,7 @@ import argparse
 import logging
 
 from driftwarden.cli.base import EXIT_FAILURE, RAW, Commands
+from driftwarden.cli.registries import profile_lookup
 from driftwarden.config import load_config
 from driftwarden.core.config import secret_values
 from driftwarden.core.logs import configure_logging
@@ -30,11 +31,11 @@ def add_command(commands: Commands) -> None:
 def run_monitor(args: argparse.Namespace) -> int:
     from driftwarden.monitor.app import MonitorService
     from driftwarden.monitor.errors import InstanceFenced
-    from driftwarden.retrain.registry import ModelRegistry
 
     config = load_config(args.config)
     configure_logging(config.logging.level, config.logging.json_format, secret_values(config))
-    service = MonitorService(config, model_registry=ModelRegistry(config.registry.path))
+    lookup = profile_lookup(config.registry.path, config.registry.mlflow_settings())
+    service = MonitorService(config, model_registry=lookup)
     service.install_signal_handlers()
     try:
         service.run()

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "DriftwardenError", "NotificationFailed", "ProfileError"]
+__all__ = [
+    "ConfigError",
+    "DriftwardenError",
+    "NotificationFailed",
+    "ProfileError",
+    "RegistryUnavailable",
+]
 
 
 class DriftwardenError(Exception):
@@ -15,6 +21,11 @@ class ConfigError(DriftwardenError, ValueError):
 
 class ProfileError(DriftwardenError, ValueError):
     """A reference profile cannot be built, read or used; the message names the file or key."""
+
+
+class RegistryUnavailable(DriftwardenError, ConnectionError):
+    """A model registry could not be read (unreachable, timed out, refused the request); trying
+    again later may help. The message names the registry."""
 
 
 class NotificationFailed(DriftwardenError, RuntimeError):

@@ -229,6 +229,7 @@ def test_metrics_match_sklearn_and_pass_promtool(
         "driftwarden_drift_alarms_total": "counter",
         "driftwarden_data_quality_ratio": "gauge",
         "driftwarden_reference_missing": "gauge",
+        "driftwarden_profile_lookup_failures_total": "counter",
     }
     promtool = shutil.which("promtool")
     assert promtool, "promtool (Debian package prometheus) is required; .ci/run installs it"
