@@ -33,7 +33,7 @@ test: venv system-deps lint docs
 lint: venv
 	$(BIN)/ruff check $(SRC)
 	$(BIN)/ruff format --check $(SRC)
-	$(BIN)/mypy -p driftwarden -p scripts
+	$(BIN)/mypy -p driftwarden -p scripts -p benchmarks
 
 # The documentation site, into site/ (gitignored); --strict fails on a broken link or anchor.
 docs: venv

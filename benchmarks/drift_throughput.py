@@ -34,6 +34,7 @@ import numpy as np
 from river import drift
 
 from driftwarden.core.profile import ReferenceProfile, build_profile
+from driftwarden.core.tasks import Task
 from driftwarden.monitor.drift.checks import DriftSettings, VersionDrift
 from driftwarden.monitor.performance import VersionPerformance
 from driftwarden.testing.streams import MicroBatch, Schema, binary_outcome, micro_batches
@@ -42,7 +43,7 @@ TARGET_RATE = 100_000.0  # events/s of drift checks + metrics on one core
 TARGET_RATIO = 50.0  # times the per-event KSWIN baseline
 REFERENCE_ROWS = 20_000
 METRICS_WINDOW = 1000  # ModelConfig.window's default
-TASK = "binary"
+TASK = Task.BINARY
 
 
 @dataclass(frozen=True)

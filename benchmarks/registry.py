@@ -45,7 +45,7 @@ OPERATIONS = ("register", "promote", "load")
 def fitted(rows: int) -> Any:
     """The pipeline a retrain run registers, on ``rows`` seeded rows."""
     rng = random.Random(0)  # noqa: S311 - data, not secrets
-    data = [
+    data: list[dict[str, Any]] = [
         {"x1": rng.gauss(0, 1), "x2": rng.gauss(0, 1), "plan": rng.choice(["free", "pro", "team"])}
         for _ in range(rows)
     ]
