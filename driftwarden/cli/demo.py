@@ -24,7 +24,8 @@ def add_command(commands: Commands) -> None:
         "promoted and accuracy after the promotion beats accuracy between the change and the "
         "promotion.\n\nexamples:\n  driftwarden demo\n  driftwarden demo --events 6000 "
         "--change-at 2000 --summary-json summary.json\n  driftwarden demo --keep-running   "
-        "# then curl the printed /metrics URL",
+        "# then curl the printed /metrics URL\n  driftwarden demo --registry mlflow   # versions, "
+        "runs and the production alias in a local MLflow",
         formatter_class=RAW,
     )
     demo.add_argument("--events", type=int, default=20_000, help="applications to replay")
@@ -49,6 +50,18 @@ def add_command(commands: Commands) -> None:
         "--bootstrap-servers",
         help="use this Kafka instead of the embedded broker (topics are namespaced)",
     )
+    demo.add_argument(
+        "--registry",
+        choices=("filesystem", "mlflow"),
+        default="filesystem",
+        help="where versions are registered: the filesystem registry in DIR/registry, or MLflow "
+        "(a local server on a loopback port, SQLite and artifacts in DIR/mlflow, unless "
+        "--mlflow-uri; needs the mlflow extra); with mlflow the model server loads "
+        "models:/loan@production with mlflow.sklearn.load_model and follows the alias",
+    )
+    demo.add_argument(
+        "--mlflow-uri", help="with --registry mlflow: use this MLflow tracking server"
+    )
     demo.set_defaults(handler=run_demo)
 
 
@@ -65,6 +78,8 @@ def run_demo(args: argparse.Namespace) -> int:
         keep_running=args.keep_running,
         bootstrap=args.bootstrap_servers,
         rate=args.rate,
+        registry=args.registry,
+        mlflow_uri=args.mlflow_uri,
     )
     try:
         return run_demo(options)

@@ -26,6 +26,9 @@ from kafka import KafkaProducer
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from driftwarden.config import MonitorConfig, parse_config
+from driftwarden.core.mlflow_profiles import MlflowProfileLookup
+from driftwarden.core.registry import ProfileLookup
+from driftwarden.demo.models import MlflowAliasModels, RegistryModels, ServedModels
 from driftwarden.demo.report import (
     EventWatcher,
     plot_accuracy,
@@ -46,6 +49,7 @@ from driftwarden.retrain.run import audit_log
 from driftwarden.retrain.settings import RetrainSettings
 from driftwarden.retrain.worker import RetrainWorker
 from driftwarden.testing import TansuBroker, create_topics
+from driftwarden.testing.mlflow_server import MlflowServer
 
 __all__ = ["DemoOptions", "run_demo"]
 
@@ -63,6 +67,8 @@ class DemoOptions:
     keep_running: bool = False
     bootstrap: str | None = None
     rate: float = 400.0  # events per second
+    registry: str = "filesystem"  # or "mlflow"
+    mlflow_uri: str | None = None  # with registry mlflow: this server instead of a local one
 
 
 def run_demo(options: DemoOptions) -> int:
@@ -76,7 +82,11 @@ def run_demo(options: DemoOptions) -> int:
             print(f"embedded Kafka-compatible broker on {bootstrap}")
         out = _fresh(options.out)
         config = loan_config(
-            bootstrap, f"driftwarden-demo-{uuid.uuid4().hex[:8]}.", out, options.seed
+            bootstrap,
+            f"driftwarden-demo-{uuid.uuid4().hex[:8]}.",
+            out,
+            options.seed,
+            _mlflow_uri(options, out, stack),
         )
         _create_topics(bootstrap, config)
         world = LoanWorld(options.events, options.change_at, options.seed)
@@ -99,13 +109,15 @@ def run_demo(options: DemoOptions) -> int:
             time.monotonic() - started,
             url,
         )
-        _report(summary, server.correct, out, options.summary_json, config)
+        _report(summary, server, out, options.summary_json, config)
         if options.keep_running:
             _serve_until_interrupted(url)
     return 0 if summary.loop_closed else 1
 
 
-def loan_config(bootstrap: str, prefix: str, out: Path, seed: int) -> MonitorConfig:
+def loan_config(
+    bootstrap: str, prefix: str, out: Path, seed: int, mlflow_uri: str | None = None
+) -> MonitorConfig:
     topics = ("predictions", "labels", "events", "examples", "retrain_requests", "dead_letter")
     return parse_config(
         {
@@ -118,7 +130,8 @@ def loan_config(bootstrap: str, prefix: str, out: Path, seed: int) -> MonitorCon
             "topics": {name: f"{prefix}{name}" for name in topics},
             "http": {"host": "127.0.0.1", "port": 0},
             "state": {"dir": str(out / "state"), "checkpoint_every": "1s"},
-            "registry": str(out / "registry"),
+            "registry": {"path": str(out / "registry")}
+            | ({} if mlflow_uri is None else {"backend": "mlflow", "tracking_uri": mlflow_uri}),
             "worker": {
                 "group_id": f"{prefix}worker",
                 "max_workers": 1,
@@ -161,7 +174,7 @@ def loan_config(bootstrap: str, prefix: str, out: Path, seed: int) -> MonitorCon
 
 
 def _fresh(out: Path) -> Path:
-    for part in ("state", "registry"):
+    for part in ("state", "registry", "mlflow"):
         shutil.rmtree(out / part, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
     return out
@@ -200,7 +213,11 @@ def _train_first_version(config: MonitorConfig, world: LoanWorld, out: Path, see
 def _start_services(
     config: MonitorConfig, stack: ExitStack
 ) -> tuple[MonitorService, RetrainWorker]:
-    monitor = MonitorService(config, model_registry=ModelRegistry(config.registry.path))
+    mlflow = config.registry.mlflow_settings()
+    profiles: ProfileLookup = (
+        ModelRegistry(config.registry.path) if mlflow is None else MlflowProfileLookup(mlflow)
+    )
+    monitor = MonitorService(config, model_registry=profiles)
     worker = RetrainWorker(RetrainSettings.from_config(config))
     for name, service in (("monitor", monitor), ("worker", worker)):
         thread = threading.Thread(target=service.run, name=name, daemon=True)
@@ -220,7 +237,7 @@ def _replay(
 ) -> ModelServer:
     producer = KafkaProducer(**config.kafka.client_options("producer"), linger_ms=5)
     server = ModelServer(
-        open_registry(RetrainSettings.from_config(config)),
+        _served_models(config),
         MODEL,
         producer,
         config.topics.predictions,
@@ -241,6 +258,27 @@ def _replay(
     return server
 
 
+def _mlflow_uri(options: DemoOptions, out: Path, stack: ExitStack) -> str | None:
+    """The MLflow server of ``--registry mlflow``: ``--mlflow-uri``, else a local one."""
+    if options.registry != "mlflow":
+        return None
+    if options.mlflow_uri is not None:
+        return options.mlflow_uri
+    server = stack.enter_context(MlflowServer(out / "mlflow"))
+    print(f"local MLflow server on {server.uri} (SQLite and artifacts in {out / 'mlflow'})")
+    return server.uri
+
+
+def _served_models(config: MonitorConfig) -> ServedModels:
+    """The model server follows the registry's production version; with MLflow, the alias."""
+    mlflow = config.registry.mlflow_settings()
+    if mlflow is None:
+        return RegistryModels(open_registry(RetrainSettings.from_config(config)), MODEL)
+    models = MlflowAliasModels(mlflow, MODEL, list(FEATURES))
+    print(f"the model server follows {models.model_uri} with mlflow.sklearn.load_model")
+    return models
+
+
 def _wait_until_done(
     monitor: MonitorService, worker: RetrainWorker, messages: int, watcher: EventWatcher
 ) -> None:
@@ -255,9 +293,13 @@ def _wait_until_done(
 
 
 def _report(
-    summary: Any, correct: list[bool], out: Path, summary_json: Path | None, config: MonitorConfig
+    summary: Any,
+    server: ModelServer,
+    out: Path,
+    summary_json: Path | None,
+    config: MonitorConfig,
 ) -> None:
-    plot = plot_accuracy(out / "accuracy.png", correct, summary)
+    plot = plot_accuracy(out / "accuracy.png", server.correct, summary)
     for path in {out / "summary.json", *([summary_json] if summary_json else [])}:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(summary.to_json())
@@ -270,6 +312,13 @@ def _report(
     ]
     print_audit(audit)
     print(f"plot: {plot}\nsummary: {out / 'summary.json'}\nregistry: {config.registry.path}")
+    mlflow = config.registry.mlflow_settings()
+    if mlflow is not None and isinstance(served := server.models, MlflowAliasModels):
+        loaded = ", ".join(f"v{version}" for version in served.loads)
+        print(
+            f"mlflow: {mlflow.tracking_uri} (experiment {mlflow.experiment(MODEL)}); the model "
+            f"server loaded {loaded} from {served.model_uri}"
+        )
 
 
 def _serve_until_interrupted(url: str) -> None:

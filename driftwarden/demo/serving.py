@@ -1,18 +1,18 @@
-"""The demo's model server: scores applicants with the registry's production version, publishes
-predictions, and publishes each label a little later, as ground truth arrives in real life."""
+"""The demo's model server: scores applicants with the production version (followed through
+:mod:`driftwarden.demo.models`), publishes predictions, and publishes each label a little later,
+as ground truth arrives in real life."""
 
 from __future__ import annotations
 
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
 
 from kafka import KafkaProducer
 
 from driftwarden.contracts.inputs import Label, Prediction, serialize_label, serialize_prediction
+from driftwarden.demo.models import ServedModels
 from driftwarden.demo.world import Applicant
-from driftwarden.retrain.registry_backend import RegistryBackend
 
 __all__ = ["ModelServer", "START"]
 
@@ -21,24 +21,22 @@ START = 1_795_600_000.0  # event time of the first application; one application 
 
 @dataclass
 class ModelServer:
-    registry: RegistryBackend
+    models: ServedModels
     model: str
     producer: KafkaProducer
     predictions_topic: str
     labels_topic: str
     label_delay: int = 60  # applications between a prediction and its label
-    version: str | None = None
     correct: list[bool] = field(default_factory=list)
     served_by: list[str] = field(default_factory=list)
-    _pipeline: Any = None
     _labels: deque[tuple[int, bytes, bytes]] = field(default_factory=deque)
 
     def serve(self, start: int, applicants: list[Applicant]) -> None:
         """Score a chunk with the current production version and publish it."""
-        version = self._refresh()
+        version = self.models.production()
         rows = [a.features for a in applicants]
         for offset, (applicant, predicted) in enumerate(
-            zip(applicants, self._pipeline.predict(rows), strict=True)
+            zip(applicants, self.models.predict(rows), strict=True)
         ):
             index = start + offset
             pid = f"loan-{index:07d}"
@@ -78,16 +76,6 @@ class ModelServer:
         while self._labels and (until is None or self._labels[0][0] <= until):
             _, key, value = self._labels.popleft()
             self.producer.send(self.labels_topic, key=key, value=value)
-
-    def _refresh(self) -> str:
-        """The production version, its pipeline loaded."""
-        production = self.registry.production(self.model)
-        if production is None:
-            raise RuntimeError(f"no production version of {self.model} to serve")
-        if production.version != self.version:
-            self._pipeline = self.registry.load_artifact(self.model, production.version)
-            self.version = production.version
-        return production.version
 
 
 def pace(started: float, done: int, rate: float) -> None:
