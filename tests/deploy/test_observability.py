@@ -72,7 +72,12 @@ TOOLS = {  # binary -> Debian package
     "prometheus-alertmanager": "prometheus-alertmanager",
     "amtool": "prometheus-alertmanager",
 }
-VARIABLES = {"$model": MODEL, "$__rate_interval": "10s", "${datasource}": "prometheus"}
+VARIABLES = {
+    "$model": MODEL,
+    "$__rate_interval": "10s",
+    "$__range": "1h",
+    "${datasource}": "prometheus",
+}
 
 
 @dataclass(frozen=True)
