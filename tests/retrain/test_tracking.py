@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -28,7 +29,7 @@ from driftwarden.core.mlflow_names import (
 from driftwarden.core.mlflow_settings import MlflowSettings
 from driftwarden.retrain.audit import AuditLog
 from driftwarden.retrain.metrics import WorkerMetrics
-from driftwarden.retrain.registry import ModelRegistry
+from driftwarden.retrain.registry_backend import open_registry
 from driftwarden.retrain.run import RetrainJob, RunOutcome
 from driftwarden.retrain.settings import RetrainSettings
 from driftwarden.testing import TansuBroker, free_port, produce
@@ -39,6 +40,14 @@ from tests.retrain.test_retrain_loop import loop_config, world
 pytestmark = [pytest.mark.kafka, pytest.mark.mlflow]
 
 EXAMPLES = 200
+MODEL = "churn"  # each test registers its own model: see fresh_model
+
+
+@pytest.fixture(autouse=True)
+def fresh_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The session's MLflow server is shared and a model's versions outlive a test: every test
+    gets a registered model of its own (``MODEL``, read when the test runs)."""
+    monkeypatch.setattr(sys.modules[__name__], "MODEL", f"churn-{uuid.uuid4().hex[:8]}")
 
 
 @pytest.fixture
@@ -47,13 +56,14 @@ def settings(
 ) -> RetrainSettings:
     """The loop's config with 200 joined examples on the topic, tracked in its own experiment."""
     config = loop_config(broker, topic_names, tmp_path)
+    config["models"][0]["name"] = MODEL
     config["models"][0]["training"]["gate"] = {"metric": "accuracy", "min_improvement": 0.01}
     examples = [
         orjson.dumps(
             {
                 "schema": 1,
                 "prediction_id": f"e-{i}",
-                "model": "churn",
+                "model": MODEL,
                 "model_version": "0",
                 "features": {k: row[k] for k in ("x1", "x2", "plan")},
                 "label": row["label"],
@@ -62,14 +72,14 @@ def settings(
         )
         for i, row in enumerate(world(EXAMPLES, seed=3, changed=False))
     ]
-    produce(broker.bootstrap, [(config["topics"]["examples"], b"churn", v) for v in examples])
+    produce(broker.bootstrap, [(config["topics"]["examples"], MODEL.encode(), v) for v in examples])
     tracking = MlflowSettings(mlflow_server.uri, experiment_prefix=f"t-{uuid.uuid4().hex[:8]}/")
     return dataclasses.replace(RetrainSettings.from_config(parse_config(config)), mlflow=tracking)
 
 
 def retrain(settings: RetrainSettings, events: list[dict[str, Any]] | None = None) -> RunOutcome:
     job = RetrainJob(settings, (events if events is not None else []).append)
-    return job.run(RetrainRequest.new("churn", None, "manual", timestamp=time.time()))
+    return job.run(RetrainRequest.new(MODEL, None, "manual", timestamp=time.time()))
 
 
 def tracked_run(settings: RetrainSettings, outcome: RunOutcome) -> Run:
@@ -78,7 +88,7 @@ def tracked_run(settings: RetrainSettings, outcome: RunOutcome) -> Run:
     client = MlflowClient(settings.mlflow.tracking_uri)
     run = client.get_run(outcome.mlflow_run_id)
     experiment = client.get_experiment(run.info.experiment_id)
-    assert experiment.name == f"{settings.mlflow.experiment_prefix}churn"
+    assert experiment.name == f"{settings.mlflow.experiment_prefix}{MODEL}"
     return run
 
 
@@ -105,7 +115,7 @@ def test_a_promoted_run_is_an_mlflow_run_with_its_params_metrics_tags_and_artifa
     assert capsys.readouterr().out == ""  # `retrain run` prints its outcome there as JSON
     assert outcome.outcome == "promoted" and not outcome.tracking_failed
     run = tracked_run(settings, outcome)
-    version = ModelRegistry(settings.registry).get("churn", "1")
+    version = open_registry(settings).get(MODEL, "1")
     meta = version.metadata
     assert run.info.status == "FINISHED"
     params, metrics, tags = run.data.params, run.data.metrics, run.data.tags
@@ -139,11 +149,11 @@ def test_a_promoted_run_is_an_mlflow_run_with_its_params_metrics_tags_and_artifa
     assert tags["driftwarden.data.base.sha256"] == data["base"]["sha256"]
     assert tags["driftwarden.data.sha256"] == data["sha256"]
     profile = json.loads(artifact(settings, run, PROFILE_ARTIFACT, tmp_path))
-    assert profile == ModelRegistry(settings.registry).profile("churn", "1")
+    assert profile == open_registry(settings).profile(MODEL, "1")
     gates = json.loads(artifact(settings, run, GATE_REPORT_ARTIFACT, tmp_path))
     assert gates == meta["gates"]
     card = artifact(settings, run, MODEL_CARD_ARTIFACT, tmp_path)
-    assert card == (version.path / "model_card.md").read_text()
+    assert MODEL in card and "accuracy" in card  # the version's card (MLflow holds it there)
     assert meta["mlflow_run_id"] == outcome.mlflow_run_id
     assert audited_run_ids(settings, outcome) == {
         "run_started": outcome.mlflow_run_id,
@@ -169,7 +179,7 @@ def test_a_rejected_run_is_recorded_with_the_gates_that_failed(
     assert metrics["champion.accuracy"] == pytest.approx(metrics["challenger.accuracy"])
     assert metrics["gate.primary:accuracy.passed"] == 0.0
     assert "rejected" in artifact(settings, run, MODEL_CARD_ARTIFACT, tmp_path)
-    rejected = ModelRegistry(settings.registry).get("churn", "2")
+    rejected = open_registry(settings).get(MODEL, "2")
     assert rejected.metadata["mlflow_run_id"] == second.mlflow_run_id
     assert audited_run_ids(settings, second) == {
         "run_started": second.mlflow_run_id,
@@ -181,11 +191,11 @@ def test_a_rejected_run_is_recorded_with_the_gates_that_failed(
 def test_a_failed_run_is_a_failed_mlflow_run_with_its_reason(
     settings: RetrainSettings, tmp_path: Path
 ) -> None:
-    model = settings.models["churn"]
+    model = settings.models[MODEL]
     data = model.training.data.model_copy(update={"base": str(tmp_path / "missing.csv")})
     training = model.training.model_copy(update={"data": data})
     broken = dataclasses.replace(
-        settings, models={"churn": dataclasses.replace(model, training=training)}
+        settings, models={MODEL: dataclasses.replace(model, training=training)}
     )
     outcome = retrain(broken)
     assert outcome.outcome == "failed" and outcome.error
@@ -195,34 +205,35 @@ def test_a_failed_run_is_a_failed_mlflow_run_with_its_reason(
     assert run.data.tags["driftwarden.outcome_reason"] == outcome.error
     assert "missing.csv" in outcome.error
     assert run.data.params["training.data.base"] == str(tmp_path / "missing.csv")
-    assert not ModelRegistry(settings.registry).versions("churn")
+    assert not open_registry(settings).versions(MODEL)
     assert audited_run_ids(broken, outcome) == {
         "run_started": outcome.mlflow_run_id,
         "run_failed": outcome.mlflow_run_id,
     }
 
 
-def test_a_tracking_outage_neither_stops_nor_hides_the_run(
+def test_an_mlflow_outage_fails_the_run_fast_and_says_where(
     settings: RetrainSettings, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """With registry: {backend: mlflow}, the server is the registry too: a run cannot register
+    while it is down, so it fails (nothing half-registered), within seconds, naming the server;
+    the tracking failure is counted as well."""
     down = MlflowSettings(f"http://127.0.0.1:{free_port()}")  # nothing listens there
-    untracked = dataclasses.replace(settings, mlflow=down)
+    unreachable = dataclasses.replace(settings, mlflow=down)
     events: list[dict[str, Any]] = []
     started = time.monotonic()
     with caplog.at_level(logging.WARNING, logger="driftwarden.retrain.tracking"):
-        outcome = retrain(untracked, events)
+        outcome = retrain(unreachable, events)
     assert time.monotonic() - started < 60  # seconds of retries, not MLflow's minutes
-    assert outcome.outcome == "promoted"
+    assert outcome.outcome == "failed" and outcome.error
+    assert down.tracking_uri in outcome.error
     assert (outcome.tracking_failed, outcome.mlflow_run_id) == (True, None)
-    assert ModelRegistry(settings.registry).production("churn") is not None
-    assert "mlflow_run_id" not in ModelRegistry(settings.registry).get("churn", "1").metadata
-    assert [e["type"] for e in events] == ["retrain_completed", "model_promoted"]
+    assert [(e["type"], e["outcome"]) for e in events] == [("retrain_completed", "failed")]
     [warning] = [r for r in caplog.records if "experiment tracking" in r.getMessage()]
     assert down.tracking_uri in warning.getMessage()
-    assert "driftwarden_tracking_failures_total" in warning.getMessage()
     registry = CollectorRegistry()
-    metrics = WorkerMetrics(registry, ["churn"])
-    labels = {"model": "churn"}
+    metrics = WorkerMetrics(registry, [MODEL])
+    labels = {"model": MODEL}
     assert registry.get_sample_value("driftwarden_tracking_failures_total", labels) == 0
     metrics.finished(outcome, time.time())
     assert registry.get_sample_value("driftwarden_tracking_failures_total", labels) == 1
