@@ -73,9 +73,11 @@ class Governance:
         by: str,
         request_id: str | None = None,
         mlflow_run_id: str | None = None,
+        imported_from: str | None = None,
     ) -> Decision:
         """Apply the risk-tier policy to a freshly registered ``candidate``; the audit entry
-        names the MLflow run that trained it, if any (``mlflow_run_id``)."""
+        names the MLflow run that trained it (``mlflow_run_id``) or the file or MLflow model
+        URI it was imported from (``imported_from``), if any."""
         _require("decide", by=by)
         tier = RiskTier(risk_tier)
         step = _Step(model, version, {Stage.CANDIDATE}, by)
@@ -84,6 +86,8 @@ class Governance:
         details = {"risk_tier": tier.value, "gate_passed": gate_passed, "request_id": request_id}
         if mlflow_run_id is not None:
             details["mlflow_run_id"] = mlflow_run_id
+        if imported_from is not None:
+            details["imported_from"] = imported_from
         if not gate_passed:
             self._change(step, Stage.REJECTED, AuditAction.REJECTED, "the gates failed", details)
             return Decision(Stage.REJECTED)

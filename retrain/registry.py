@@ -55,6 +55,7 @@ from driftwarden.retrain.artifact_types import (
 )
 from driftwarden.retrain.audit import utc_timestamp
 from driftwarden.retrain.errors import ArtifactTampered, ModelNotFound, RegistryError
+from driftwarden.retrain.serving_pipeline import scoring_feature_dicts
 from driftwarden.retrain.settings import RetrainSettings
 from driftwarden.retrain.versions import (
     RESERVED_METADATA,
@@ -149,12 +150,13 @@ class ModelRegistry:
         return self.get(model, version)
 
     def load_artifact(self, model: str, version: str) -> Any:
-        """The estimator, deserialized only once its SHA-256 (and HMAC) match the metadata."""
+        """The estimator, deserialized only once its SHA-256 (and HMAC) match the metadata; one
+        over a data frame (imported) behind the step that takes feature dicts."""
         info = self.get(model, version)
         path = self._directory(model, version) / ARTIFACT
         blob = read_artifact(path)
         verify_artifact(blob, info, self._key, str(path))
-        return self.deserialize(model, blob, str(path))
+        return scoring_feature_dicts(self.deserialize(model, blob, str(path)))
 
     def deserialize(self, model: str, blob: bytes, source: str) -> Any:
         """A skops file of ``model`` (read from ``source``), once its types are all trusted.

@@ -18,6 +18,8 @@ __all__ = ["add_command"]
 
 if TYPE_CHECKING:
     from driftwarden.retrain.audit import AuditLog
+    from driftwarden.retrain.governance import Decision, Governance
+    from driftwarden.retrain.versions import VersionInfo
 
 
 def add_command(commands: Commands) -> None:
@@ -50,15 +52,29 @@ def add_command(commands: Commands) -> None:
     register = actions.add_parser(
         "register",
         formatter_class=RAW,
-        help="import a fitted model (skops file) with its training table",
-        description="Register a scikit-learn model fitted elsewhere: a .skops file of a pipeline "
-        "that scores raw feature dicts, with the table it was trained on (its profile and "
-        "reference metrics). Promoted per the model's risk tier.\n\nexample:\n  driftwarden "
+        help="import a fitted model (skops file or MLflow model) with its training table",
+        description="Register a scikit-learn model fitted elsewhere: a .skops file, or a model "
+        "logged in MLflow in skops format, of a pipeline that scores raw feature dicts (or a "
+        "data frame of the feature columns), with the table it was trained on (its profile and "
+        "reference metrics). Promoted per the model's risk tier.\n\nexamples:\n  driftwarden "
         "models register --model churn --artifact churn.skops --data train.parquet --config "
-        "monitor.yaml",
+        "monitor.yaml\n  driftwarden models register --model churn --from-mlflow "
+        "models:/churn-team/3 --data train.parquet --config monitor.yaml",
     )
     register.add_argument("--model", required=True)
-    register.add_argument("--artifact", required=True, type=Path)
+    source = register.add_mutually_exclusive_group(required=True)
+    source.add_argument("--artifact", type=Path, help="a skops file")
+    source.add_argument(
+        "--from-mlflow",
+        metavar="URI",
+        help="a model logged in MLflow: models:/NAME/VERSION, models:/NAME@ALIAS or "
+        "runs:/RUN_ID/PATH (sklearn flavour, skops format)",
+    )
+    register.add_argument(
+        "--mlflow-uri",
+        metavar="URI",
+        help="the MLflow server of --from-mlflow (default: the registry's tracking_uri)",
+    )
     register.add_argument("--data", required=True, type=Path)
     register.add_argument("--by", default="driftwarden", help="who imports it (audited)")
     register.add_argument("--config", required=True)
@@ -108,11 +124,7 @@ def run_models(args: argparse.Namespace) -> int:
         for entry in governance.audit.entries():
             print(entry.to_line().decode().rstrip())
     elif command == "register":
-        from driftwarden.retrain.importer import import_model
-
-        info, decision = import_model(
-            governance, settings.model(args.model), args.artifact, args.data, args.by
-        )
+        info, decision = _register(args, settings, governance)
         print(f"{args.model} {info.version}: {decision.stage.value}")
     elif command == "rollback":
         before = registry.production(args.model)
@@ -127,6 +139,28 @@ def run_models(args: argparse.Namespace) -> int:
         if info.stage.value == "production":
             _announce_promotion(settings, info.model, info.version, before, args.by)
     return 0
+
+
+def _register(
+    args: argparse.Namespace, settings: RetrainSettings, governance: Governance
+) -> tuple[VersionInfo, Decision]:
+    """``models register``: a skops file (``--artifact``) or an MLflow model (``--from-mlflow``)."""
+    model = settings.model(args.model)
+    if args.artifact is not None:
+        from driftwarden.retrain.importer import import_model
+
+        return import_model(governance, model, args.artifact, args.data, args.by)
+    from driftwarden.core.mlflow_settings import MlflowSettings
+    from driftwarden.retrain.errors import RegistryError
+    from driftwarden.retrain.mlflow_import import import_from_mlflow
+
+    source = MlflowSettings(args.mlflow_uri) if args.mlflow_uri else settings.mlflow
+    if source is None:
+        raise RegistryError(
+            "--from-mlflow needs an MLflow server: give --mlflow-uri, or configure "
+            "registry: {backend: mlflow, tracking_uri: ...}"
+        )
+    return import_from_mlflow(governance, model, source, args.from_mlflow, args.data, args.by)
 
 
 def _verify_audit(settings: RetrainSettings, audit: AuditLog) -> int:
