@@ -18,9 +18,9 @@ import yaml
 from kafka import KafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
+from driftwarden.cli.registries import profile_lookup
 from driftwarden.config import parse_config
 from driftwarden.monitor.app import MonitorService
-from driftwarden.retrain.registry import ModelRegistry
 from tests.helpers import ServiceThread, wait_until
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -159,7 +159,9 @@ class ThreadedMonitor:
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         parsed = parse_config(dict(config))
-        self.service = MonitorService(parsed, model_registry=ModelRegistry(parsed.registry.path))
+        # the registry the config names, as `driftwarden monitor` chooses it (MLflow or the path)
+        lookup = profile_lookup(parsed.registry.path, parsed.registry.mlflow_settings())
+        self.service = MonitorService(parsed, model_registry=lookup)
         self._running = ServiceThread(self.service)
 
     @property
