@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from driftwarden.core.mlflow_names import MODEL_ARTIFACT, PROFILE_ARTIFACT
+from driftwarden.core.mlflow_names import MODEL_ARTIFACT, PROFILE_ARTIFACT, STAGE_TAG, TAG_PREFIX
 from driftwarden.core.mlflow_settings import MlflowSettings
 from driftwarden.retrain.artifact_types import MAX_ARTIFACT_BYTES, read_artifact
 from driftwarden.retrain.errors import RegistryError
@@ -33,6 +33,7 @@ __all__ = [
     "log_model",
     "open_run",
     "search_versions",
+    "unfinished_versions",
 ]
 
 SKOPS_FILE = "model.skops"  # inside the logged model (MLflow's sklearn flavour)
@@ -133,6 +134,25 @@ def search_versions(client: MlflowClient, filter_string: str) -> Iterator[ModelV
         token = page.token
         if not token:
             return
+
+
+def unfinished_versions(client: MlflowClient, before: float) -> list[ModelVersion]:
+    """Model versions driftwarden began to register before ``before`` (epoch seconds) and never
+    finished: no stage tag (written last), and a run tagged ``driftwarden.model`` with the
+    version's model (a run driftwarden opened; other tools' versions have none)."""
+    found = []
+    for mv in search_versions(client, ""):
+        if STAGE_TAG in mv.tags or not mv.run_id or mv.creation_timestamp / 1000 >= before:
+            continue
+        try:
+            tags = client.get_run(mv.run_id).data.tags
+        except Exception as exc:
+            if is_missing(exc):
+                continue  # its run was deleted: nothing says driftwarden made it
+            raise
+        if tags.get(f"{TAG_PREFIX}model") == mv.name:
+            found.append(mv)
+    return found
 
 
 def download_profile(client: MlflowClient, run: str) -> dict[str, Any] | None:

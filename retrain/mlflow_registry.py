@@ -15,6 +15,10 @@ Loading downloads the skops file (refused beyond
 registration (and the HMAC, with a registry key) and deserializes it with the exact trust list
 only: never pickle.
 
+An interrupted registration leaves a model version without the stage tag (written last), which
+every listing ignores; :meth:`MlflowRegistry.cleanup` deletes those of driftwarden's runs an hour
+after their creation.
+
 Concurrency: MLflow has no compare-and-swap. :meth:`MlflowRegistry.set_stage` reads the version's
 stage tag right before it writes and refuses a change made meanwhile, and an ``flock`` on
 ``<path>/.mlflow-locks/<model>.lock`` serializes the processes of one machine. Two machines
@@ -58,6 +62,7 @@ from driftwarden.retrain.mlflow_artifacts import (
     log_model,
     open_run,
     search_versions,
+    unfinished_versions,
 )
 from driftwarden.retrain.mlflow_connection import connect, mlflow_errors
 from driftwarden.retrain.mlflow_documents import (
@@ -81,8 +86,9 @@ if TYPE_CHECKING:
 
 __all__ = ["MlflowRegistry"]
 
-SKOPS_FILE = "model.skops"  # inside the logged model (MLflow's sklearn flavour)
-MAX_PROFILE_BYTES = 64 << 20
+# A version without its stage tag this long after its creation is an interrupted registration:
+# a registration takes seconds, so one in progress on another machine is never removed.
+UNFINISHED_AFTER_S = 3600.0
 
 
 class MlflowRegistry:
@@ -295,10 +301,15 @@ class MlflowRegistry:
         with mlflow_errors(self._uri, f"write the model card of {model!r} version {version}"):
             self._client.log_text(run, card, MODEL_CARD_ARTIFACT)
 
-    def cleanup(self) -> list[Path]:
-        """Nothing to remove: an interrupted registration leaves a model version without the
-        ``driftwarden.stage`` tag, which every listing ignores (delete it in MLflow at will)."""
-        return []
+    def cleanup(self) -> list[str]:
+        """Delete the model versions interrupted registrations left (no stage tag, a run
+        driftwarden opened for that model, created over :data:`UNFINISHED_AFTER_S` ago); their
+        URIs. Versions other tools registered are left alone."""
+        with mlflow_errors(self._uri, "remove unfinished registrations"):
+            left = unfinished_versions(self._client, self._clock() - UNFINISHED_AFTER_S)
+            for mv in left:
+                self._client.delete_model_version(mv.name, mv.version)
+        return [f"models:/{mv.name}/{mv.version}" for mv in left]
 
     def _info(self, mv: ModelVersion) -> VersionInfo:
         metadata = read_metadata(mv.tags, mv.name, str(mv.version))

@@ -38,6 +38,7 @@ from driftwarden.core import kafka_compat
 from driftwarden.core.http import HealthServer
 from driftwarden.core.notify import NotificationDispatcher
 from driftwarden.retrain.audit_head import HeadPublisher
+from driftwarden.retrain.errors import RegistryError
 from driftwarden.retrain.governance import Governance
 from driftwarden.retrain.metrics import RegistryCollector, WorkerMetrics
 from driftwarden.retrain.registry_backend import open_registry
@@ -124,6 +125,17 @@ class RetrainWorker:
     def stop(self) -> None:
         self._stop.set()
 
+    def _clean_registry(self) -> None:
+        """Remove what interrupted registrations left; a registry that cannot be reached now
+        does not stop the worker (it tries again at the next start)."""
+        try:
+            removed = self._registry.cleanup()
+        except RegistryError as exc:
+            log.warning("cannot remove what interrupted registrations left: %s", exc)
+            return
+        for leftover in removed:
+            log.info("removed %s, left by an interrupted registration", leftover)
+
     def run(self) -> None:
         self.http = HealthServer(
             self.registry,
@@ -135,7 +147,7 @@ class RetrainWorker:
             max_connections=self.settings.http_max_connections,
             request_timeout=self.settings.http_request_timeout,
         ).start()
-        self._registry.cleanup()
+        self._clean_registry()
         self.start_scheduler()
         kafka_compat.install()  # a header key that is not UTF-8 must not stop the consumer
         consumer = KafkaConsumer(

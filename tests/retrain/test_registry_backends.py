@@ -203,3 +203,35 @@ def test_an_unreachable_server_fails_fast_with_a_clear_error(tmp_path: Path) -> 
     assert uri in str(caught.value) and "reachable" in str(caught.value)
     with pytest.raises(RegistryError, match=uri):
         registry.register("churn", fitted(), {}, None, "")
+
+
+def test_mlflow_cleanup_deletes_what_interrupted_registrations_left(
+    mlflow_server: MlflowServer, tmp_path: Path
+) -> None:
+    model = f"churn-{uuid.uuid4().hex[:8]}"
+    hours_later = [time.time()]
+    registry = MlflowRegistry(
+        MlflowSettings(mlflow_server.uri), tmp_path, clock=lambda: hours_later[0]
+    )
+    registry.register(model, fitted(), {}, None, "")  # finished: version 1
+    client = MlflowClient(mlflow_server.uri)
+    experiment = client.create_experiment(f"left-{model}")
+
+    def bare_version(run_tags: dict[str, str]) -> str:
+        """A version with no tags yet, as a registration killed right after creating it."""
+        run = client.create_run(experiment, tags=run_tags).info.run_id
+        return str(client.create_model_version(model, f"runs:/{run}/model", run_id=run).version)
+
+    interrupted = bare_version({"driftwarden.model": model})
+    foreign = bare_version({"team": "elsewhere"})  # another tool's version: never ours to delete
+
+    def cleanup() -> list[str]:  # the server is shared: other tests' leftovers may go too
+        return [uri for uri in registry.cleanup() if uri.startswith(f"models:/{model}/")]
+
+    assert cleanup() == []  # just created: it may be a registration in progress
+    hours_later[0] += 2 * 3600
+    assert cleanup() == [f"models:/{model}/{interrupted}"]
+    remaining = {str(mv.version) for mv in client.search_model_versions(f"name='{model}'")}
+    assert remaining == {"1", foreign}
+    assert cleanup() == []
+    assert [v.version for v in registry.versions(model)] == ["1"]
