@@ -1,0 +1,94 @@
+"""Calibration: isotonic maps fitted on reference scores, stored as breakpoints, read safely."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from driftwarden.core.calibration import MAX_BREAKPOINTS, Calibration
+from driftwarden.core.errors import ProfileError
+
+
+def _overconfident_binary(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Scores whose true positive rate is score**2: a model that is overconfident."""
+    rng = np.random.default_rng(seed)
+    score = rng.random(n)
+    labels = (rng.random(n) < score**2).astype(int)
+    return np.column_stack([1 - score, score]), labels
+
+
+def test_binary_calibration_corrects_overconfident_scores() -> None:
+    scores, labels = _overconfident_binary(20_000, seed=1)
+    calibration = Calibration.fit(scores, labels, ["0", "1"])
+    probe = np.array([[0.5, 0.5], [0.1, 0.9]])
+    calibrated = calibration.apply(probe)
+    assert calibrated[:, 1] == pytest.approx([0.25, 0.81], abs=0.05)
+    assert calibrated.sum(axis=1) == pytest.approx([1.0, 1.0])
+    assert len(calibration.maps) == 1
+
+
+def test_multiclass_rows_sum_to_one_and_follow_the_labels() -> None:
+    rng = np.random.default_rng(2)
+    truth = rng.dirichlet([1, 1, 1], 6000)
+    labels = np.array([rng.choice(3, p=row) for row in truth])
+    raw = truth**3 / (truth**3).sum(axis=1, keepdims=True)  # sharpened: overconfident
+    calibration = Calibration.fit(raw, labels, ["a", "b", "c"])
+    calibrated = calibration.apply(raw)
+    assert len(calibration.maps) == 3
+    assert calibrated.sum(axis=1) == pytest.approx(np.ones(6000))
+    # Calibrated probabilities of the predicted class match its hit rate; raw ones overstate it.
+    chosen = raw.argmax(axis=1)
+    hits = (chosen == labels).mean()
+    assert calibrated[np.arange(6000), chosen].mean() == pytest.approx(hits, abs=0.02)
+    assert raw[np.arange(6000), chosen].mean() > hits + 0.05
+
+
+def test_document_round_trip_is_plain_json_and_bounded() -> None:
+    scores, labels = _overconfident_binary(50_000, seed=3)
+    calibration = Calibration.fit(scores, labels, ["no", "yes"])
+    doc = json.loads(json.dumps(calibration.to_doc(), allow_nan=False))
+    assert len(doc["maps"][0]["scores"]) <= MAX_BREAKPOINTS
+    restored = Calibration.from_doc(doc)
+    assert restored == calibration
+    assert np.array_equal(restored.apply(scores[:100]), calibration.apply(scores[:100]))
+
+
+def _valid() -> dict:
+    return {
+        "method": "isotonic",
+        "classes": ["0", "1"],
+        "maps": [{"scores": [0.1, 0.5, 0.9], "probabilities": [0.0, 0.4, 1.0]}],
+    }
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        (lambda d: d.update(method="pickle"), "calibration.method"),
+        (lambda d: d.update(classes=["0", "0"]), "calibration.classes"),
+        (lambda d: d.update(classes="01"), "calibration.classes"),
+        (lambda d: d.update(maps=[]), "calibration.maps"),
+        (lambda d: d["maps"][0].update(scores=[0.1, math.inf, 0.9]), "calibration.maps[0].scores"),
+        (lambda d: d["maps"][0].update(scores=[0.9, 0.5, 0.1]), "calibration.maps[0].scores"),
+        (lambda d: d["maps"][0].update(scores=[0.1, "x", 0.9]), "calibration.maps[0].scores"),
+        (lambda d: d["maps"][0].update(probabilities=[0.5, 0.4, 1.0]), "maps[0].probabilities"),
+        (lambda d: d["maps"][0].update(probabilities=[0.0, 0.4, 1.5]), "maps[0].probabilities"),
+        (lambda d: d["maps"][0].update(probabilities=[0.0, 1.0]), "maps[0].probabilities"),
+        (
+            lambda d: d["maps"][0].update(
+                scores=list(range(MAX_BREAKPOINTS + 1)), probabilities=[0.5] * (MAX_BREAKPOINTS + 1)
+            ),
+            "calibration.maps[0].scores",
+        ),
+        (lambda d: d.update(maps=["x"]), "calibration.maps[0]"),
+    ],
+)
+def test_hostile_documents_are_refused_naming_the_field(change, named) -> None:
+    doc = _valid()
+    Calibration.from_doc(doc)  # the unchanged document is fine
+    change(doc)
+    with pytest.raises(ProfileError, match=named.replace("[", r"\[").replace("]", r"\]")):
+        Calibration.from_doc(doc)
