@@ -32,9 +32,17 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from driftwarden.core.columns import Column, as_floats, is_missing
 from driftwarden.core.errors import ProfileError
+from driftwarden.core.tasks import class_key
 
-__all__ = ["MAX_BREAKPOINTS", "MAX_CLASSES", "Calibration", "CalibrationMap"]
+__all__ = [
+    "MAX_BREAKPOINTS",
+    "MAX_CLASSES",
+    "Calibration",
+    "CalibrationMap",
+    "calibration_from_columns",
+]
 
 # A stored map keeps at most this many breakpoints (a fitted map with more is thinned, which
 # keeps it monotone); a document with more is refused.
@@ -143,6 +151,37 @@ class Calibration:
         return cls(
             tuple(classes), tuple(_map_from(m, f"{path}.maps[{i}]") for i, m in enumerate(maps))
         )
+
+
+def calibration_from_columns(labels: Column, scores: Mapping[str, Column]) -> Calibration:
+    """Fit on table columns: ``scores`` maps a class to its score column.
+
+    A binary model may give the positive class's score alone (the other class is then the
+    label's other value, scored ``1 - s``); otherwise every class of the labels needs a column.
+    Rows with a missing label or score are left out.
+
+    >>> c = calibration_from_columns([1, 0, 1, 0], {"1": [0.9, 0.2, 0.7, 0.4]})
+    >>> c.classes
+    ('0', '1')
+    """
+    keys = [None if is_missing(v) else class_key(v) for v in labels]
+    seen = sorted({k for k in keys if k is not None})
+    names = [class_key(name) for name in scores]
+    columns = [as_floats(column) for column in scores.values()]
+    if len(names) == 1 and len(seen) == 2 and names[0] in seen:
+        classes = [next(c for c in seen if c != names[0]), names[0]]
+        columns = [1.0 - columns[0], columns[0]]
+    else:
+        classes = names
+        if missing := [c for c in seen if c not in classes]:
+            raise ProfileError(f"calibration: no score column for the label classes {missing}")
+    matrix = np.column_stack(columns)
+    index = {name: i for i, name in enumerate(classes)}
+    present = np.array([k is not None for k in keys]) & ~np.isnan(matrix).any(axis=1)
+    if not present.any():
+        raise ProfileError("calibration: no row has a label and every score")
+    targets = np.array([index[k] for k, ok in zip(keys, present, strict=True) if ok and k])
+    return Calibration.fit(matrix[present], targets, classes)
 
 
 def _map_from(doc: object, path: str) -> CalibrationMap:

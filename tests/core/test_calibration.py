@@ -92,3 +92,44 @@ def test_hostile_documents_are_refused_naming_the_field(change, named) -> None:
     change(doc)
     with pytest.raises(ProfileError, match=named.replace("[", r"\[").replace("]", r"\]")):
         Calibration.from_doc(doc)
+
+
+def test_a_profile_built_from_a_file_records_the_calibration_and_reads_it_back(
+    tmp_path,
+) -> None:
+    from driftwarden.core.profile_build import build_profile_from_file
+    from driftwarden.core.profile_json import load_profile, save_profile
+
+    scores, labels = _overconfident_binary(4000, seed=7)
+    rows = ["tenure,p_churn,churned"] + [
+        f"{i % 50},{s:.6f},{y}" for i, (s, y) in enumerate(zip(scores[:, 1], labels, strict=True))
+    ]
+    table = tmp_path / "train.csv"
+    table.write_text("\n".join(rows) + "\n")
+    profile = build_profile_from_file("churn", table, label="churned", scores={"1": "p_churn"})
+    assert "p_churn" not in profile.features
+    assert profile.calibration is not None and profile.calibration.classes == ("0", "1")
+    restored = load_profile(save_profile(profile, tmp_path / "profile.json"))
+    assert restored.calibration == profile.calibration
+    assert restored.calibration.apply(np.array([[0.5, 0.5]]))[0, 1] == pytest.approx(0.25, abs=0.07)
+
+
+def test_a_profile_with_a_hostile_calibration_is_refused_naming_file_and_key(tmp_path) -> None:
+    from driftwarden.core.profile import build_profile
+    from driftwarden.core.profile_json import load_profile
+
+    doc = build_profile("churn", {"tenure": [1.0, 2.0]}).to_dict()
+    assert "calibration" not in doc  # profiles without one keep their old document
+    doc["calibration"] = _valid()
+    doc["calibration"]["maps"][0]["probabilities"] = [0.0, float("nan"), 1.0]
+    path = tmp_path / "profile.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ProfileError, match=r"profile.json: calibration.maps\[0\].probabilities"):
+        load_profile(path)
+
+
+def test_a_multiclass_table_needs_a_score_column_per_class() -> None:
+    from driftwarden.core.calibration import calibration_from_columns
+
+    with pytest.raises(ProfileError, match="no score column"):
+        calibration_from_columns(["a", "b", "c"], {"a": [0.5, 0.2, 0.1], "b": [0.5, 0.8, 0.9]})
