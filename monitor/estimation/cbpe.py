@@ -86,7 +86,8 @@ def estimate_multiclass(
 ) -> dict[str, Estimate]:
     """Estimated accuracy and macro precision, recall, F1 and one-vs-rest ROC AUC, with bands.
 
-    ``predicted`` holds class indices (n,), ``probabilities`` the calibrated rows (n, k).
+    ``predicted`` holds class indices (n,), ``probabilities`` the calibrated rows (n, k); an
+    index outside ``0..k-1`` is a prediction of a class the rows do not have (never right).
     """
     classes = np.asarray(predicted, dtype=np.int64)
     probs = np.asarray(probabilities, dtype=np.float64)
@@ -101,7 +102,8 @@ def estimate_multiclass(
         one_hot = np.eye(probs.shape[1])[drawn]
         for name, value in _multiclass_metrics(classes, one_hot, probs).items():
             sampled[name].append(float(value[0]))
-    correct = probs[np.arange(classes.size), np.clip(classes, 0, probs.shape[1] - 1)]
+    known = (classes >= 0) & (classes < probs.shape[1])
+    correct = np.where(known, probs[np.arange(classes.size), np.where(known, classes, 0)], 0.0)
     return _with_bands(values, {k: np.array(v) for k, v in sampled.items()}, correct)
 
 
@@ -118,9 +120,16 @@ def realized_binary(
 def realized_multiclass(
     predicted: npt.ArrayLike, actual: npt.ArrayLike, probabilities: npt.ArrayLike
 ) -> dict[str, float]:
-    """The same metrics from the labels (class indices), ROC AUC ranking by ``probabilities``."""
+    """The same metrics from the labels (class indices), ROC AUC ranking by ``probabilities``.
+
+    A predicted or actual index outside the k classes stands for a class the probabilities do
+    not have: never right.
+    """
     probs = np.asarray(probabilities, dtype=np.float64)
-    one_hot = np.eye(probs.shape[1])[np.asarray(actual, dtype=np.int64)]
+    k = probs.shape[1]
+    labels = np.asarray(actual, dtype=np.int64)
+    # A label of no class of ``probabilities`` (index k or more) is a row of zeros.
+    one_hot = np.eye(k + 1)[np.where((labels >= 0) & (labels < k), labels, k)][:, :k]
     values = _multiclass_metrics(np.asarray(predicted, dtype=np.int64), one_hot, probs)
     return {name: float(value[0]) for name, value in values.items()}
 
@@ -147,7 +156,8 @@ def _multiclass_metrics(
 ) -> dict[str, Floats]:
     """Metrics of one (expected or drawn) one-hot weight matrix ``weights`` (n, k)."""
     n, k = weights.shape
-    chosen = np.eye(k, dtype=bool)[np.clip(predicted, 0, k - 1)] & (predicted < k)[:, None]
+    known = (predicted >= 0) & (predicted < k)
+    chosen = np.eye(k, dtype=bool)[np.where(known, predicted, 0)] & known[:, None]
     tp = (weights * chosen).sum(axis=0)
     fp = chosen.sum(axis=0) - tp
     fn = weights.sum(axis=0) - tp
