@@ -323,7 +323,7 @@ def _plot_monitor_view(axes: Any, summary: Summary, estimates: Sequence[Estimate
             color="tab:purple",
             label="estimated accuracy, no labels (monitor) and band",
         )
-    realized = [e for e in estimates if e.realized is not None]
+    realized = [e for e in estimates if e.realized is not None and e.joined > 0]
     if realized:
         axes.step(
             [e.predictions for e in realized],

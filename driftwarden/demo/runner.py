@@ -164,6 +164,7 @@ def loan_config(
                     "label_ttl": "1h",
                     "window": 500,
                     "drift": {"window": 1000, "every": 250},
+                    "estimation": {},
                     "training": {
                         "estimator": "sklearn.ensemble.HistGradientBoostingClassifier",
                         "params": {"max_iter": 100},
@@ -179,6 +180,11 @@ def loan_config(
                                 "metric": "accuracy",
                                 "value": THRESHOLD,
                                 "min_examples": MIN_EXAMPLES,
+                            },
+                            "estimated_performance_below": {
+                                "metric": "accuracy",
+                                "value": THRESHOLD,
+                                "min_predictions": MIN_EXAMPLES,
                             },
                             "drift": {"kinds": ["concept", "data"], "min_features": 2},
                         },
