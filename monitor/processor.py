@@ -314,7 +314,7 @@ class StreamProcessor:
             Source(self._labels_topic, partition_id, joined.label_offset),
         )
         self._batch(key).examples.append(observed)
-        self._estimation.label(pred, label)
+        self._estimation.label(pred, label, partition_id)
         if self._publishable((observed.prediction_source, observed.label_source)):
             example = _example(joined, self._predictions_topic, partition_id)
             # 512: its headers, a topic name (at most 249 bytes) and three numbers.

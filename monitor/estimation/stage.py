@@ -61,13 +61,16 @@ class EstimationStage:
         est.add(window_key, pred.prediction_id, pred.prediction, pred.scores)
         self._touched.add(key)
 
-    def label(self, pred: Prediction, label: Label) -> None:
-        """Attach the label of a joined prediction to the window(s) holding it."""
-        key = ModelVersion(pred.model, pred.version)
-        est = self.state.estimation.get(key)
-        if est is not None:
-            est.label(pred.prediction_id, label.label, label.timestamp)
-            self._touched.add(key)
+    def label(self, pred: Prediction, label: Label, partition: int) -> None:
+        """Attach the label of a joined prediction to the window(s) holding it; the label's
+        time moves the expiry of every version of the model on ``partition``."""
+        for key, est in self.state.estimation.items():
+            if key.model == pred.model:
+                est.label_seen(partition, label.timestamp)
+                self._touched.add(key)
+        version = self.state.estimation.get(ModelVersion(pred.model, pred.version))
+        if version is not None:
+            version.label(pred.prediction_id, label.label)
 
     def finish_batch(
         self,

@@ -5,15 +5,20 @@ The window follows the rules of the rolling performance window, keyed by ``(pred
 timestamp, input partition, prediction offset)``: a prediction older than every one of a full
 window leaves it unchanged, a newer one displaces the oldest. Every ``window`` predictions the
 window is copied into an :class:`Awaiting` window that collects the labels of its predictions
-until each has one or has expired (its event time plus ``label_ttl`` passed), and is then
-reconciled (:mod:`driftwarden.monitor.estimation.reconcile`).
+until each has one or has expired, and is then reconciled
+(:mod:`driftwarden.monitor.estimation.reconcile`). A prediction has expired once a label of the
+model newer than its timestamp plus ``label_ttl`` was seen on its input partition: labels of a
+partition arrive in its order, so the outcome does not depend on how the prediction and label
+topics were interleaved, and a replay after a crash reconciles the same windows. Which
+predictions a copy holds depends on the order predictions of different input partitions were
+applied in; with one input partition per version's traffic it is the same on every run.
 
 >>> est = VersionEstimation(positive="1", window=2, max_bytes=1 << 20, max_classes=10)
 >>> [est.add((float(i), 0, i), f"p{i}", "1", {"1": 0.8, "0": 0.2}) for i in (1, 2, 3)]
 [True, True, True]
 >>> [held[1] for held in sorted(est.held)], len(est.awaiting)
 (['p2', 'p3'], 1)
->>> est.label("p1", "1", 5.0), est.awaiting[0].labels
+>>> est.label("p1", "1"), est.awaiting[0].labels
 (True, {'p1': 1})
 """
 
@@ -66,9 +71,17 @@ class Awaiting:
     def last_timestamp(self) -> float:
         return self.held[-1][0][0]
 
-    def complete(self, watermark: float, label_ttl: float) -> bool:
-        """Every prediction has its label or has expired (the newest one did)."""
-        return len(self.labels) >= len(self.held) or watermark > self.last_timestamp + label_ttl
+    def complete(self, label_times: dict[int, float], label_ttl: float) -> bool:
+        """Every prediction has its label or has expired: on each input partition holding one,
+        a label newer than the window's newest prediction plus ``label_ttl`` was seen."""
+        if len(self.labels) >= len(self.held):
+            return True
+        expiry = self.last_timestamp + label_ttl
+        return all(label_times.get(p, -math.inf) > expiry for p in self.partitions)
+
+    @property
+    def partitions(self) -> set[int]:
+        return {h[0][1] for h in self.held}
 
     @property
     def size(self) -> int:
@@ -88,7 +101,8 @@ class VersionEstimation:
         self.labels: dict[str, int] = {}  # labels of held predictions
         self.awaiting: list[Awaiting] = []
         self.since_copy = 0
-        self.watermark = -math.inf  # the newest event time seen
+        # input partition -> the newest label timestamp of the model seen on it
+        self.label_times: dict[int, float] = {}
         self.skipped: dict[str, int] = {}  # reason -> predictions not estimated
         # awaiting windows by outcome: reconciled, unlabeled (every label expired), dropped
         # (unreconciled, over max_bytes)
@@ -105,7 +119,6 @@ class VersionEstimation:
         self, key: Key, prediction_id: str, predicted: object, scores: dict[str, float] | None
     ) -> bool:
         """Hold one prediction; False if it cannot be estimated (no usable scores)."""
-        self.watermark = max(self.watermark, key[0])
         parsed = self._parse(predicted, scores)
         if parsed is None:
             return False
@@ -119,9 +132,12 @@ class VersionEstimation:
         self._bound()
         return True
 
-    def label(self, prediction_id: str, label: object, timestamp: float) -> bool:
+    def label_seen(self, partition: int, timestamp: float) -> None:
+        """A label of the model (any version) with event time ``timestamp`` on ``partition``."""
+        self.label_times[partition] = max(self.label_times.get(partition, -math.inf), timestamp)
+
+    def label(self, prediction_id: str, label: object) -> bool:
         """Record the label of a held or awaiting prediction; False if none has that id."""
-        self.watermark = max(self.watermark, timestamp)
         value = self._label_value(label)
         found = prediction_id in self._ids
         if found:
@@ -134,8 +150,8 @@ class VersionEstimation:
 
     def complete_windows(self, label_ttl: float) -> list[Awaiting]:
         """Remove and return the awaiting windows whose labels have all landed or expired."""
-        done = [w for w in self.awaiting if w.complete(self.watermark, label_ttl)]
-        self.awaiting = [w for w in self.awaiting if not w.complete(self.watermark, label_ttl)]
+        done = [w for w in self.awaiting if w.complete(self.label_times, label_ttl)]
+        self.awaiting = [w for w in self.awaiting if w not in done]
         return done
 
     def count_window(self, outcome: str) -> None:
@@ -215,16 +231,16 @@ class VersionEstimation:
             "max_classes": self.max_classes,
             "classes": list(self.classes),
             "held": [_encode_held(h) for h in self.held],
-            "labels": sorted(self.labels.items()),
+            "labels": _pairs(self.labels),
             "awaiting": [
-                {"held": [_encode_held(h) for h in w.held], "labels": sorted(w.labels.items())}
+                {"held": [_encode_held(h) for h in w.held], "labels": _pairs(w.labels)}
                 for w in self.awaiting
             ],
             "since_copy": self.since_copy,
-            "watermark": encode_float(self.watermark),
-            "skipped": sorted(self.skipped.items()),
-            "windows": sorted(self.windows.items()),
-            "outside": sorted(self.outside.items()),
+            "label_times": [[p, encode_float(t)] for p, t in sorted(self.label_times.items())],
+            "skipped": _pairs(self.skipped),
+            "windows": _pairs(self.windows),
+            "outside": _pairs(self.outside),
             "checks": [[m, encode_floats(c)] for m, c in sorted(self.checks.items())],
         }
 
@@ -257,7 +273,9 @@ class VersionEstimation:
             ids = {h[1]: h[0] for h in window}
             est.awaiting.append(Awaiting(window, _decode_labels(need(w, "labels"), ids)))
         est.since_copy = need_int(need(doc, "since_copy"), "estimation.since_copy", 0)
-        est.watermark = decode_float(need(doc, "watermark"), "estimation.watermark")
+        for pair in need_list(need(doc, "label_times"), "estimation.label_times"):
+            part, t = need_list(pair, "estimation.label_times", 2)
+            est.label_times[need_int(part, "partition", 0)] = decode_float(t, "label time")
         est.skipped = _decode_counts(need(doc, "skipped"), "estimation.skipped")
         est.windows = _decode_counts(need(doc, "windows"), "estimation.windows")
         est.outside = _decode_counts(need(doc, "outside"), "estimation.outside")
@@ -266,6 +284,10 @@ class VersionEstimation:
             value, lower, upper, realized = decode_floats(need_list(values, "check", 4), "check")
             est.checks[need_str(metric, "estimation check")] = (value, lower, upper, realized)
         return est
+
+
+def _pairs(counts: dict[str, int]) -> list[list[object]]:
+    return [[k, v] for k, v in sorted(counts.items())]
 
 
 def _encode_held(held: Held) -> list[object]:

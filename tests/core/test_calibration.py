@@ -133,3 +133,21 @@ def test_a_multiclass_table_needs_a_score_column_per_class() -> None:
 
     with pytest.raises(ProfileError, match="no score column"):
         calibration_from_columns(["a", "b", "c"], {"a": [0.5, 0.2, 0.1], "b": [0.5, 0.8, 0.9]})
+
+
+def test_profile_build_records_the_calibration_of_score_columns(tmp_path, capsys) -> None:
+    from driftwarden.cli import main
+
+    scores, labels = _overconfident_binary(2000, seed=8)
+    table = tmp_path / "train.csv"
+    rows = [
+        f"{i % 7},{s:.5f},{y}" for i, (s, y) in enumerate(zip(scores[:, 1], labels, strict=True))
+    ]
+    table.write_text("tenure,p_churn,churned\n" + "\n".join(rows) + "\n")
+    out = tmp_path / "profile.json"
+    build = ["profile", "build", "--model", "churn", "--data", str(table), "--label", "churned"]
+    assert main([*build, "--score", "1=p_churn", "--out", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["calibration"]["classes"] == ["0", "1"] and set(doc["features"]) == {"tenure"}
+    assert main([*build, "--score", "p_churn", "--out", str(out)]) != 0
+    assert "CLASS=COLUMN" in capsys.readouterr().err
