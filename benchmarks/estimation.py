@@ -26,7 +26,11 @@ Targets (covariate shift, where the estimate's assumption holds): MAE no worse t
 the same chunks, band coverage >= 90%, a lead of at least the label delay. Exits 0 whether or not
 they are met; PASS/MISS are printed.
 
+Cost (table 3, benchmarks.estimation_cost): events/s of ``StreamProcessor.process`` on the churn
+stream with estimation on vs off, median of ``--repeat`` alternating runs; target on/off >= 85%.
+
     python -m benchmarks.estimation [--events 40000] [--seed 7] [--step 100] [--no-nannyml]
+                                    [--cost-events 100000] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.estimation_cost import estimation_cost
 from benchmarks.estimation_scenarios import LABEL_DELAY_S, SCENARIOS, Stream, build_streams
 from benchmarks.nannyml_venv import Estimates, default_venv, nannyml_estimates
 from driftwarden.monitor.estimation.cbpe import estimate_binary, realized_binary
@@ -76,6 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(_quality_table(streams, theirs))
     print()
     print(_lead_table(streams, args.step))
+    if args.cost_events:
+        print()
+        print(estimation_cost(args.cost_events, args.repeat))
     return 0
 
 
@@ -85,6 +93,13 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--step", type=int, default=100, help="predictions between alarm checks")
     parser.add_argument("--no-nannyml", action="store_true", help="skip the NannyML baseline")
+    parser.add_argument(
+        "--cost-events",
+        type=int,
+        default=100_000,
+        help="churn events for the processing cost with estimation on vs off (0: skip)",
+    )
+    parser.add_argument("--repeat", type=int, default=3, help="runs of the cost, on and off")
     parser.add_argument(
         "--nannyml-venv", type=Path, default=default_venv(), help="NannyML's virtualenv"
     )
