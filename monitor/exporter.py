@@ -32,6 +32,14 @@ from driftwarden.monitor.metrics import (
     DRIFT_ALARMS,
     DRIFT_SCORE,
     DRIFT_THRESHOLD,
+    ESTIMATED_PERFORMANCE,
+    ESTIMATED_PERFORMANCE_LOWER,
+    ESTIMATED_PERFORMANCE_UPPER,
+    ESTIMATION_CALIBRATED,
+    ESTIMATION_ERROR,
+    ESTIMATION_SKIPPED,
+    ESTIMATION_WINDOWS,
+    ESTIMATION_WITHIN_BAND,
     INVALID_EVENTS,
     JOINED,
     LABEL_DELAY_SECONDS,
@@ -49,7 +57,7 @@ from driftwarden.monitor.metrics import (
 )
 from driftwarden.monitor.state import DELAY_BUCKETS, MonitorState, StreamCounters
 
-__all__ = ["DriftSnapshot", "MetricsSnapshot", "MonitorCollector"]
+__all__ = ["DriftSnapshot", "EstimationSnapshot", "MetricsSnapshot", "MonitorCollector"]
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +73,7 @@ class MetricsSnapshot:
     # moves between instances with its partition instead of dropping (a false counter reset).
     partitions: dict[int, StreamCounters] = field(default_factory=dict)
     evicted_versions: dict[str, int] = field(default_factory=dict)  # model
+    estimation: EstimationSnapshot = field(default_factory=lambda: EstimationSnapshot())
 
     @property
     def counters(self) -> StreamCounters:
@@ -94,6 +103,7 @@ class MetricsSnapshot:
             DriftSnapshot.of(state),
             {number: copy.deepcopy(p.counters) for number, p in state.partitions.items()},
             {model: state.evicted_versions[model] for model in models},
+            EstimationSnapshot.of(state),
         )
 
 
@@ -125,6 +135,38 @@ class DriftSnapshot:
         return snap
 
 
+@dataclass(frozen=True)
+class EstimationSnapshot:
+    """The estimation gauges and counters (see driftwarden.monitor.estimation)."""
+
+    estimates: dict[tuple[str, str, str, str], tuple[float, float, float]] = field(
+        default_factory=dict
+    )
+    calibrated: dict[ModelVersion, int] = field(default_factory=dict)
+    errors: dict[tuple[str, str, str], float] = field(default_factory=dict)
+    within: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    windows: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    skipped: dict[tuple[str, str, str], int] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, state: MonitorState) -> EstimationSnapshot:
+        snap = cls()
+        for (model, version), est in state.estimation.items():
+            snap.calibrated[ModelVersion(model, version)] = int(est.calibrated)
+            for metric, e in est.latest.items():
+                if not math.isnan(e.value):
+                    key = (model, version, metric, "rolling")
+                    snap.estimates[key] = (e.value, e.lower, e.upper)
+            for metric, (value, lower, upper, realized) in est.checks.items():
+                snap.errors[(model, version, metric)] = value - realized
+                snap.within[(model, version, metric)] = int(lower <= realized <= upper)
+            for outcome, n in est.windows.items():
+                snap.windows[(model, version, outcome)] = n
+            for reason, n in est.skipped.items():
+                snap.skipped[(model, version, reason)] = n
+        return snap
+
+
 class MonitorCollector:
     """Yields the ``driftwarden_*`` families of the latest snapshot."""
 
@@ -142,6 +184,7 @@ class MonitorCollector:
         yield _gauge(PERFORMANCE, snap.performance)
         yield _gauge(CONSUMER_LAG, snap.lag)
         yield from _drift_families(snap.drift)
+        yield from _estimation_families(snap.estimation)
         checkpoint = gauge_family(LAST_CHECKPOINT_TIMESTAMP_SECONDS)
         if snap.last_checkpoint is not None:
             checkpoint.add_metric([], snap.last_checkpoint)
@@ -199,6 +242,18 @@ def _drift_families(drift: DriftSnapshot) -> Iterator[Metric]:
     yield _counter(DRIFT_ALARMS, drift.alarms.items())
     yield _gauge(DATA_QUALITY_RATIO, drift.quality)
     yield _gauge(REFERENCE_MISSING, drift.reference_missing)
+
+
+def _estimation_families(est: EstimationSnapshot) -> Iterator[Metric]:
+    for i, spec in enumerate(
+        (ESTIMATED_PERFORMANCE, ESTIMATED_PERFORMANCE_LOWER, ESTIMATED_PERFORMANCE_UPPER)
+    ):
+        yield _gauge(spec, {k: v[i] for k, v in est.estimates.items()})
+    yield _gauge(ESTIMATION_CALIBRATED, est.calibrated)
+    yield _gauge(ESTIMATION_ERROR, est.errors)
+    yield _gauge(ESTIMATION_WITHIN_BAND, est.within)
+    yield _counter(ESTIMATION_WINDOWS, est.windows.items())
+    yield _counter(ESTIMATION_SKIPPED, est.skipped.items())
 
 
 def _delay_histogram(parts: list[tuple[int, StreamCounters]]) -> Metric:

@@ -18,6 +18,14 @@ __all__ = [
     "DRIFT_ALARMS",
     "DRIFT_SCORE",
     "DRIFT_THRESHOLD",
+    "ESTIMATED_PERFORMANCE",
+    "ESTIMATED_PERFORMANCE_LOWER",
+    "ESTIMATED_PERFORMANCE_UPPER",
+    "ESTIMATION_CALIBRATED",
+    "ESTIMATION_ERROR",
+    "ESTIMATION_WITHIN_BAND",
+    "ESTIMATION_WINDOWS",
+    "ESTIMATION_SKIPPED",
     "INVALID_EVENTS",
     "JOINED",
     "KAFKA_RECONNECTS",
@@ -109,6 +117,54 @@ PERFORMANCE = MetricSpec(
     "Online model performance.",
     ("model", "version", "metric", "window"),
 )
+ESTIMATED_PERFORMANCE = MetricSpec(
+    "driftwarden_estimated_performance",
+    "gauge",
+    "Performance estimated from calibrated scores (CBPE), before any label.",
+    ("model", "version", "metric", "window"),
+)
+ESTIMATED_PERFORMANCE_LOWER = MetricSpec(
+    "driftwarden_estimated_performance_lower",
+    "gauge",
+    "Lower end of the estimate's 95% sampling band.",
+    ("model", "version", "metric", "window"),
+)
+ESTIMATED_PERFORMANCE_UPPER = MetricSpec(
+    "driftwarden_estimated_performance_upper",
+    "gauge",
+    "Upper end of the estimate's 95% sampling band.",
+    ("model", "version", "metric", "window"),
+)
+ESTIMATION_CALIBRATED = MetricSpec(
+    "driftwarden_estimation_calibrated",
+    "gauge",
+    "1 when the estimates use the reference profile's calibration, 0 when raw scores.",
+    ("model", "version"),
+)
+ESTIMATION_ERROR = MetricSpec(
+    "driftwarden_estimation_error",
+    "gauge",
+    "Estimate minus realized value over the last reconciled window.",
+    ("model", "version", "metric"),
+)
+ESTIMATION_WITHIN_BAND = MetricSpec(
+    "driftwarden_estimation_within_band",
+    "gauge",
+    "1 when the last reconciled window's realized value fell inside the estimate's band.",
+    ("model", "version", "metric"),
+)
+ESTIMATION_WINDOWS = MetricSpec(
+    "driftwarden_estimation_windows",
+    "counter",
+    "Estimated windows by outcome: reconciled, unlabeled (labels all expired), dropped.",
+    ("model", "version", "outcome"),
+)
+ESTIMATION_SKIPPED = MetricSpec(
+    "driftwarden_estimation_skipped",
+    "counter",
+    "Predictions left out of estimation, by reason (unscored, too_many_classes).",
+    ("model", "version", "reason"),
+)
 CONSUMER_LAG = MetricSpec(
     "driftwarden_consumer_lag",
     "gauge",
@@ -190,6 +246,14 @@ METRICS: tuple[MetricSpec, ...] = (
     VERSIONS_EVICTED,
     LABEL_DELAY_SECONDS,
     PERFORMANCE,
+    ESTIMATED_PERFORMANCE,
+    ESTIMATED_PERFORMANCE_LOWER,
+    ESTIMATED_PERFORMANCE_UPPER,
+    ESTIMATION_CALIBRATED,
+    ESTIMATION_ERROR,
+    ESTIMATION_WITHIN_BAND,
+    ESTIMATION_WINDOWS,
+    ESTIMATION_SKIPPED,
     CONSUMER_LAG,
     DRIFT_SCORE,
     DRIFT_THRESHOLD,

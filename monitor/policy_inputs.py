@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from driftwarden.config import MonitorConfig
 from driftwarden.monitor.drift.checks import VersionDrift
+from driftwarden.monitor.estimation.window import VersionEstimation
 from driftwarden.monitor.performance import VersionPerformance
 from driftwarden.monitor.policy import PolicyRules, VersionView
 
@@ -19,10 +20,14 @@ def policy_rules(config: MonitorConfig) -> dict[str, PolicyRules]:
             continue
         when = model.retrain.when
         performance, drift = when.performance_below, when.drift
+        estimated = when.estimated_performance_below
         rules[model.name] = PolicyRules(
             metric=performance.metric if performance else None,
             value=performance.value if performance else 0.0,
             min_examples=performance.min_examples if performance else 500,
+            estimated_metric=estimated.metric if estimated else None,
+            estimated_value=estimated.value if estimated else 0.0,
+            min_predictions=estimated.min_predictions if estimated else 500,
             drift_kinds=tuple(drift.kinds) if drift else (),
             min_features=drift.min_features if drift else 1,
             cooldown=model.retrain.cooldown,
@@ -31,9 +36,13 @@ def policy_rules(config: MonitorConfig) -> dict[str, PolicyRules]:
 
 
 def version_view(
-    version: str, perf: VersionPerformance | None, drift: VersionDrift | None
+    version: str,
+    perf: VersionPerformance | None,
+    drift: VersionDrift | None,
+    estimation: VersionEstimation | None = None,
 ) -> VersionView:
-    """``version`` as the policy sees it: joined examples, rolling performance, active alarms."""
+    """``version`` as the policy sees it: joined examples, rolling performance, active alarms,
+    estimated performance."""
     active: dict[str, list[str]] = {}
     if drift is not None:
         for (kind, feature), on in drift.alarms.active.items():
@@ -44,4 +53,9 @@ def version_view(
         joined=perf.count if perf is not None else 0,
         rolling={m: v for (m, w), v in (perf.values() if perf else {}).items() if w == "rolling"},
         active_alarms={kind: tuple(features) for kind, features in active.items()},
+        estimated={
+            m: (e.value, e.lower, e.upper)
+            for m, e in (estimation and estimation.latest or {}).items()
+        },
+        estimated_over=len(estimation.held) if estimation is not None else 0,
     )

@@ -27,6 +27,7 @@ from driftwarden.monitor.bounds import check_feature_count, check_target, declar
 from driftwarden.monitor.drift.checks import VersionDrift
 from driftwarden.monitor.drift.factory import ProfileSource, drift_factory
 from driftwarden.monitor.drift.inputs import DriftBatch, JoinedExample, ObservedPrediction, Source
+from driftwarden.monitor.estimation.stage import EstimationStage
 from driftwarden.monitor.join import ExpiryResult, Joined, LabelJoin
 from driftwarden.monitor.performance import VersionPerformance
 from driftwarden.monitor.policy import RetrainPolicy
@@ -63,6 +64,7 @@ class StreamProcessor:
             m.name: frozenset([*m.features, *m.pii]) for m in config.models if m.features
         }
         self._new_drift = drift_factory(config, profiles)
+        self._estimation = EstimationStage(config, state, profiles)
         self._policy = RetrainPolicy(policy_rules(config), state.policy)
         self._privacy = PrivacyGuard.from_config(config)
         self._predictions_topic = config.topics.predictions
@@ -102,6 +104,7 @@ class StreamProcessor:
             offsets[TopicPartition(record.topic, record.partition)] = record.offset + 1
         for partition_id, model in touched:
             self._expire(self.state.partitions[partition_id], model)
+        out.events.extend(self._estimation.finish_batch(self._drift_inputs, self._publishable))
         for key, batch in self._drift_inputs.items():
             if key.version not in self.state.versions.get(key.model, ()):
                 # evicted during the batch (see driftwarden.monitor.versions): no state to update
@@ -180,6 +183,8 @@ class StreamProcessor:
     def reprofile(self, keys: Iterable[ModelVersion]) -> None:
         """The reference profile of these versions changed (the registry answered after a
         failure): their drift checks start afresh from it; versions without state stay so."""
+        keys = list(keys)
+        self._estimation.reprofile(keys)
         for key in keys:
             if key in self.state.drift:
                 self.state.drift[key] = self._new_drift(*key)
@@ -241,6 +246,7 @@ class StreamProcessor:
             counters.predictions[key] += 1
             touch_version(self.state, pred.model, pred.version, config.max_versions)
             source = Source(record.topic, record.partition, record.offset)
+            self._estimation.prediction(pred, record.partition, record.offset)
             self._batch(key).predictions.append(
                 ObservedPrediction(pred.features, pred.prediction, pred.timestamp, source)
             )
@@ -308,6 +314,7 @@ class StreamProcessor:
             Source(self._labels_topic, partition_id, joined.label_offset),
         )
         self._batch(key).examples.append(observed)
+        self._estimation.label(pred, label, partition_id)
         if self._publishable((observed.prediction_source, observed.label_source)):
             example = _example(joined, self._predictions_topic, partition_id)
             # 512: its headers, a topic name (at most 249 bytes) and three numbers.
@@ -343,7 +350,10 @@ class StreamProcessor:
         model, version = key
         if model not in self._policy.rules:
             return
-        view = version_view(version, self.state.performance.get(key), self.state.drift.get(key))
+        state = self.state
+        view = version_view(
+            version, state.performance.get(key), state.drift.get(key), state.estimation.get(key)
+        )
         request = self._policy.check(model, view, batch.latest_timestamp())
         if request is None:
             return

@@ -28,6 +28,7 @@ from driftwarden.monitor.codec import (
     need_str,
 )
 from driftwarden.monitor.drift.checks import VersionDrift
+from driftwarden.monitor.estimation.window import VersionEstimation
 from driftwarden.monitor.join import LabelJoin
 from driftwarden.monitor.performance import VersionPerformance
 from driftwarden.monitor.policy import PolicyMemory
@@ -155,6 +156,8 @@ class MonitorState:
     # model -> versions holding state, least recently seen first (see driftwarden.monitor.versions)
     versions: dict[str, dict[str, None]] = field(default_factory=dict)
     evicted_versions: Counter[str] = field(default_factory=Counter)  # model
+    # performance estimation (see driftwarden.monitor.estimation), models configured for it
+    estimation: dict[ModelVersion, VersionEstimation] = field(default_factory=dict)
 
     def totals(self) -> StreamCounters:
         return StreamCounters.total(p.counters for p in self.partitions.values())
@@ -172,7 +175,8 @@ class MonitorState:
     # --------------------------------------------------
 
     def to_state(self) -> Doc:
-        return {
+        """The document; ``estimation`` (added later, additively) only when it holds any."""
+        doc: Doc = {
             "partitions": [[n, p.to_state()] for n, p in self.partitions.items()],
             "performance": [[m, v, p.to_state()] for (m, v), p in self.performance.items()],
             "drift": [
@@ -183,6 +187,9 @@ class MonitorState:
             "versions": [[model, list(seen)] for model, seen in self.versions.items()],
             "evicted_versions": list(self.evicted_versions.items()),
         }
+        if self.estimation:
+            doc["estimation"] = [[m, v, e.to_state()] for (m, v), e in self.estimation.items()]
+        return doc
 
     @classmethod
     def from_state(cls, doc: object, drift: DriftFactory | None = None) -> MonitorState:
@@ -214,6 +221,9 @@ class MonitorState:
             )
         for model, count in _rows(doc, "evicted_versions", 2):
             state.evicted_versions[need_str(model, "model")] = need_int(count, "evicted", 0)
+        for m, v, est in _rows(doc, "estimation", 3) if "estimation" in doc else []:
+            key = ModelVersion(need_str(m, "model"), need_str(v, "version"))
+            state.estimation[key] = VersionEstimation.from_state(est)
         return state
 
 

@@ -59,6 +59,7 @@ def _evict(state: MonitorState, model: str, version: str) -> None:
     key = ModelVersion(model, version)
     state.performance.pop(key, None)
     state.drift.pop(key, None)
+    state.estimation.pop(key, None)
     state.evicted_versions[model] += 1
     into = ModelVersion(model, EVICTED_VERSION)
     for partition in state.partitions.values():

@@ -13,11 +13,13 @@ governance as a retrained version.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from driftwarden.core.profile import build_profile
 from driftwarden.retrain.artifact_types import read_artifact
+from driftwarden.retrain.calibration import scored_calibration
 from driftwarden.retrain.dataset import read_base_table
 from driftwarden.retrain.errors import RegistryError
 from driftwarden.retrain.governance import Decision, Governance
@@ -72,6 +74,8 @@ def import_blob(
         prediction=PREDICTION,
         task=model.task,
     )
+    calibration = scored_calibration(model.name, model.task, estimator, rows, columns[LABEL])
+    profile = replace(profile, calibration=calibration)
     production = governance.registry.production(model.name)
     metadata: dict[str, Any] = {
         "parent_version": production.version if production else None,

@@ -34,6 +34,7 @@ from driftwarden.core.mlflow_names import (
 )
 from driftwarden.core.profile import build_profile
 from driftwarden.retrain.audit import AuditEntry, AuditLog
+from driftwarden.retrain.calibration import scored_calibration
 from driftwarden.retrain.dataset import (
     Example,
     TrainingSet,
@@ -364,4 +365,12 @@ def _profile(
     profile = build_profile(
         model.name, columns, feature_types, label=LABEL, prediction=PREDICTION, task=model.task
     )
-    return profile.to_dict()
+    holdout = trained.holdout
+    calibration = scored_calibration(
+        model.name,
+        model.task,
+        trained.pipeline,
+        [dict(e.features) for e in holdout],
+        [e.label for e in holdout],
+    )
+    return replace(profile, calibration=calibration).to_dict()

@@ -54,7 +54,9 @@ def assert_exports_the_catalogue(
 
 def services_config(broker: TansuBroker, topic_names: TopicNames, tmp_path: Path) -> MonitorConfig:
     """The monitor and the worker of one model that has training, with one direct notifier."""
-    config = monitor_config(broker.bootstrap, topic_names("cat"), tmp_path / "state", training={})
+    config = monitor_config(
+        broker.bootstrap, topic_names("cat"), tmp_path / "state", training={}, estimation={}
+    )
     config["registry"] = str(tmp_path / "registry")
     config["worker"] = {"http": {"host": "127.0.0.1", "port": 0}}
     # An event the monitor never sends: the notifier's metric, no traffic to its URL.
@@ -107,6 +109,8 @@ def test_the_monitor_exports_exactly_its_catalogue(
         "driftwarden_pending",
         "driftwarden_label_delay_seconds",
         "driftwarden_performance",
+        "driftwarden_estimated_performance",
+        "driftwarden_estimation_calibrated",
         "driftwarden_notifications",
         "driftwarden_http_connections_dropped",
     } <= with_samples, "the label names were compared on too few series"

@@ -25,7 +25,8 @@ def add_command(commands: Commands) -> None:
         "promotion.\n\nexamples:\n  driftwarden demo\n  driftwarden demo --events 6000 "
         "--change-at 2000 --summary-json summary.json\n  driftwarden demo --keep-running   "
         "# then curl the printed /metrics URL\n  driftwarden demo --registry mlflow   # versions, "
-        "runs and the production alias in a local MLflow",
+        "runs and the production alias in a local MLflow\n  driftwarden demo --scenario "
+        "covariate   # the estimate leads the labels",
         formatter_class=RAW,
     )
     demo.add_argument("--events", type=int, default=20_000, help="applications to replay")
@@ -33,6 +34,14 @@ def add_command(commands: Commands) -> None:
         "--change-at", type=int, default=8_000, help="event index where the world changes"
     )
     demo.add_argument("--seed", type=int, default=7, help="random seed of the world")
+    demo.add_argument(
+        "--scenario",
+        choices=("concept", "covariate"),  # driftwarden.demo.world.SCENARIOS, not imported here
+        default="concept",
+        help="what changes at --change-at: 'concept' (the approval rule changes and applicants "
+        "shift; a label-free estimate cannot see it) or 'covariate' (only the applicants shift, "
+        "toward the ages where the rule flips; the estimate sees it before the labels)",
+    )
     demo.add_argument(
         "--out",
         type=Path,
@@ -80,6 +89,7 @@ def run_demo(args: argparse.Namespace) -> int:
         rate=args.rate,
         registry=args.registry,
         mlflow_uri=args.mlflow_uri,
+        scenario=args.scenario,
     )
     try:
         return run_demo(options)

@@ -43,6 +43,15 @@ def add_command(commands: Commands) -> None:
         help="a PII column to leave out (repeatable); with --config, added to the model's 'pii' "
         "and treated by its 'pii_mode'",
     )
+    build.add_argument(
+        "--score",
+        action="append",
+        default=[],
+        metavar="CLASS=COLUMN",
+        help="the column holding the model's score of CLASS (repeatable; with --label): the "
+        "profile records an isotonic calibration of the scores for performance estimation. A "
+        "binary model may give its positive class alone; a multiclass model needs every class",
+    )
     build.add_argument("--out", required=True, help="where to write the profile JSON")
     build.set_defaults(handler=build_profile)
 
@@ -61,6 +70,7 @@ def build_profile(args: argparse.Namespace) -> int:
         task=task,
         version=args.version,
         pii=pii,
+        scores=_score_columns(args.score),
     )
     save_profile(profile, Path(args.out))
     print(
@@ -68,6 +78,17 @@ def build_profile(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def _score_columns(pairs: list[str]) -> dict[str, str] | None:
+    """``--score CLASS=COLUMN`` arguments as class -> column."""
+    out = {}
+    for pair in pairs:
+        name, sep, column = pair.partition("=")
+        if not (sep and name and column):
+            raise ConfigError(f"--score {pair!r}: expected CLASS=COLUMN, e.g. --score 1=p_churn")
+        out[name] = column
+    return out or None
 
 
 def _profile_settings(

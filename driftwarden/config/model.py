@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from driftwarden.config.estimation import EstimatedPerformanceTrigger, EstimationConfig
 from driftwarden.config.training import TrainingConfig
 from driftwarden.core.config import Duration, Strict
 from driftwarden.core.detectors import is_binary, make_detector
@@ -142,6 +143,12 @@ class RetrainWhen(Strict):
     """Request a retrain when the rolling `metric` of the version being served falls below `value`,
     once the version has at least `min_examples` joined examples.
     """
+    estimated_performance_below: EstimatedPerformanceTrigger | None = None
+    """Request a retrain when the estimated `metric` (see [Performance
+    estimation](../estimation.md)) of the version being served falls below `value`, once its
+    estimation window holds `min_predictions` predictions: before any label exists. Needs the
+    model's `estimation` section.
+    """
     drift: DriftTrigger | None = None
     """Request a retrain while at least `min_features` drift alarms of the listed kinds are active
     on the version being served.
@@ -165,8 +172,8 @@ class RetrainWhen(Strict):
 
 class RetrainPolicyConfig(Strict):
     when: RetrainWhen = Field(default_factory=RetrainWhen)
-    """The triggers, checked in this order: `performance_below`, `drift`; `schedule` is run by the
-    worker.
+    """The triggers, checked in this order: `performance_below`, `estimated_performance_below`,
+    `drift`; `schedule` is run by the worker.
     """
     cooldown: Duration = 1800.0
     """Least event time between two requests of the model."""
@@ -233,6 +240,11 @@ class ModelConfig(Strict):
     """
     drift: DriftConfig = Field(default_factory=DriftConfig)
     """Drift detection settings (used only for versions with a profile)."""
+    estimation: EstimationConfig | None = None
+    """Performance estimation before the labels arrive (CBPE, `binary` and `multiclass` models
+    whose predictions carry `scores`); see [Performance estimation](../estimation.md). `{}`
+    turns it on with the defaults; null: off.
+    """
     training: TrainingConfig | None = None
     """How to train, gate and promote new versions; see [`models[].training`](#modelstraining).
     Null: the retraining side ignores the model (its requests are dropped by the worker, `retrain
@@ -282,6 +294,21 @@ class ModelConfig(Strict):
             raise ValueError(
                 f"retrain.when.performance_below.metric {trigger.metric!r} is not a "
                 f"{self.task.value} metric: use one of {list(METRICS_BY_TASK[self.task])}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _estimation_fits_the_task(self) -> ModelConfig:
+        if self.estimation is not None and self.task is Task.REGRESSION:
+            raise ValueError(
+                "estimation applies to 'binary' and 'multiclass' models, not 'regression': "
+                "remove the estimation section"
+            )
+        trigger = self.retrain and self.retrain.when.estimated_performance_below
+        if trigger and self.estimation is None:
+            raise ValueError(
+                "retrain.when.estimated_performance_below needs the model's estimation section: "
+                "add 'estimation: {}'"
             )
         return self
 

@@ -42,7 +42,7 @@ __all__ = [
     "RetrainRequest",
 ]
 
-REASONS = ("performance_below", "drift", "schedule", "manual")
+REASONS = ("performance_below", "estimated_performance_below", "drift", "schedule", "manual")
 REJECTIONS = (
     "too_large",  # the whole message is over MAX_REQUEST_BYTES
     "malformed",  # not a schema-1 JSON object, or a field missing or of the wrong type

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from driftwarden.core.calibration import Calibration, calibration_from_columns
 from driftwarden.core.columns import (
     Column,
     as_floats,
@@ -219,10 +220,13 @@ class ReferenceProfile:
     label: FeatureProfile | None
     performance: dict[str, float] | None
     source: dict[str, object] | None
+    # Isotonic calibration of the model's scores on this data (performance estimation); None:
+    # the scores were not given, estimation uses them raw. Written only when present.
+    calibration: Calibration | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready document (schema 1)."""
-        return {
+        """JSON-ready document (schema 1; ``calibration`` is an optional key)."""
+        doc = {
             "schema": self.schema,
             "model": self.model,
             "version": self.version,
@@ -234,6 +238,9 @@ class ReferenceProfile:
             "performance": None if self.performance is None else dict(self.performance),
             "source": None if self.source is None else dict(self.source),
         }
+        if self.calibration is not None:
+            doc["calibration"] = self.calibration.to_doc()
+        return doc
 
 
 def build_profile(
@@ -248,6 +255,7 @@ def build_profile(
     bins: int = 20,
     top_k: int = 50,
     source: dict[str, object] | None = None,
+    scores: Mapping[str, Column] | None = None,
 ) -> ReferenceProfile:
     """Profile the training data in ``columns`` (name -> values, ``None`` or NaN if missing).
 
@@ -255,8 +263,10 @@ def build_profile(
     without it every column but the label and prediction is a feature, numeric when all its
     values are numbers (not bools). Categorical features use :func:`category_key`. Label and
     prediction are numeric for a regression and categorical by ``class_key`` otherwise; without
-    ``task`` a target with fractional values means regression. Raises :class:`ProfileError`
-    when a named column is absent or a profiled column has no usable value.
+    ``task`` a target with fractional values means regression. ``scores`` (class -> the model's
+    score of that class, per row) with a ``label`` records an isotonic :class:`Calibration` of
+    the scores (see :func:`~driftwarden.core.calibration.calibration_from_columns`). Raises
+    :class:`ProfileError` when a named column is absent or a profiled column has no usable value.
     """
     rows = _row_count(columns)
     for role, name in (("label", label), ("prediction", prediction)):
@@ -287,6 +297,9 @@ def build_profile(
         label=target(label),
         performance=performance,
         source=source,
+        calibration=(
+            calibration_from_columns(columns[label], scores) if scores and label else None
+        ),
     )
 
 

@@ -65,15 +65,22 @@ def build_profile_from_file(
     task: str | None = None,
     version: str | None = None,
     pii: PiiPolicy | None = None,
+    scores: Mapping[str, str] | None = None,
 ) -> ReferenceProfile:
     """Profile a training-data file; see :func:`driftwarden.core.profile.build_profile`.
 
     The profile's ``source`` records the file's path, SHA-256 and row count. The PII columns
-    of ``pii`` are dropped or hashed before anything is counted.
+    of ``pii`` are dropped or hashed before anything is counted. ``scores`` (class -> the
+    column of the model's score of that class) records a calibration; those columns are not
+    features.
     """
     columns, sha256 = read_table(path)
     rows = len(next(iter(columns.values()), ()))
     columns = scrub_columns(columns, pii)
+    for column in (scores or {}).values():
+        if column not in columns:
+            raise ProfileError(f"{path}: no score column {column!r}")
+    score_columns = {name: columns.pop(column) for name, column in (scores or {}).items()}
     try:
         return build_profile(
             model,
@@ -84,6 +91,7 @@ def build_profile_from_file(
             task=task,
             version=version,
             source={"path": str(path), "sha256": sha256, "rows": rows},
+            scores=score_columns or None,
         )
     except ProfileError as exc:
         raise ProfileError(f"{path}: {exc}") from None

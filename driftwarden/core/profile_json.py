@@ -29,6 +29,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any, NoReturn
 
+from driftwarden.core.calibration import Calibration
 from driftwarden.core.errors import ProfileError
 from driftwarden.core.files import write_atomically
 from driftwarden.core.profile import (
@@ -66,7 +67,19 @@ def profile_from_dict(data: object, *, source: str = "profile") -> ReferenceProf
         label=_optional_feature(root, "label"),
         performance=_performance_from(root),
         source=None if (node := root.optional_child("source")) is None else dict(node.data),
+        calibration=_calibration_from(root),
     )
+
+
+def _calibration_from(root: _Node) -> Calibration | None:
+    """The optional ``calibration`` (absent or null: none), validated as hostile input."""
+    doc = root.data.get("calibration")
+    if doc is None:
+        return None
+    try:
+        return Calibration.from_doc(doc)
+    except ProfileError as exc:
+        raise ProfileError(f"{root.source}: {exc}") from None
 
 
 def save_profile(profile: ReferenceProfile, path: Path) -> Path:

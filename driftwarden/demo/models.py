@@ -17,17 +17,30 @@ from driftwarden.core.mlflow_names import PRODUCTION_ALIAS
 from driftwarden.core.mlflow_settings import MlflowSettings, mlflow_client
 from driftwarden.retrain.registry_backend import RegistryBackend
 
-__all__ = ["MlflowAliasModels", "RegistryModels", "ServedModels"]
+__all__ = ["MlflowAliasModels", "RegistryModels", "Scored", "ServedModels", "scored"]
 
 Rows = Sequence[dict[str, Any]]
+Scored = tuple[list[Any], list[dict[str, float]]]
 
 
 class ServedModels(Protocol):
     def production(self) -> str:
         """The version in production now, loaded if it changed."""
 
-    def predict(self, rows: Rows) -> list[Any]:
-        """The loaded version's predictions of ``rows`` (feature dicts)."""
+    def predict(self, rows: Rows) -> Scored:
+        """The loaded version's predictions of ``rows`` (feature dicts) and their scores
+        (class -> probability, as prediction events carry them)."""
+
+
+def scored(pipeline: Any, inputs: Any) -> Scored:
+    """``predict`` and ``predict_proba`` of a scikit-learn classifier, the scores by class."""
+    probabilities = pipeline.predict_proba(inputs)
+    classes = [str(c) for c in pipeline.classes_]
+    scores = [
+        {c: round(float(p), 6) for c, p in zip(classes, row, strict=True)} for row in probabilities
+    ]
+    predictions = [pipeline.classes_[i] for i in probabilities.argmax(axis=1)]
+    return predictions, scores
 
 
 class RegistryModels:
@@ -47,8 +60,8 @@ class RegistryModels:
             self._version = production.version
         return production.version
 
-    def predict(self, rows: Rows) -> list[Any]:
-        return list(self._pipeline.predict(list(rows)))
+    def predict(self, rows: Rows) -> Scored:
+        return scored(self._pipeline, list(rows))
 
 
 class MlflowAliasModels:
@@ -78,9 +91,9 @@ class MlflowAliasModels:
             self.loads.append(version)
         return version
 
-    def predict(self, rows: Rows) -> list[Any]:
+    def predict(self, rows: Rows) -> Scored:
         import pandas as pd
 
         frame = pd.DataFrame([[row.get(name) for name in self._features] for row in rows])
         frame.columns = self._features
-        return list(self._pipeline.predict(frame))
+        return scored(self._pipeline, frame)

@@ -11,10 +11,11 @@ from typing import Any
 import orjson
 from kafka import KafkaConsumer, TopicPartition
 
+from driftwarden.demo.estimates import EstimateSample, first_below
 from driftwarden.demo.serving import START
 from driftwarden.monitor.exporter import MetricsSnapshot
 
-__all__ = ["EventWatcher", "Summary", "plot_accuracy", "progress_line", "summarize"]
+__all__ = ["EventWatcher", "Stream", "Summary", "plot_accuracy", "progress_line", "summarize"]
 
 
 @dataclass
@@ -78,10 +79,21 @@ def progress_line(
     )
 
 
+CAPTIONS = {
+    "concept": "A concept change: approvals follow a new rule while the model stays as sure of "
+    "itself as before, so the label-free estimate cannot see it; only the labels show the drop.",
+    "covariate": "A covariate shift: applicants crowd the ages where the rule flips; the rule, "
+    "and the model's calibration with it, hold, so the estimate falls as the predictions arrive, "
+    "before their labels do.",
+}
+
+
 @dataclass(frozen=True)
 class Summary:
+    scenario: str
     events: int
     change_at: int
+    label_delay: int
     first_drift_alarm_at: int | None
     retrain_runs: list[dict[str, Any]]
     promoted_versions: list[str]
@@ -89,8 +101,23 @@ class Summary:
     accuracy_before_change: float | None
     accuracy_after_change_before_promotion: float | None
     accuracy_after_promotion: float | None
+    estimation_threshold: float
+    estimate_below_threshold_at: int | None
+    realized_below_threshold_at: int | None
     wall_seconds: float
     metrics_url: str
+
+    @property
+    def estimate_lead_events(self) -> int | None:
+        """Predictions between the estimate's and the realized metric's fall below the threshold."""
+        estimate, realized = self.estimate_below_threshold_at, self.realized_below_threshold_at
+        return None if estimate is None or realized is None else realized - estimate
+
+    @property
+    def estimate_led(self) -> bool:
+        """The estimate fell below the threshold, and before the realized metric (if it did)."""
+        estimate, realized = self.estimate_below_threshold_at, self.realized_below_threshold_at
+        return estimate is not None and (realized is None or estimate < realized)
 
     @property
     def loop_closed(self) -> bool:
@@ -104,7 +131,13 @@ class Summary:
 
     def to_json(self) -> bytes:
         return orjson.dumps(
-            {**self.__dict__, "loop_closed": self.loop_closed}, option=orjson.OPT_INDENT_2
+            {
+                **self.__dict__,
+                "estimate_lead_events": self.estimate_lead_events,
+                "estimate_led": self.estimate_led,
+                "loop_closed": self.loop_closed,
+            },
+            option=orjson.OPT_INDENT_2,
         )
 
     def table(self) -> str:
@@ -112,6 +145,7 @@ class Summary:
             return "-" if value is None else f"{value:.1%}"
 
         rows = [
+            ("scenario", f"{self.scenario} (labels {self.label_delay} events late)"),
             ("events", str(self.events)),
             ("world changes at event", str(self.change_at)),
             ("first drift alarm at event", str(self.first_drift_alarm_at)),
@@ -127,6 +161,15 @@ class Summary:
                 pct(self.accuracy_after_change_before_promotion),
             ),
             ("accuracy after promotion", pct(self.accuracy_after_promotion)),
+            (
+                f"estimated accuracy < {self.estimation_threshold:g} at event",
+                str(self.estimate_below_threshold_at),
+            ),
+            (
+                f"realized accuracy < {self.estimation_threshold:g} at event",
+                str(self.realized_below_threshold_at),
+            ),
+            ("estimate ahead of the labels by", f"{self.estimate_lead_events} events"),
             ("wall time", f"{self.wall_seconds:.1f} s"),
             ("metrics", self.metrics_url),
             ("loop closed", "yes" if self.loop_closed else "NO"),
@@ -135,15 +178,28 @@ class Summary:
         return "\n".join(f"  {name:<{width}}  {value}" for name, value in rows)
 
 
+@dataclass(frozen=True)
+class Stream:
+    """What was replayed: the scenario, its size and change, and how late the labels came."""
+
+    scenario: str
+    events: int
+    change_at: int
+    label_delay: int
+
+
 def summarize(
-    events: int,
-    change_at: int,
+    stream: Stream,
     correct: Sequence[bool],
     served_by: Sequence[str],
     watcher: EventWatcher,
+    estimates: Sequence[EstimateSample],
+    policy: tuple[float, int],
     wall_seconds: float,
     metrics_url: str,
 ) -> Summary:
+    """``policy``: the retrain threshold on accuracy, and the predictions (estimate) or labelled
+    examples (realized) needed before it counts."""
     alarms = [
         e
         for e in watcher.of_type("drift_detected")
@@ -159,9 +215,13 @@ def summarize(
     if promoted:
         promotion_at = next((i for i, v in enumerate(served_by) if v == promoted[-1]), None)
     end = promotion_at if promotion_at is not None else len(correct)
+    change_at = stream.change_at
+    threshold, least = policy
     return Summary(
-        events=events,
+        scenario=stream.scenario,
+        events=stream.events,
         change_at=change_at,
+        label_delay=stream.label_delay,
         first_drift_alarm_at=first_alarm,
         retrain_runs=[
             {
@@ -178,12 +238,25 @@ def summarize(
         accuracy_after_promotion=_mean(correct[promotion_at:])
         if promotion_at is not None
         else None,
+        estimation_threshold=threshold,
+        estimate_below_threshold_at=first_below(
+            estimates, threshold, lambda e: e.estimated, lambda e: e.predictions >= least
+        ),
+        realized_below_threshold_at=first_below(
+            estimates, threshold, lambda e: e.realized, lambda e: e.joined >= least
+        ),
         wall_seconds=round(wall_seconds, 2),
         metrics_url=metrics_url,
     )
 
 
-def plot_accuracy(path: Path, correct: Sequence[bool], summary: Summary, window: int = 500) -> Path:
+def plot_accuracy(
+    path: Path,
+    correct: Sequence[bool],
+    summary: Summary,
+    estimates: Sequence[EstimateSample],
+    window: int = 500,
+) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -193,8 +266,15 @@ def plot_accuracy(path: Path, correct: Sequence[bool], summary: Summary, window:
     for i, ok in enumerate(correct):
         running += ok - (correct[i - window] if i >= window else 0)
         rolling.append(running / min(i + 1, window))
-    figure, axes = plt.subplots(figsize=(10, 4.5))
-    axes.plot(range(len(rolling)), rolling, color="tab:blue", label=f"rolling accuracy ({window})")
+    figure, axes = plt.subplots(figsize=(10, 5.2))
+    axes.plot(
+        range(len(rolling)),
+        rolling,
+        color="tab:blue",
+        linewidth=0.8,
+        label=f"accuracy in hindsight (last {window})",
+    )
+    _plot_monitor_view(axes, summary, estimates)
     axes.axvline(summary.change_at, color="tab:red", linestyle="--", label="world changes")
     if summary.first_drift_alarm_at is not None:
         axes.axvline(
@@ -213,12 +293,58 @@ def plot_accuracy(path: Path, correct: Sequence[bool], summary: Summary, window:
     axes.set_xlabel("event")
     axes.set_ylabel("accuracy")
     axes.set_ylim(0, 1.02)
-    axes.set_title("driftwarden demo: accuracy over the stream")
-    axes.legend(loc="lower left")
-    figure.tight_layout()
+    axes.set_title(f"driftwarden demo ({summary.scenario}): accuracy over the stream")
+    axes.legend(loc="lower left", fontsize=8)
+    figure.text(0.01, 0.01, CAPTIONS[summary.scenario], fontsize=8, wrap=True)
+    figure.tight_layout(rect=(0, 0.05, 1, 1))
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return path
+
+
+def _plot_monitor_view(axes: Any, summary: Summary, estimates: Sequence[EstimateSample]) -> None:
+    """The monitor's estimate with its band and its realized accuracy, at the predictions it had
+    applied when it showed them; the threshold and where each first fell below it."""
+    shown = [e for e in estimates if e.estimated is not None]
+    if shown:
+        x = [e.predictions for e in shown]
+        axes.fill_between(
+            x,
+            [e.lower if e.lower is not None else e.estimated for e in shown],
+            [e.upper if e.upper is not None else e.estimated for e in shown],
+            color="tab:purple",
+            alpha=0.2,
+            step="post",
+        )
+        axes.step(
+            x,
+            [e.estimated for e in shown],
+            where="post",
+            color="tab:purple",
+            label="estimated accuracy, no labels (monitor) and band",
+        )
+    realized = [e for e in estimates if e.realized is not None and e.joined > 0]
+    if realized:
+        axes.step(
+            [e.predictions for e in realized],
+            [e.realized for e in realized],
+            where="post",
+            color="black",
+            label="realized accuracy, from labels (monitor)",
+        )
+    axes.axhline(
+        summary.estimation_threshold,
+        color="grey",
+        linestyle=":",
+        linewidth=0.8,
+        label=f"retrain threshold {summary.estimation_threshold:g}",
+    )
+    for at, color, text in (
+        (summary.estimate_below_threshold_at, "tab:purple", "estimate below threshold"),
+        (summary.realized_below_threshold_at, "black", "realized below threshold"),
+    ):
+        if at is not None:
+            axes.axvline(at, color=color, linestyle=(0, (1, 3)), label=text)
 
 
 def print_audit(audit_lines: list[dict[str, Any]]) -> None:

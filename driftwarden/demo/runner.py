@@ -5,6 +5,11 @@ monitor and the retrain worker run in this process; a model server replays a str
 Kafka in which, at ``change_at``, the approval rule changes and applicants shift. Drift and the
 accuracy drop are detected, a retrain is requested, a new version is trained on post-change
 data, passes the gate and is promoted, and accuracy recovers.
+
+With ``scenario="covariate"`` only the applicants shift (see :mod:`driftwarden.demo.world`) and
+labels come ``LABEL_DELAYS["covariate"]`` events late: the monitor's label-free estimate falls
+below the retrain threshold that many events before the realized accuracy does, and the run
+succeeds when it did.
 """
 
 from __future__ import annotations
@@ -28,9 +33,11 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from driftwarden.config import MonitorConfig, parse_config
 from driftwarden.core.mlflow_profiles import MlflowProfileLookup
 from driftwarden.core.registry import ProfileLookup
+from driftwarden.demo.estimates import EstimateProbe
 from driftwarden.demo.models import MlflowAliasModels, RegistryModels, ServedModels
 from driftwarden.demo.report import (
     EventWatcher,
+    Stream,
     plot_accuracy,
     print_audit,
     progress_line,
@@ -55,6 +62,10 @@ __all__ = ["DemoOptions", "run_demo"]
 
 MODEL = "loan"
 CHUNK = 100
+THRESHOLD = 0.8  # accuracy below which the retrain policy asks, from the labels or the estimate
+MIN_EXAMPLES = 300  # labelled examples (or predictions, for the estimate) before it may ask
+# Applications (seconds of event time) between a prediction and its label, by scenario.
+LABEL_DELAYS = {"concept": 60, "covariate": 1500}
 
 
 @dataclass(frozen=True)
@@ -69,6 +80,7 @@ class DemoOptions:
     rate: float = 400.0  # events per second
     registry: str = "filesystem"  # or "mlflow"
     mlflow_uri: str | None = None  # with registry mlflow: this server instead of a local one
+    scenario: str = "concept"  # or "covariate" (see driftwarden.demo.world)
 
 
 def run_demo(options: DemoOptions) -> int:
@@ -89,30 +101,36 @@ def run_demo(options: DemoOptions) -> int:
             _mlflow_uri(options, out, stack),
         )
         _create_topics(bootstrap, config)
-        world = LoanWorld(options.events, options.change_at, options.seed)
+        world = LoanWorld(options.events, options.change_at, options.seed, options.scenario)
         _train_first_version(config, world, out, options.seed)
         monitor, worker = _start_services(config, stack)
         watcher = EventWatcher(
             config.kafka.client_options("consumer"), config.topics.events
         ).start()
         stack.callback(watcher.stop)
-        server = _replay(config, world, options, monitor, watcher)
-        _wait_until_done(monitor, worker, 2 * options.events, watcher)
         assert monitor.http is not None  # noqa: S101 - set when the service started
         url = f"http://127.0.0.1:{monitor.http.port}/metrics"
+        probe = EstimateProbe(url, MODEL)
+        server = _replay(config, world, options, monitor, watcher, probe)
+        _wait_until_done(monitor, worker, 2 * options.events, watcher, probe)
+        stream = Stream(
+            options.scenario, options.events, options.change_at, LABEL_DELAYS[options.scenario]
+        )
         summary = summarize(
-            options.events,
-            options.change_at,
+            stream,
             server.correct,
             server.served_by,
             watcher,
+            probe.samples,
+            (THRESHOLD, MIN_EXAMPLES),
             time.monotonic() - started,
             url,
         )
-        _report(summary, server, out, options.summary_json, config)
+        _report(summary, server, probe, out, options.summary_json, config)
         if options.keep_running:
             _serve_until_interrupted(url)
-    return 0 if summary.loop_closed else 1
+    succeeded = summary.estimate_led if options.scenario == "covariate" else summary.loop_closed
+    return 0 if succeeded else 1
 
 
 def loan_config(
@@ -146,6 +164,7 @@ def loan_config(
                     "label_ttl": "1h",
                     "window": 500,
                     "drift": {"window": 1000, "every": 250},
+                    "estimation": {},
                     "training": {
                         "estimator": "sklearn.ensemble.HistGradientBoostingClassifier",
                         "params": {"max_iter": 100},
@@ -159,8 +178,13 @@ def loan_config(
                         "when": {
                             "performance_below": {
                                 "metric": "accuracy",
-                                "value": 0.8,
-                                "min_examples": 300,
+                                "value": THRESHOLD,
+                                "min_examples": MIN_EXAMPLES,
+                            },
+                            "estimated_performance_below": {
+                                "metric": "accuracy",
+                                "value": THRESHOLD,
+                                "min_predictions": MIN_EXAMPLES,
                             },
                             "drift": {"kinds": ["concept", "data"], "min_features": 2},
                         },
@@ -197,7 +221,9 @@ def _create_topics(bootstrap: str, config: MonitorConfig) -> None:
 
 
 def _train_first_version(config: MonitorConfig, world: LoanWorld, out: Path, seed: int) -> None:
-    table = write_table(out / "training.csv", world.training_table(3000, seed))
+    """Train v1 on the world before the change and register it; its reference profile (and the
+    calibration of its scores) comes from other applicants than those it was trained on."""
+    table = write_table(out / "reference.csv", world.reference_table(3000, seed))
     applicants = world.training_table(3000, seed)
     pipeline = make_pipeline(HistGradientBoostingClassifier(max_iter=100, random_state=seed))
     pipeline.fit([a.features for a in applicants], [a.approved for a in applicants])
@@ -207,7 +233,10 @@ def _train_first_version(config: MonitorConfig, world: LoanWorld, out: Path, see
     info, decision = import_model(
         governance, settings.model(MODEL), out / "loan-v1.skops", table, by="demo"
     )
-    print(f"trained and registered {MODEL} v{info.version} on {table.name}: {decision.stage.value}")
+    print(
+        f"trained {MODEL} v{info.version}, registered with the profile of {table.name}: "
+        f"{decision.stage.value}"
+    )
 
 
 def _start_services(
@@ -234,6 +263,7 @@ def _replay(
     options: DemoOptions,
     monitor: MonitorService,
     watcher: EventWatcher,
+    probe: EstimateProbe,
 ) -> ModelServer:
     producer = KafkaProducer(**config.kafka.client_options("producer"), linger_ms=5)
     server = ModelServer(
@@ -242,12 +272,14 @@ def _replay(
         producer,
         config.topics.predictions,
         config.topics.labels,
+        label_delay=LABEL_DELAYS[options.scenario],
     )
     started, shown = time.monotonic(), 0.0
     for start in range(0, options.events, CHUNK):
         server.serve(start, world.stream[start : start + CHUNK])
         done = min(start + CHUNK, options.events)
         pace(started, done, options.rate)
+        probe.sample()
         if time.monotonic() - shown > 0.5 or done == options.events:
             rate = done / max(time.monotonic() - started, 1e-9)
             _show(progress_line(done, options.events, rate, monitor.collector.snapshot, watcher))
@@ -280,14 +312,20 @@ def _served_models(config: MonitorConfig) -> ServedModels:
 
 
 def _wait_until_done(
-    monitor: MonitorService, worker: RetrainWorker, messages: int, watcher: EventWatcher
+    monitor: MonitorService,
+    worker: RetrainWorker,
+    messages: int,
+    watcher: EventWatcher,
+    probe: EstimateProbe,
 ) -> None:
     def consumed() -> bool:
+        probe.sample()
         counters = monitor.collector.snapshot.counters
         applied = sum(counters.predictions.values()) + sum(counters.labels.values())
         return applied + sum(counters.invalid.values()) >= messages
 
     _wait(consumed, 120, "the monitor to catch up")
+    probe.sample()
     _wait(lambda: worker.idle, 300, "the retrain worker to finish")
     _wait(watcher.caught_up, 30, "the last events")
 
@@ -295,11 +333,12 @@ def _wait_until_done(
 def _report(
     summary: Any,
     server: ModelServer,
+    probe: EstimateProbe,
     out: Path,
     summary_json: Path | None,
     config: MonitorConfig,
 ) -> None:
-    plot = plot_accuracy(out / "accuracy.png", server.correct, summary)
+    plot = plot_accuracy(out / "accuracy.png", server.correct, summary, probe.samples)
     for path in {out / "summary.json", *([summary_json] if summary_json else [])}:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(summary.to_json())

@@ -1,6 +1,7 @@
 """The demo's model server: scores applicants with the production version (followed through
-:mod:`driftwarden.demo.models`), publishes predictions, and publishes each label a little later,
-as ground truth arrives in real life."""
+:mod:`driftwarden.demo.models`), publishes predictions with their class scores, and publishes each
+label ``label_delay`` applications (seconds of event time) later, as ground truth arrives in real
+life."""
 
 from __future__ import annotations
 
@@ -34,9 +35,9 @@ class ModelServer:
     def serve(self, start: int, applicants: list[Applicant]) -> None:
         """Score a chunk with the current production version and publish it."""
         version = self.models.production()
-        rows = [a.features for a in applicants]
-        for offset, (applicant, predicted) in enumerate(
-            zip(applicants, self.models.predict(rows), strict=True)
+        predictions, scores = self.models.predict([a.features for a in applicants])
+        for offset, (applicant, predicted, score) in enumerate(
+            zip(applicants, predictions, scores, strict=True)
         ):
             index = start + offset
             pid = f"loan-{index:07d}"
@@ -51,7 +52,7 @@ class ModelServer:
                         timestamp=START + index,
                         features=dict(applicant.features),
                         prediction=int(predicted),
-                        scores=None,
+                        scores=score,
                     )
                 ),
             )

@@ -58,7 +58,8 @@ BASE = b'{"request_id":"r","model":"m","reason":"drift","timestamp":"2026-11-26T
         (
             b'{"request_id":"r","model":"m","reason":"whim"}',
             "reason",
-            "field 'reason' must be one of performance_below, drift, schedule, manual",
+            "field 'reason' must be one of performance_below, estimated_performance_below, drift, "
+            "schedule, manual",
         ),
         (BASE + b',"evidence":[]}', "evidence", "field 'evidence' must be a JSON object"),
         (

@@ -167,6 +167,7 @@ def test_monitor_down_inhibits_the_monitor_and_model_alerts() -> None:
         "PredictionsStopped",
         "LabelsNotArriving",
         "ModelPerformanceLow",
+        "EstimatedPerformanceDrop",
         "DataDriftDetected",
         "ConceptDriftDetected",
     }

@@ -60,6 +60,8 @@ def golden_config() -> MonitorConfig:
                     "max_pending": 150,
                     "future_tolerance": None,
                     "drift": drift,
+                    # Scores unrelated to the labels: estimates diverge from the realized values.
+                    "estimation": {"window": 30, "divergence_windows": 2},
                     "retrain": {
                         "when": {
                             "performance_below": {

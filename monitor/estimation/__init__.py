@@ -1,0 +1,1 @@
+"""Performance estimated before the labels arrive (CBPE), and checked against them when they do."""
