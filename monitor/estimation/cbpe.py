@@ -173,10 +173,11 @@ def _multiclass_metrics(
 
 def _weighted_auc(ranking: Floats, positive: Floats) -> Floats:
     """Mann-Whitney ROC AUC per row of positive weights (d, n); ``1 - w`` counts as negative."""
-    scores, group = np.unique(ranking, return_inverse=True)
-    pos = np.zeros((positive.shape[0], scores.size))
-    np.add.at(pos.T, group, positive.T)
-    neg = np.bincount(group, minlength=scores.size)[None, :] - pos
+    order = np.argsort(ranking, kind="stable")
+    ranked = ranking[order]
+    starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])  # groups of tied scores
+    pos = np.add.reduceat(positive[:, order], starts, axis=1)
+    neg = np.diff(np.r_[starts, ranked.size])[None, :] - pos
     below = np.cumsum(neg, axis=1) - neg
     # A prediction is never paired with itself: with weights it would be, p(1-p) times (a tie).
     itself = (positive * (1.0 - positive)).sum(axis=1)

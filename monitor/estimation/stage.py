@@ -87,7 +87,9 @@ class EstimationStage:
             if est is None or config is None or config.estimation is None:
                 continue
             calibration = self._calibration(key, est)
-            est.latest = current_estimate(est, calibration)
+            if est.stale:  # labels alone leave the estimate as it was
+                est.latest = current_estimate(est, calibration)
+                est.stale = False
             divergence = config.estimation.divergence_windows
             batch = batches.get(key)
             for done in reconcile(est, calibration, config.label_ttl, divergence):
@@ -102,7 +104,9 @@ class EstimationStage:
         """These versions' profiles changed: ask for their calibration again."""
         for key in keys:
             self._calibrations.pop(key, None)
-            self._touched.add(key)
+            if key in self.state.estimation:
+                self.state.estimation[key].stale = True
+                self._touched.add(key)
 
     def _calibration(self, key: ModelVersion, est: VersionEstimation) -> Calibration | None:
         if key not in self._calibrations:

@@ -63,9 +63,11 @@ class Awaiting:
     held: list[Held]
     labels: dict[str, int] = field(default_factory=dict)  # prediction id -> label
     ids: frozenset[str] = field(init=False)
+    held_bytes: int = field(init=False)
 
     def __post_init__(self) -> None:
         self.ids = frozenset(h[1] for h in self.held)
+        self.held_bytes = sum(h[4] for h in self.held)
 
     @property
     def last_timestamp(self) -> float:
@@ -85,7 +87,7 @@ class Awaiting:
 
     @property
     def size(self) -> int:
-        return sum(h[4] for h in self.held) + 100 * len(self.labels)
+        return self.held_bytes + 100 * len(self.labels)
 
 
 class VersionEstimation:
@@ -111,9 +113,12 @@ class VersionEstimation:
         # metric -> (estimate, lower, upper, realized) of the last reconciled window
         self.checks: dict[str, tuple[float, float, float, float]] = {}
         self._ids: dict[str, Key] = {}
+        self._held_bytes = 0  # of self.held
+        self._awaiting_bytes = 0  # of self.awaiting
         # Not checkpointed: recomputed from the above (see driftwarden.monitor.estimation.stage)
         self.latest: dict[str, Estimate] = {}  # the estimates over the window
         self.calibrated = False  # whether they use a calibration
+        self.stale = True  # the window changed since ``latest`` was computed
 
     def add(
         self, key: Key, prediction_id: str, predicted: object, scores: dict[str, float] | None
@@ -125,10 +130,11 @@ class VersionEstimation:
         index, values = parsed
         size = _OVERHEAD + sys.getsizeof(prediction_id) + 24 * len(values)
         self._hold((key, prediction_id, index, values, size))
+        self.stale = True
         self.since_copy += 1
         if self.since_copy >= self.window:
             self.since_copy = 0
-            self.awaiting.append(Awaiting(sorted(self.held), dict(self.labels)))
+            self._await(Awaiting(sorted(self.held), dict(self.labels)))
         self._bound()
         return True
 
@@ -144,7 +150,9 @@ class VersionEstimation:
             self.labels[prediction_id] = value
         for waiting in self.awaiting:
             if prediction_id in waiting.ids:
+                self._awaiting_bytes -= waiting.size
                 waiting.labels[prediction_id] = value
+                self._awaiting_bytes += waiting.size
                 found = True
         return found
 
@@ -152,6 +160,7 @@ class VersionEstimation:
         """Remove and return the awaiting windows whose labels have all landed or expired."""
         done = [w for w in self.awaiting if w.complete(self.label_times, label_ttl)]
         self.awaiting = [w for w in self.awaiting if w not in done]
+        self._awaiting_bytes -= sum(w.size for w in done)
         return done
 
     def count_window(self, outcome: str) -> None:
@@ -204,21 +213,29 @@ class VersionEstimation:
         else:
             return
         self._ids[held[1]] = held[0]
+        self._held_bytes += held[4]
+
+    def _await(self, window: Awaiting) -> None:
+        self.awaiting.append(window)
+        self._awaiting_bytes += window.size
 
     def _forget(self, held: Held) -> None:
+        self._held_bytes -= held[4]
         self._ids.pop(held[1], None)
         self.labels.pop(held[1], None)
 
     def _bound(self) -> None:
         """Within ``max_bytes``: drop the oldest awaiting windows, then the oldest predictions."""
-        total = sum(h[4] for h in self.held) + sum(w.size for w in self.awaiting)
+        total = self._held_bytes + self._awaiting_bytes
         while total > self.max_bytes and self.awaiting:
-            total -= self.awaiting.pop(0).size
+            size = self.awaiting.pop(0).size
+            self._awaiting_bytes -= size
+            total -= size
             self.count_window("dropped")
         while total > self.max_bytes and len(self.held) > 1:
             oldest = heapq.heappop(self.held)
-            self._forget(oldest)
             total -= oldest[4]
+            self._forget(oldest)
 
     # -- state encoding (see driftwarden.monitor.codec)
     # --------------------------------------------------
@@ -264,6 +281,7 @@ class VersionEstimation:
         heapq.heapify(held)
         est.held = held
         est._ids = {h[1]: h[0] for h in held}
+        est._held_bytes = sum(h[4] for h in held)
         est.labels = _decode_labels(need(doc, "labels"), est._ids)
         for w in need_list(need(doc, "awaiting"), "estimation.awaiting"):
             w = need_dict(w, "estimation.awaiting")
@@ -271,7 +289,7 @@ class VersionEstimation:
             if not window:
                 raise StateDecodeError("estimation.awaiting: an empty window")
             ids = {h[1]: h[0] for h in window}
-            est.awaiting.append(Awaiting(window, _decode_labels(need(w, "labels"), ids)))
+            est._await(Awaiting(window, _decode_labels(need(w, "labels"), ids)))
         est.since_copy = need_int(need(doc, "since_copy"), "estimation.since_copy", 0)
         for pair in need_list(need(doc, "label_times"), "estimation.label_times"):
             part, t = need_list(pair, "estimation.label_times", 2)
