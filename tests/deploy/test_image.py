@@ -39,7 +39,7 @@ from tests.monitor.harness import monitor_config, scrape, total, wait_consumed
 pytestmark = pytest.mark.kafka
 
 # The image's size as podman reports it (`podman image inspect --format {{.Size}}`, in bytes):
-# ~697 MB before the virtualenv was trimmed (issue 15), ~558 MB after.
+# ~697 MB before the virtualenv was trimmed (issue 15), ~560 MB after.
 SIZE_LIMIT_BYTES = 600_000_000
 UID = 10001
 CONFIG_DIR = "/etc/driftwarden"
