@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 DEMO_STAMP := $(VENV)/.installed-demo
 SRC := driftwarden monitor retrain tests benchmarks deploy scripts
 
-.PHONY: venv system-deps demo test lint docs reference bench bench-ingest bench-drift bench-memory bench-registry bench-estimation clean
+.PHONY: venv system-deps demo image test lint docs reference bench bench-ingest bench-drift bench-memory bench-registry bench-estimation clean
 
 venv: $(STAMP)
 
@@ -26,6 +26,11 @@ demo: $(DEMO_STAMP)
 
 system-deps:
 	./scripts/install-system-deps
+
+# The container image driftwarden:<version>, with Docker if its engine answers, else podman on a
+# base bootstrapped from Debian (cached); scripts/install-system-deps installs podman.
+image: venv
+	$(BIN)/python -m scripts.image build
 
 test: venv system-deps lint docs
 	$(BIN)/python -m pytest
