@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 DEMO_STAMP := $(VENV)/.installed-demo
 SRC := driftwarden monitor retrain tests benchmarks deploy scripts
 
-.PHONY: venv system-deps demo test lint docs reference bench bench-ingest bench-drift bench-memory bench-registry clean
+.PHONY: venv system-deps demo test lint docs reference bench bench-ingest bench-drift bench-memory bench-registry bench-scaling clean
 
 venv: $(STAMP)
 
@@ -43,7 +43,7 @@ docs: venv
 reference: venv
 	$(BIN)/python -m scripts.reference
 
-bench: bench-ingest bench-drift bench-memory bench-registry
+bench: bench-ingest bench-drift bench-memory bench-registry bench-scaling
 
 bench-ingest: venv
 	$(BIN)/python -m benchmarks.ingest
@@ -57,6 +57,9 @@ bench-memory: venv
 
 bench-registry: venv
 	$(BIN)/python -m benchmarks.registry
+
+bench-scaling: venv
+	$(BIN)/python -m benchmarks.scaling
 
 clean:
 	rm -rf $(VENV) build site *.egg-info .mypy_cache .ruff_cache .pytest_cache
