@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 DEMO_STAMP := $(VENV)/.installed-demo
 SRC := driftwarden monitor retrain tests benchmarks deploy scripts
 
-.PHONY: venv system-deps demo image test lint docs reference bench bench-ingest bench-drift bench-memory bench-registry bench-estimation clean
+.PHONY: venv system-deps demo image test lint docs reference bench bench-ingest bench-drift bench-memory bench-registry bench-estimation bench-scaling clean
 
 venv: $(STAMP)
 
@@ -48,7 +48,7 @@ docs: venv
 reference: venv
 	$(BIN)/python -m scripts.reference
 
-bench: bench-ingest bench-drift bench-memory bench-registry bench-estimation
+bench: bench-ingest bench-drift bench-memory bench-registry bench-estimation bench-scaling
 
 bench-ingest: venv
 	$(BIN)/python -m benchmarks.ingest
@@ -66,6 +66,9 @@ bench-registry: venv
 # Creates NannyML's own virtualenv under ~/.cache/driftwarden on its first run (pip, a few minutes).
 bench-estimation: venv
 	$(BIN)/python -m benchmarks.estimation
+
+bench-scaling: venv
+	$(BIN)/python -m benchmarks.scaling
 
 clean:
 	rm -rf $(VENV) build site *.egg-info .mypy_cache .ruff_cache .pytest_cache
