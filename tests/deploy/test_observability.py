@@ -129,6 +129,7 @@ def scenario_config(broker: TansuBroker, tmp: Path) -> dict[str, Any]:
             "risk_tier": "low",
         },
         retrain={"when": {"drift": {"kinds": ["data"], "min_features": 1}}, "cooldown": "1d"},
+        estimation={},
     )
     config["registry"] = str(tmp / "registry")
     config["worker"] = {
@@ -144,8 +145,9 @@ def scenario_config(broker: TansuBroker, tmp: Path) -> dict[str, Any]:
 def served(
     registry: ModelRegistry, data: list[dict[str, Any]], first: int, topics: dict[str, str]
 ) -> list[tuple[str, bytes | None, bytes]]:
-    """Version 1's predictions of ``data`` with scores, and labels 5 s to 10 min later (every
-    20th prediction gets none), each topic in event-time order, plus two dead letters."""
+    """Version 1's predictions of ``data`` with scores (every 97th without), and labels 5 s to
+    10 min later (every 20th prediction gets none), each topic in event-time order, plus two dead
+    letters."""
     model = registry.load_artifact(MODEL, "1")
     features = [{k: r[k] for k in ("x1", "x2", "plan")} for r in data]
     predicted, probabilities = model.predict(features), model.predict_proba(features)
@@ -159,6 +161,8 @@ def served(
         scores = {c: float(p) for c, p in zip(classes, proba, strict=True)}
         event = {"prediction_id": pid, "model": MODEL, "model_version": "1", "timestamp": ts}
         body = {**event, "features": feats, "prediction": int(pred), "scores": scores}
+        if (first + i) % 97 == 1:  # now and then one without scores: left out of estimation
+            del body["scores"]
         predictions.append((ts, pid, orjson.dumps(body)))
         if (first + i) % 20:
             label_ts = ts + float(rng.uniform(5, 600))

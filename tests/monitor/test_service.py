@@ -230,6 +230,15 @@ def test_metrics_match_sklearn_and_pass_promtool(
         "driftwarden_data_quality_ratio": "gauge",
         "driftwarden_reference_missing": "gauge",
         "driftwarden_profile_lookup_failures_total": "counter",
+        # Estimation's families are declared whether or not a model estimates (no samples here).
+        "driftwarden_estimated_performance": "gauge",
+        "driftwarden_estimated_performance_lower": "gauge",
+        "driftwarden_estimated_performance_upper": "gauge",
+        "driftwarden_estimation_calibrated": "gauge",
+        "driftwarden_estimation_error": "gauge",
+        "driftwarden_estimation_within_band": "gauge",
+        "driftwarden_estimation_windows_total": "counter",
+        "driftwarden_estimation_skipped_total": "counter",
     }
     promtool = shutil.which("promtool")
     assert promtool, "promtool (Debian package prometheus) is required; .ci/run installs it"

@@ -252,8 +252,16 @@ def test_drop_in_accuracy_retrains_and_promotes_a_better_version(
     assert total(samples, "driftwarden_reference_missing", version="1") == 0
     assert total(samples, "driftwarden_reference_missing", version="3") == 0
     assert total(worker_samples, "driftwarden_retrain_runs_total", outcome="promoted") == 1
-    assert total(worker_samples, "driftwarden_model_info", version="3", stage="production") == 1
-    assert total(worker_samples, "driftwarden_model_info", version="1", stage="archived") == 1
+    assert (
+        total(
+            worker_samples, "driftwarden_model_info", model=model, version="3", stage="production"
+        )
+        == 1
+    )
+    assert (
+        total(worker_samples, "driftwarden_model_info", model=model, version="1", stage="archived")
+        == 1
+    )
 
     events = [orjson.loads(r.value) for r in read_topic(broker.bootstrap, topics["events"], 3)]
     promoted_events = [e for e in events if e["type"] == "model_promoted"]
