@@ -172,13 +172,16 @@ class VersionEstimation:
         if not scores:
             self._skip("unscored")
             return None
-        by_class = {class_key(k): float(v) for k, v in scores.items() if math.isfinite(v)}
         if self.positive is not None:
-            score = by_class.get(self.positive)
+            score = scores.get(self.positive)
+            if score is None or not math.isfinite(score):
+                found = (float(v) for k, v in scores.items() if class_key(k) == self.positive)
+                score = next((v for v in found if math.isfinite(v)), None)
             if score is None:
                 self._skip("unscored")
                 return None
-            return int(class_key(predicted) == self.positive), (min(max(score, 0.0), 1.0),)
+            return int(class_key(predicted) == self.positive), (min(max(float(score), 0.0), 1.0),)
+        by_class = {class_key(k): float(v) for k, v in scores.items() if math.isfinite(v)}
         index = self._class_index(class_key(predicted))
         for name in by_class:
             self._class_index(name)
