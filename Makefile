@@ -62,6 +62,7 @@ bench-memory: venv
 
 bench-registry: venv
 	$(BIN)/python -m benchmarks.registry
+	$(BIN)/python -m benchmarks.retrain_run
 
 # Creates NannyML's own virtualenv under ~/.cache/driftwarden on its first run (pip, a few minutes).
 bench-estimation: venv

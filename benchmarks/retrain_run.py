@@ -55,14 +55,17 @@ def prepare(broker: TansuBroker, root: Path, examples: int) -> RetrainSettings:
     return RetrainSettings.from_config(parse_config(config))
 
 
-def timed_run(settings: RetrainSettings, registry: Path) -> tuple[float, RunOutcome]:
-    """Seconds of one run on the empty registry ``registry``."""
+def timed_run(
+    settings: RetrainSettings, registry: Path, *, promote: bool = True
+) -> tuple[float, RunOutcome]:
+    """Seconds of one run on the empty registry ``registry`` (which must promote, if
+    ``promote``)."""
     job = RetrainJob(dataclasses.replace(settings, registry=registry), lambda event: None)
     request = RetrainRequest.new("churn", None, "manual", timestamp=time.time())
     start = time.perf_counter()
     outcome = job.run(request)
     seconds = time.perf_counter() - start
-    if outcome.outcome != "promoted":
+    if promote and outcome.outcome != "promoted":
         raise SystemExit(f"the benchmark run ended {outcome.outcome}: {outcome.error}")
     return seconds, outcome
 
@@ -99,14 +102,15 @@ def main() -> None:
         down = dataclasses.replace(
             untracked, mlflow=MlflowSettings(f"http://127.0.0.1:{free_port()}")
         )
-        outage, outcome = timed_run(down, next(registries))
+        outage, outcome = timed_run(down, next(registries), promote=False)
     base, tracked_s = statistics.median(plain), statistics.median(with_mlflow)
     print(f"retrain run, {args.examples} examples + 1500 base rows, median of {args.repeat}:")
     print(f"  untracked                {base:7.2f} s  (runs {spread(plain)})")
     print(f"  tracked in MLflow        {tracked_s:7.2f} s  (runs {spread(with_mlflow)})")
     print(f"  overhead                 {tracked_s - base:+7.2f} s  (ratio {tracked_s / base:.2f}x)")
     print(
-        f"  MLflow down (1 run)      {outage:7.2f} s  (tracking_failed={outcome.tracking_failed})"
+        f"  MLflow down (1 run)      {outage:7.2f} s  (outcome {outcome.outcome}: the registry "
+        "is MLflow, so the run fails fast and says where)"
     )
 
 
