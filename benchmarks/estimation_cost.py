@@ -16,9 +16,8 @@ import uuid
 from contextlib import closing
 from pathlib import Path
 
-from benchmarks.ingest import Batch, Setup, _batches, _produce, _raw_consumer
+from benchmarks.ingest import Batch, Setup, _batches, _produce, _raw_consumer, with_estimation
 from driftwarden.config import MonitorConfig
-from driftwarden.config.estimation import EstimationConfig
 from driftwarden.demo import demo_config
 from driftwarden.monitor.processor import StreamProcessor
 from driftwarden.monitor.state import MonitorState
@@ -37,7 +36,7 @@ def estimation_cost(events: int, repeat: int) -> str:
         _produce(setup)
         with closing(_raw_consumer(setup)) as consumer:
             batches = list(_batches(consumer, setup.total, setup.timeout_s()))
-    estimating = _with_estimation(config)
+    estimating = with_estimation(config)
     off: list[float] = []
     on: list[float] = []
     for _ in range(repeat):
@@ -57,11 +56,6 @@ def estimation_cost(events: int, repeat: int) -> str:
             + ("PASS" if ratio >= TARGET else "MISS"),
         ]
     )
-
-
-def _with_estimation(config: MonitorConfig) -> MonitorConfig:
-    models = [m.model_copy(update={"estimation": EstimationConfig()}) for m in config.models]
-    return config.model_copy(update={"models": models})
 
 
 def _time(config: MonitorConfig, batches: list[Batch]) -> float:

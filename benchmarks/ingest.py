@@ -3,10 +3,11 @@
 One run on an embedded Tansu broker: produce a prediction/label topic pair, then alternately
 time a group-less raw consume + JSON decode of both topics (the baseline) and the monitor
 service consuming the same topics, and, without Kafka, ``StreamProcessor.process`` alone over
-the same records. Prints median rates and the monitor/raw ratio against the target; exits 0
-whether or not the target is met.
+the same records. The churn model runs with drift checks, metrics and label-free estimation
+(``estimation: {}``; ``--no-estimation`` leaves it off). Prints median rates and the monitor/raw
+ratio against the target; exits 0 whether or not the target is met.
 
-    python -m benchmarks.ingest [--events 200000] [--partitions 4] [--repeat 3]
+    python -m benchmarks.ingest [--events 200000] [--partitions 4] [--repeat 3] [--no-estimation]
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
 from driftwarden.config import MonitorConfig
+from driftwarden.config.estimation import EstimationConfig
 from driftwarden.demo import demo_config
 from driftwarden.monitor.app import MonitorService
 from driftwarden.monitor.exporter import MetricsSnapshot
@@ -68,6 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     with TansuBroker() as broker, tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         prefix = f"bench-{uuid.uuid4().hex[:8]}."
         config = demo_config(broker.bootstrap, prefix, Path(tmp))
+        if args.estimation:
+            config = with_estimation(config)
         setup = Setup(broker.bootstrap, config, args.partitions, 2 * (args.events // 2))
         produce_s = _produce(setup)
         print(_header(setup, args.repeat, produce_s))
@@ -88,10 +92,19 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--events", type=int, default=200_000, help="predictions + labels")
     parser.add_argument("--partitions", type=int, default=4, help="partitions per input topic")
     parser.add_argument("--repeat", type=int, default=3, help="runs of raw and monitor each")
+    parser.add_argument(
+        "--no-estimation", dest="estimation", action="store_false", help="estimation off"
+    )
     args = parser.parse_args(argv)
     if args.events < 2 or args.partitions < 1 or args.repeat < 1:
         parser.error("--events must be >= 2, --partitions and --repeat >= 1")
     return args
+
+
+def with_estimation(config: MonitorConfig) -> MonitorConfig:
+    """``config`` with ``estimation: {}`` on every model (the window is the model's)."""
+    models = [m.model_copy(update={"estimation": EstimationConfig()}) for m in config.models]
+    return config.model_copy(update={"models": models})
 
 
 def _produce(setup: Setup) -> float:
@@ -208,7 +221,8 @@ def _header(setup: Setup, repeat: int, produce_s: float) -> str:
     half = setup.total // 2
     return (
         f"ingest benchmark: {setup.total:,} events ({half:,} predictions + {half:,} labels), "
-        f"{setup.partitions} partitions per topic, {repeat} repetition(s), Tansu on "
+        f"{setup.partitions} partitions per topic, {repeat} repetition(s), estimation "
+        f"{'on' if any(m.estimation for m in setup.config.models) else 'off'}, Tansu on "
         f"{setup.bootstrap}\ngenerated and produced in {produce_s:.1f} s "
         f"({setup.total / produce_s:,.0f} ev/s)"
     )
