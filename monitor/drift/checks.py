@@ -17,7 +17,7 @@ import dataclasses
 import hashlib
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -68,6 +68,16 @@ class Evaluation:
     events_seen: int
 
 
+@dataclass
+class _Held:
+    """Prediction events not yet in the window (see :meth:`VersionDrift.observe`): the values
+    of each column (plain scalars: no work for the garbage collector), times and origins."""
+
+    columns: list[list[object]]
+    timestamps: list[float] = field(default_factory=list)
+    origins: list[Origin] = field(default_factory=list)
+
+
 class VersionDrift:
     """All drift state of one (model, version): windows, thresholds, detector, alarms."""
 
@@ -97,7 +107,8 @@ class VersionDrift:
         self.detector = make_detector(settings.detector, dict(settings.detector_params))
         self._detector_name = type(self.detector).__name__
         self.alarms = AlarmBook(resolve_ratio=settings.resolve_ratio)
-        self.events_seen = 0
+        self._events_pushed = 0  # prediction events in the window's history; + held: seen
+        self._held = _Held([[] for _ in columns])
         self.joined_seen = 0
         self._since_detection = 0
         self._error_before = 0.0
@@ -114,16 +125,42 @@ class VersionDrift:
         """Add a batch of prediction events; evaluate at every ``every``-th event.
 
         ``origins`` (partition, offset) of each event order equal timestamps in the window;
-        without them, events count as read in the order given."""
-        group = self.events
+        without them, events count as read in the order given.
+
+        The events are held back until the next evaluation is due (or until the window is read:
+        scores, quality, state), then encoded and pushed in one go: with many models a micro-batch
+        brings each only a few events, and encoding costs per column and push. The window keeps
+        the most recent events by key whatever the pushes, so holding back changes nothing."""
+        group, held = self.events, self._held
         if group is None or not rows:
-            self.events_seen += len(rows)
+            self._events_pushed += len(rows)
             return []
-        columns = [
-            [row.get(c.name) for row in rows] if c.kind == "data" else list(predictions)
-            for c in group.columns
-        ]
-        return self._push(group, columns, timestamps, "events_seen", origins)
+        before = len(held.timestamps)
+        if origins is None:
+            first = group.window.pushed + before
+            origins = [(0, first + i) for i in range(len(rows))]
+        for column, values in zip(group.columns, held.columns, strict=True):
+            values.extend(
+                [row.get(column.name) for row in rows] if column.kind == "data" else predictions
+            )
+        held.timestamps.extend(timestamps)
+        held.origins.extend(origins)
+        if self._events_pushed % self.settings.every + len(held.timestamps) < self.settings.every:
+            return []
+        return [dataclasses.replace(e, index=e.index - before) for e in self._push_held()]
+
+    @property
+    def events_seen(self) -> int:
+        """Prediction events observed (those held back included)."""
+        return self._events_pushed + len(self._held.timestamps)
+
+    def _push_held(self) -> list[Evaluation]:
+        """Push the held events; evaluations happen only when one falls due among them."""
+        group, held = self.events, self._held
+        if group is None or not held.timestamps:
+            return []
+        self._held = _Held([[] for _ in group.columns])
+        return self._push(group, held.columns, held.timestamps, "_events_pushed", held.origins)
 
     def observe_joined(
         self,
@@ -143,6 +180,7 @@ class VersionDrift:
 
     def quality(self) -> dict[tuple[str, str], float]:
         """``{(feature, check): ratio}`` over the current window, for the data features."""
+        self._push_held()  # never due: evaluations happen as events arrive
         group = self.events
         if group is None or not group.window.filled:
             return {}
@@ -157,6 +195,7 @@ class VersionDrift:
     def scores(self) -> list[tuple[str, str, float, float]]:
         """``(feature, statistic, score, threshold)`` of every column evaluated so far, scored
         on the window's current content."""
+        self._push_held()
         out = []
         for group in (self.events, self.labels):
             if group is None:
@@ -282,6 +321,7 @@ class VersionDrift:
     # and the settings: a reader builds them afresh and restores only what the stream changed.
 
     def to_state(self) -> Doc:
+        self._push_held()
         return {
             "fingerprint": self.fingerprint,
             "events": None if self.events is None else self.events.to_state(),
@@ -315,7 +355,7 @@ class VersionDrift:
         river_state.restore_detector(self.detector, need(doc, "detector"))
         self.alarms = decode_fields(AlarmBook, need(doc, "alarms"), "drift.alarms")
         self.alarms.resolve_ratio = self.settings.resolve_ratio
-        self.events_seen = need_int(need(doc, "events_seen"), "drift.events_seen", 0)
+        self._events_pushed = need_int(need(doc, "events_seen"), "drift.events_seen", 0)
         self.joined_seen = need_int(need(doc, "joined_seen"), "drift.joined_seen", 0)
         self._since_detection = need_int(need(doc, "since_detection"), "drift", 0)
         self._error_before = need_float(need(doc, "error_before"), "drift.error_before")
