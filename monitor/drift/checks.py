@@ -55,6 +55,7 @@ PREDICTION, LABEL, ERROR = "__prediction__", "__label__", "__error__"
 # ``auto``: KS for numeric columns; Jensen-Shannon for categorical ones, whose calibrated tail
 # stays honest with rare categories where chi2's does not.
 _AUTO = {True: "ks", False: "jensen_shannon"}
+HELD_MAX = 64  # prediction events a version holds back at most (see VersionDrift.observe)
 
 
 @dataclass(frozen=True)
@@ -70,8 +71,7 @@ class Evaluation:
 
 @dataclass
 class _Held:
-    """Prediction events not yet in the window (see :meth:`VersionDrift.observe`): the values
-    of each column (plain scalars: no work for the garbage collector), times and origins."""
+    """Events held back from the window: each column's values (scalars), times, origins."""
 
     columns: list[list[object]]
     timestamps: list[float] = field(default_factory=list)
@@ -127,10 +127,11 @@ class VersionDrift:
         ``origins`` (partition, offset) of each event order equal timestamps in the window;
         without them, events count as read in the order given.
 
-        The events are held back until the next evaluation is due (or until the window is read:
-        scores, quality, state), then encoded and pushed in one go: with many models a micro-batch
-        brings each only a few events, and encoding costs per column and push. The window keeps
-        the most recent events by key whatever the pushes, so holding back changes nothing."""
+        The events are held back until the next evaluation is due or ``HELD_MAX`` wait (or until
+        the window is read: scores, quality, state), then binned and pushed in one go: with many
+        models a micro-batch brings each only a few events, and binning costs per column and push.
+        The window keeps the most recent events by key whatever the pushes, so holding back
+        changes nothing."""
         group, held = self.events, self._held
         if group is None or not rows:
             self._events_pushed += len(rows)
@@ -145,7 +146,8 @@ class VersionDrift:
             )
         held.timestamps.extend(timestamps)
         held.origins.extend(origins)
-        if self._events_pushed % self.settings.every + len(held.timestamps) < self.settings.every:
+        due = self.settings.every - self._events_pushed % self.settings.every
+        if len(held.timestamps) < min(due, HELD_MAX):
             return []
         return [dataclasses.replace(e, index=e.index - before) for e in self._push_held()]
 
@@ -155,7 +157,7 @@ class VersionDrift:
         return self._events_pushed + len(self._held.timestamps)
 
     def _push_held(self) -> list[Evaluation]:
-        """Push the held events; evaluations happen only when one falls due among them."""
+        """Push the held events (an evaluation happens only if one fell due among them)."""
         group, held = self.events, self._held
         if group is None or not held.timestamps:
             return []
