@@ -174,10 +174,9 @@ class VersionEstimation:
             return None
         if self.positive is not None:
             score = scores.get(self.positive)
+            if score is None:  # the class serialized another way ("1.0", "true")
+                score = next((v for k, v in scores.items() if class_key(k) == self.positive), None)
             if score is None or not math.isfinite(score):
-                found = (float(v) for k, v in scores.items() if class_key(k) == self.positive)
-                score = next((v for v in found if math.isfinite(v)), None)
-            if score is None:
                 self._skip("unscored")
                 return None
             return int(class_key(predicted) == self.positive), (min(max(float(score), 0.0), 1.0),)
